@@ -1,0 +1,37 @@
+# squall — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SECONDS ?= 30
+export LEIN_ROOT := 1
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(BIN)/squall: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip "setuptools<81" wheel
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(BIN)/squall ## create .venv and install squall with its dev tools
+
+run: venv ## run the health topology on the embedded runner (SECONDS=30)
+	$(BIN)/squall run topologies/health.py --seconds $(SECONDS)
+
+lint: venv ## ruff
+	$(BIN)/ruff check src tests topologies bench
+
+test: venv lint ## the whole suite (provisions what it needs)
+	$(BIN)/pytest
+
+bench: venv ## benchmarks: writes bench/results/<date>.md and a plot
+	$(BIN)/python -m bench.run
+
+clean: ## remove build output (keeps .venv and .runtime)
+	rm -rf _build _resources .pytest_cache
+
+.PHONY: help venv run lint test bench clean
