@@ -15,6 +15,7 @@ from squall.errors import SquallError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "squall.run_cli",
+    "squall.kafka.cli",
 )
 
 
