@@ -22,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     actions = kafka.add_subparsers(dest="kafka_command", required=True)
 
-    prov = actions.add_parser("provision", help="assemble the broker from Maven Central (idempotent)")
+    prov = actions.add_parser(
+        "provision", help="assemble the broker from Maven Central (idempotent)"
+    )
     prov.set_defaults(func=_provision)
 
     start = actions.add_parser("start", help="start the broker and wait until it is ready")
@@ -34,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="topics to create if missing, e.g. readings:4,alerts,trends,dead-letter",
     )
     start.add_argument("--port", type=int, default=None, help="client port (default: a free one)")
-    start.add_argument("--heap", default=runtime.DEFAULT_HEAP, help="JVM heap (default %(default)s)")
+    start.add_argument(
+        "--heap", default=runtime.DEFAULT_HEAP, help="JVM heap (default %(default)s)"
+    )
     start.set_defaults(func=_start)
 
     stop = actions.add_parser("stop", help="SIGTERM the broker's pid and wait for shutdown")
@@ -103,7 +107,10 @@ def _start(args: argparse.Namespace) -> int:
     print(f"kafka {runtime.kafka_version()} {verb}: {state.bootstrap} (pid {state.pid})")
     print(f"  data and logs: {broker.home}")
     if topics:
-        print("  topics: " + ", ".join(f"{n}:{p}" for n, p in runtime.list_topics(state.bootstrap).items()))
+        print(
+            "  topics: "
+            + ", ".join(f"{n}:{p}" for n, p in runtime.list_topics(state.bootstrap).items())
+        )
     return 0
 
 
@@ -130,7 +137,9 @@ def _status(args: argparse.Namespace) -> int:
         print(f"broker {args.instance!r}: stopped")
         return 3
     if not broker.is_running():
-        print(f"broker {args.instance!r}: pid {state.pid} alive but port {state.port} not accepting")
+        print(
+            f"broker {args.instance!r}: pid {state.pid} alive but port {state.port} not accepting"
+        )
         return 1
     print(f"broker {args.instance!r}: running at {state.bootstrap} (pid {state.pid})")
     for topic, partitions in runtime.list_topics(state.bootstrap).items():

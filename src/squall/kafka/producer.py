@@ -43,7 +43,9 @@ class Reading:
     ts_ms: int
 
 
-def random_reading(rng: random.Random, reading_id: int | None = None, ts_ms: int | None = None) -> Reading:
+def random_reading(
+    rng: random.Random, reading_id: int | None = None, ts_ms: int | None = None
+) -> Reading:
     """A reading with the course's value model (uniform integers in the course's ranges)."""
     return Reading(
         id=rng.randint(*ID_RANGE) if reading_id is None else reading_id,

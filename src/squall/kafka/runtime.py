@@ -87,7 +87,9 @@ def is_provisioned(root: Path | None = None) -> bool:
     return stamp.is_file() and stamp.read_text().strip() == _pom_digest(pom)
 
 
-def provision(root: Path | None = None, out: TextIO | None = sys.stderr, quiet: bool = False) -> Path:
+def provision(
+    root: Path | None = None, out: TextIO | None = sys.stderr, quiet: bool = False
+) -> Path:
     """Assemble the broker's jars into ``.runtime/kafka/lib`` with Maven; a no-op when done.
 
     Maven prints each download as it goes (the progress). Re-running after a pom change
@@ -124,14 +126,18 @@ def provision(root: Path | None = None, out: TextIO | None = sys.stderr, quiet: 
         raise KafkaRuntimeError(f"Maven succeeded but no kafka_2.13 jar is in {lib}")
     (lib / ".provisioned").write_text(_pom_digest(pom) + "\n")
     if out and not quiet:
-        print(f"kafka runtime: ready ({jars[0].name}, {len(list(lib.glob('*.jar')))} jars)", file=out)
+        print(
+            f"kafka runtime: ready ({jars[0].name}, {len(list(lib.glob('*.jar')))} jars)", file=out
+        )
     return lib
 
 
 def kafka_version(root: Path | None = None) -> str:
     jars = sorted(lib_dir(root).glob("kafka_2.13-*.jar"))
     if not jars:
-        raise KafkaRuntimeError("the Kafka runtime is not provisioned: run `squall kafka provision`")
+        raise KafkaRuntimeError(
+            "the Kafka runtime is not provisioned: run `squall kafka provision`"
+        )
     return jars[0].name.removeprefix("kafka_2.13-").removesuffix(".jar")
 
 
@@ -500,7 +506,10 @@ def _wait_gone(pid: int, timeout_s: float) -> bool:
 
 
 def _wait_ready(
-    state: BrokerState, broker: Broker, timeout_s: float, proc: subprocess.Popen[bytes] | None = None
+    state: BrokerState,
+    broker: Broker,
+    timeout_s: float,
+    proc: subprocess.Popen[bytes] | None = None,
 ) -> None:
     """Ready = the port accepts connections and an admin client gets cluster metadata."""
     deadline = time.monotonic() + timeout_s
@@ -571,7 +580,9 @@ def ensure_topics(bootstrap: str, topics: Mapping[str, int], timeout_s: float = 
                 f"topic {name!r}: partitions must be a positive integer, got {partitions!r}"
             )
     admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000), client_id="squall-admin"
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=int(timeout_s * 1000),
+        client_id="squall-admin",
     )
     try:
         existing = list_topics(bootstrap)
@@ -579,14 +590,19 @@ def ensure_topics(bootstrap: str, topics: Mapping[str, int], timeout_s: float = 
         if missing:
             try:
                 admin.create_topics(
-                    {name: {"num_partitions": n, "replication_factor": 1} for name, n in missing.items()},
+                    {
+                        name: {"num_partitions": n, "replication_factor": 1}
+                        for name, n in missing.items()
+                    },
                     wait_for_metadata=True,
                 )
             except TopicAlreadyExistsError:
                 pass  # created concurrently by another client: fine
         grow = {name: n for name, n in topics.items() if name in existing and existing[name] < n}
         if grow:
-            admin.create_partitions({name: NewPartitions(total_count=n) for name, n in grow.items()})
+            admin.create_partitions(
+                {name: NewPartitions(total_count=n) for name, n in grow.items()}
+            )
     finally:
         admin.close()
     _wait_topics_visible(bootstrap, topics, timeout_s)
@@ -622,7 +638,9 @@ def parse_topics(spec: str) -> dict[str, int]:
     for item in filter(None, (part.strip() for part in spec.split(","))):
         name, _, count = item.partition(":")
         if not name:
-            raise KafkaRuntimeError(f"--topics: empty topic name in {spec!r}; use name[:partitions],...")
+            raise KafkaRuntimeError(
+                f"--topics: empty topic name in {spec!r}; use name[:partitions],..."
+            )
         if count:
             try:
                 partitions = int(count)
