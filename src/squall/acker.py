@@ -1,0 +1,87 @@
+"""Storm's acker: tracks tuple trees with XOR of edge ids.
+
+Every delivered tuple copy gets a random 64-bit edge id. The spout's root starts with the XOR of
+its first edges; a bolt acking a tuple sends ``edge ^ (XOR of the edges of its children)``. The
+XOR returns to zero exactly when every edge was both created and acked — in any order, which is
+why it works unchanged when acks cross process boundaries out of order (a premature zero needs a
+64-bit collision).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+_rand = random.Random()
+new_edge_id: Callable[[], int] = lambda: _rand.getrandbits(64) or 1  # noqa: E731
+
+
+@dataclass(slots=True)
+class RootEntry:
+    xor: int
+    spout_task: int
+    msg_id: Any
+    entered: float
+
+
+class Acker:
+    """The tuple trees of one process's spout tasks.
+
+    ``on_complete(spout_task, msg_id, ok, root_entered)`` is called once per tree: ``ok`` is
+    True when the whole tree was acked, False on the first fail or a timeout.
+    """
+
+    def __init__(self, on_complete: Callable[[int, Any, bool, float], None]) -> None:
+        self._roots: dict[int, RootEntry] = {}
+        self._on_complete = on_complete
+        self.pending_by_task: dict[int, int] = {}
+        self.timed_out = 0
+
+    def __len__(self) -> int:
+        return len(self._roots)
+
+    def init(self, root: int, xor: int, spout_task: int, msg_id: Any, entered: float) -> None:
+        """Start tracking a tree whose first edges XOR to ``xor`` (0: nobody received it)."""
+        if xor == 0:
+            self._on_complete(spout_task, msg_id, True, entered)
+            return
+        self._roots[root] = RootEntry(xor, spout_task, msg_id, entered)
+        self.pending_by_task[spout_task] = self.pending_by_task.get(spout_task, 0) + 1
+
+    def ack(self, root: int, value: int) -> None:
+        entry = self._roots.get(root)
+        if entry is None:  # tree already failed or timed out: late acks are ignored, as in Storm
+            return
+        entry.xor ^= value
+        if entry.xor == 0:
+            self._finish(root, entry, True)
+
+    def fail(self, root: int) -> None:
+        entry = self._roots.get(root)
+        if entry is not None:
+            self._finish(root, entry, False)
+
+    def expire(self, now: float, timeout_s: float) -> int:
+        """Fail every tree older than ``timeout_s``; returns how many."""
+        cutoff = now - timeout_s
+        expired = []
+        # dicts keep insertion order, so the oldest trees come first
+        for root, entry in self._roots.items():
+            if entry.entered > cutoff:
+                break
+            expired.append((root, entry))
+        for root, entry in expired:
+            self._finish(root, entry, False)
+        self.timed_out += len(expired)
+        return len(expired)
+
+    def entered(self, root: int) -> float | None:
+        entry = self._roots.get(root)
+        return None if entry is None else entry.entered
+
+    def _finish(self, root: int, entry: RootEntry, ok: bool) -> None:
+        del self._roots[root]
+        self.pending_by_task[entry.spout_task] -= 1
+        self._on_complete(entry.spout_task, entry.msg_id, ok, entry.entered)

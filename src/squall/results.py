@@ -1,0 +1,89 @@
+"""What a run reports: per-component counters, errors, and (when asked) captured outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ComponentStats:
+    emitted: int = 0
+    acked: int = 0
+    failed: int = 0
+    executed: int = 0
+    exec_seconds: float = 0.0
+    exec_max_seconds: float = 0.0
+    errors: int = 0
+
+    def merge(self, other: ComponentStats) -> None:
+        self.emitted += other.emitted
+        self.acked += other.acked
+        self.failed += other.failed
+        self.executed += other.executed
+        self.exec_seconds += other.exec_seconds
+        self.exec_max_seconds = max(self.exec_max_seconds, other.exec_max_seconds)
+        self.errors += other.errors
+
+    @property
+    def exec_mean_ms(self) -> float:
+        return 1000.0 * self.exec_seconds / self.executed if self.executed else 0.0
+
+
+@dataclass
+class ComponentError:
+    """An exception raised inside a component; the tuple tree it was working on was failed."""
+
+    component: str
+    task: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.component} (task {self.task}): {self.message}"
+
+
+@dataclass
+class RunResult:
+    stats: dict[str, ComponentStats] = field(default_factory=dict)
+    errors: list[ComponentError] = field(default_factory=list)
+    # component -> stream -> emitted values, in emit order per task (only with capture=True)
+    outputs: dict[str, dict[str, list[list[Any]]]] = field(default_factory=dict)
+    # spout component -> message ids the spout was told were acked / failed
+    spout_acked: dict[str, list[Any]] = field(default_factory=dict)
+    spout_failed: dict[str, list[Any]] = field(default_factory=dict)
+    timed_out: int = 0
+    pending_at_stop: int = 0
+    elapsed_s: float = 0.0
+    workers: int = 1
+
+    def merge(self, other: RunResult) -> None:
+        for name, stats in other.stats.items():
+            self.stats.setdefault(name, ComponentStats()).merge(stats)
+        self.errors.extend(other.errors)
+        for comp, streams in other.outputs.items():
+            for stream, values in streams.items():
+                self.outputs.setdefault(comp, {}).setdefault(stream, []).extend(values)
+        for comp, ids in other.spout_acked.items():
+            self.spout_acked.setdefault(comp, []).extend(ids)
+        for comp, ids in other.spout_failed.items():
+            self.spout_failed.setdefault(comp, []).extend(ids)
+        self.timed_out += other.timed_out
+        self.pending_at_stop += other.pending_at_stop
+
+    def output(self, component: str, stream: str = "default") -> list[list[Any]]:
+        return self.outputs.get(component, {}).get(stream, [])
+
+    def summary_table(self) -> str:
+        head = f"{'component':<22}{'emitted':>10}{'acked':>10}{'failed':>9}{'executed':>10}{'mean ms':>9}{'max ms':>9}{'errors':>8}"
+        lines = [head, "-" * len(head)]
+        for name in sorted(self.stats):
+            s = self.stats[name]
+            lines.append(
+                f"{name:<22}{s.emitted:>10}{s.acked:>10}{s.failed:>9}{s.executed:>10}"
+                f"{s.exec_mean_ms:>9.3f}{1000 * s.exec_max_seconds:>9.2f}{s.errors:>8}"
+            )
+        lines.append(
+            f"{self.elapsed_s:.1f} s, {self.workers} worker(s), {self.timed_out} tree(s) timed out, "
+            f"{self.pending_at_stop} in flight at stop, {len(self.errors)} error(s)"
+        )
+        return "\n".join(lines)

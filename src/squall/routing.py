@@ -1,0 +1,67 @@
+"""Groupings: which consumer tasks receive a tuple emitted on a stream."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from squall.errors import TopologyError
+from squall.model import Subscription, TopologyModel
+
+
+def _stable_key_hash(key: tuple[Any, ...]) -> int:
+    try:
+        return hash(key)
+    except TypeError:  # lists/dicts in a grouping field: hash their text, as Storm hashes values
+        return hash(repr(key))
+
+
+@dataclass
+class Route:
+    """One subscription of one stream, ready to pick target tasks."""
+
+    sub: Subscription
+    tasks: list[int]
+    field_index: tuple[int, ...] = ()
+    _cycle: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        shuffled = list(self.tasks)
+        random.shuffle(shuffled)
+        # Storm's shuffle grouping deals tasks round-robin over a shuffled list: even load.
+        self._cycle = itertools.cycle(shuffled)
+
+    def pick(self, values: Sequence[Any]) -> list[int] | int:
+        kind = self.sub.grouping
+        if kind in ("shuffle", "none", "local_or_shuffle"):
+            return next(self._cycle)
+        if kind == "fields":
+            key = tuple(values[i] for i in self.field_index)
+            return self.tasks[_stable_key_hash(key) % len(self.tasks)]
+        if kind == "global":
+            return self.tasks[0]
+        if kind == "all":
+            return self.tasks
+        raise TopologyError(f"no picker for grouping {kind!r}")  # direct is handled by the caller
+
+
+def build_routes(
+    model: TopologyModel, local_tasks: set[int]
+) -> dict[tuple[str, str], list[Route]]:
+    """Routes per (component, stream); ``local_tasks`` decides local_or_shuffle's preference."""
+    routes: dict[tuple[str, str], list[Route]] = {}
+    for comp in model.components.values():
+        for stream in comp.streams:
+            out: list[Route] = []
+            for sub in model.subscribers.get((comp.name, stream), []):
+                consumer = model.components[sub.consumer]
+                tasks = sorted(consumer.task_ids)
+                if sub.grouping == "local_or_shuffle":
+                    tasks = [t for t in tasks if t in local_tasks] or tasks
+                index = tuple(comp.streams[stream].fields.index(f) for f in sub.fields)
+                out.append(Route(sub, tasks, index))
+            routes[(comp.name, stream)] = out
+    return routes
