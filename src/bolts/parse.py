@@ -1,0 +1,58 @@
+"""ParseBolt: raw payload -> typed reading, or a dead-letter record on the ``invalid`` stream.
+
+Input: any stream whose first field is the raw payload (str or bytes holding JSON), e.g. the
+``payload`` field of SyntheticHealthSpout or KafkaHealthSpout; further fields are ignored.
+
+Outputs:
+
+* ``default``: ``["reading_id", "ts", "reading"]`` — ``reading`` is ``Reading.to_dict()``
+  (id, age, height_cm, weight_kg, ts epoch ms, form); ``ts`` is the arrival time for the
+  course form.
+* ``invalid``: ``["raw", "reason", "ts"]`` — the payload as text (bounded, see
+  ``health.parse.raw_preview``), a readable reason, and the arrival time in epoch ms.
+
+Every input tuple is acked exactly once and produces exactly one output tuple: a malformed
+payload is data, not a failure, so replaying it would only produce the same answer again.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from streamparse import Bolt, Stream
+
+from health.config import HealthConfig
+from health.parse import Reading, parse_payload, raw_preview
+from health.report import INVALID_FIELDS
+
+
+class ParseBolt(Bolt):
+    outputs = [
+        Stream(fields=["reading_id", "ts", "reading"], name="default"),
+        Stream(fields=list(INVALID_FIELDS), name="invalid"),
+    ]
+
+    def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
+        settings = HealthConfig.from_storm_conf(storm_conf).parse
+        self.max_payload_bytes = settings.max_payload_bytes
+        self.preview_chars = settings.invalid_preview_chars
+
+    def process(self, tup: Any) -> None:
+        now_ms = time.time_ns() // 1_000_000
+        payload = tup.values[0] if tup.values else None
+        try:
+            result = parse_payload(payload, now_ms, self.max_payload_bytes)
+        except Exception as exc:  # parse_payload is total; this guards a bug from killing the worker
+            self.emit(
+                [raw_preview(payload, self.preview_chars), f"parser error: {exc!r}", now_ms],
+                stream="invalid",
+            )
+            return
+        if isinstance(result, Reading):
+            self.emit([result.id, result.ts, result.to_dict()])
+        else:
+            self.emit(
+                [raw_preview(payload, self.preview_chars), result.reason, now_ms],
+                stream="invalid",
+            )

@@ -1,0 +1,40 @@
+"""ThresholdBolt: one alert per rule that fires for a reading.
+
+Rules come from config.yaml's ``rules`` through the Storm config key ``health.rules`` (a list of
+rule strings, see ``health.rules``); defaults ``weight_kg > 80`` and ``bmi > 35``.
+
+Input: ``["reading_id", "ts", "reading"]`` from BMIBolt (``reading`` has ``bmi``).
+
+Output stream ``default`` — the alert tuple, the contract TrendBolt and the sinks rely on:
+
+* ``rule`` (str): the rule's canonical text, e.g. ``"weight_kg > 80"``; group by it;
+* ``reading_id`` (int): the reading's ``id``;
+* ``ts`` (int): the reading's time in epoch milliseconds (event time for the self-describing
+  form, arrival time at ParseBolt for the course form);
+* ``reading`` (dict): id, age, height_cm, weight_kg, ts, form, bmi, bmi_class.
+
+A reading that fires no rule produces nothing; one that fires k rules produces k alerts, in
+the order of the rules in config.yaml. Alerts are anchored to the reading.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streamparse import Bolt, Stream
+
+from health.config import HealthConfig
+from health.report import ALERT_FIELDS
+from health.rules import firing
+
+
+class ThresholdBolt(Bolt):
+    outputs = [Stream(fields=list(ALERT_FIELDS), name="default")]
+
+    def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
+        self.rules = HealthConfig.from_storm_conf(storm_conf).rules
+
+    def process(self, tup: Any) -> None:
+        reading_id, ts, reading = tup.values
+        for rule in firing(self.rules, reading):
+            self.emit([rule.name, reading_id, ts, reading])

@@ -1,0 +1,78 @@
+"""How results are shown: one readable console line per alert, window or invalid record,
+and one JSON object per line for the file sink. Pure functions, no I/O."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# The tuple layouts of the health topology's streams (documented where they are emitted).
+ALERT_FIELDS: tuple[str, ...] = ("rule", "reading_id", "ts", "reading")
+INVALID_FIELDS: tuple[str, ...] = ("raw", "reason", "ts")
+
+
+def _clock(ts_ms: Any) -> str:
+    if isinstance(ts_ms, (int, float)) and not isinstance(ts_ms, bool):
+        seconds = ts_ms / 1000.0
+        return time.strftime("%H:%M:%S", time.gmtime(seconds)) + f".{int(ts_ms) % 1000:03d}"
+    return str(ts_ms)
+
+
+def as_record(values: Sequence[Any], fields: Sequence[str] | None) -> dict[str, Any]:
+    """Name a tuple's values by its stream's fields (``value0``... when the fields are unknown)."""
+    if fields is not None and len(fields) == len(values):
+        return dict(zip(fields, values, strict=True))
+    return {f"value{i}": value for i, value in enumerate(values)}
+
+
+def format_alert(record: Mapping[str, Any]) -> str:
+    reading = record.get("reading") or {}
+    bmi = reading.get("bmi")
+    bmi_text = f" bmi={bmi:.1f} ({reading.get('bmi_class')})" if isinstance(bmi, float) else ""
+    return (
+        f"ALERT   {_clock(record.get('ts'))} [{record.get('rule')}] id={record.get('reading_id')}"
+        f" age={reading.get('age')} height={reading.get('height_cm')}cm"
+        f" weight={reading.get('weight_kg')}kg{bmi_text}"
+    )
+
+
+def format_invalid(record: Mapping[str, Any]) -> str:
+    raw = str(record.get("raw"))
+    raw = raw if len(raw) <= 80 else raw[:79] + "…"
+    return f"INVALID {_clock(record.get('ts'))} {record.get('reason')} | raw: {raw}"
+
+
+def format_window(record: Mapping[str, Any]) -> str:
+    """A trend window: shows the rule, the bounds, the count and the trend when present."""
+    start, end = record.get("window_start_ms", record.get("start")), record.get(
+        "window_end_ms", record.get("end")
+    )
+    known = {"rule", "count", "trend", "window_start_ms", "window_end_ms", "start", "end"}
+    extra = " ".join(f"{k}={v}" for k, v in record.items() if k not in known)
+    return (
+        f"WINDOW  [{_clock(start)} – {_clock(end)}) [{record.get('rule')}] "
+        f"count={record.get('count')} trend={record.get('trend')}" + (f" {extra}" if extra else "")
+    ).rstrip()
+
+
+def format_line(component: str, stream: str, record: Mapping[str, Any]) -> str:
+    """One console line for any tuple reaching the console sink."""
+    if stream == "invalid":
+        return format_invalid(record)
+    if "rule" in record and "reading" in record:
+        return format_alert(record)
+    if "rule" in record and "count" in record:
+        return format_window(record)
+    values = " ".join(f"{k}={v}" for k, v in record.items())
+    return f"{component}/{stream}: {values}"
+
+
+def to_json_line(component: str, stream: str, record: Mapping[str, Any]) -> str:
+    """One JSON object (no newline) for the JSON-lines sink."""
+    return json.dumps(
+        {"component": component, "stream": stream, **record},
+        separators=(",", ":"),
+        default=str,  # a value JSON cannot hold is written as text rather than lost
+    )

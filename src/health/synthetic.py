@@ -1,0 +1,160 @@
+"""The course's producer model, in-process: N producers each sending readings at a rate.
+
+Each simulated producer draws id 0-1000, age 10-50, height 100-200 cm and weight 30-100 kg
+(integers, like the course's producers) from its own random generator seeded with
+``(seed, producer index)``, so the k-th record of producer p is the same on every run whatever
+the timing or the interleaving. Records come out in both wire forms, mixed, and a configurable
+fraction is deliberately malformed so the invalid path is exercised.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from health.config import ProducerSettings
+
+Kind = Literal["course", "self", "malformed"]
+
+ID_RANGE = (0, 1000)
+AGE_RANGE = (10, 50)
+HEIGHT_CM_RANGE = (100, 200)
+WEIGHT_KG_RANGE = (30, 100)
+
+
+@dataclass(frozen=True, slots=True)
+class SyntheticRecord:
+    producer: int
+    seq: int  # 0-based position in this producer's sequence
+    kind: Kind
+    payload: str
+    # The values drawn for this record (also for a malformed one, before it was damaged).
+    id: int
+    age: int
+    height_cm: int
+    weight_kg: int
+
+    @property
+    def tup_id(self) -> str:
+        """Stable id for reliable emission: a string, so it survives Storm's JSON round trip."""
+        return f"p{self.producer}-{self.seq}"
+
+
+def _course(values: dict[str, int]) -> str:
+    return json.dumps(
+        [values["id"], {"idade": values["age"], "altura": values["height_cm"], "peso": values["weight_kg"]}]
+    )
+
+
+def _self(values: dict[str, int], ts_ms: int) -> str:
+    return json.dumps({**values, "ts": ts_ms})
+
+
+# Each damages a valid reading in one of the ways real feeds break; chosen at random.
+_MALFORMATIONS: tuple[Callable[[dict[str, int], int], str], ...] = (
+    lambda v, ts: _course(v)[:-3],  # truncated
+    lambda v, ts: _self({**v, "weight_kg": str(v["weight_kg"])}, ts),  # type: ignore[dict-item]
+    lambda v, ts: _course({**v, "height_cm": -v["height_cm"]}),
+    lambda v, ts: json.dumps({k: x for k, x in v.items() if k != "age"} | {"ts": ts}),
+    lambda v, ts: f"id={v['id']} weight={v['weight_kg']}",  # not JSON
+    lambda v, ts: _self(v, ts).replace(f'"age": {v["age"]}', '"age": NaN'),
+    lambda v, ts: json.dumps({"reading": [v["id"], v]}),  # wrong nesting
+    lambda v, ts: "",
+)
+
+
+class SyntheticProducer:
+    """One simulated producer: an endless, deterministic sequence of records."""
+
+    def __init__(self, index: int, settings: ProducerSettings) -> None:
+        self.index = index
+        self._settings = settings
+        # A string seed is hashed deterministically (unlike hash() of a tuple across runs).
+        self._rng = random.Random(f"squall-health/{settings.seed}/{index}")
+        self.seq = 0
+
+    def next_record(self, ts_ms: int) -> SyntheticRecord:
+        rng = self._rng
+        values = {
+            "id": rng.randint(*ID_RANGE),
+            "age": rng.randint(*AGE_RANGE),
+            "height_cm": rng.randint(*HEIGHT_CM_RANGE),
+            "weight_kg": rng.randint(*WEIGHT_KG_RANGE),
+        }
+        # Always draw both, so the choice of form does not shift later records' values.
+        damage, form, which = rng.random(), rng.random(), rng.randrange(len(_MALFORMATIONS))
+        kind: Kind
+        if damage < self._settings.malformed_fraction:
+            kind, payload = "malformed", _MALFORMATIONS[which](values, ts_ms)
+        elif form < self._settings.self_describing_fraction:
+            kind, payload = "self", _self(values, ts_ms)
+        else:
+            kind, payload = "course", _course(values)
+        record = SyntheticRecord(self.index, self.seq, kind, payload, **values)
+        self.seq += 1
+        return record
+
+
+class SyntheticSource:
+    """N producers on a shared clock; ``next_due`` hands out one record at a time.
+
+    Producer p's k-th record is due at ``start + (k + p/N) / rate`` seconds (staggered so the
+    producers interleave). With ``rate_per_producer_hz == 0`` there is no pacing: producers take
+    turns on every call. When the consumer falls behind, records are not skipped: they come out
+    as fast as they are asked for until the schedule is caught up.
+    """
+
+    def __init__(self, settings: ProducerSettings, start_ms: int) -> None:
+        self.settings = settings
+        self.start_ms = start_ms
+        self.producers = [SyntheticProducer(i, settings) for i in range(settings.count)]
+
+    def _due_ms(self, producer: SyntheticProducer) -> float:
+        rate = self.settings.rate_per_producer_hz
+        if rate == 0:
+            return self.start_ms + producer.seq  # round-robin by position
+        stagger = producer.index / self.settings.count
+        return self.start_ms + (producer.seq + stagger) * 1000.0 / rate
+
+    def _available(self) -> Iterator[SyntheticProducer]:
+        limit = self.settings.max_readings_per_producer
+        return (p for p in self.producers if limit is None or p.seq < limit)
+
+    @property
+    def exhausted(self) -> bool:
+        """True once every producer has sent ``max_readings_per_producer`` records."""
+        return next(self._available(), None) is None
+
+    def next_due(self, now_ms: int) -> SyntheticRecord | None:
+        """The earliest record due at ``now_ms``, or None if nothing is due yet."""
+        candidates = list(self._available())
+        if not candidates:
+            return None
+        producer = min(candidates, key=lambda p: (self._due_ms(p), p.index))
+        if self.settings.rate_per_producer_hz and self._due_ms(producer) > now_ms:
+            return None
+        return producer.next_record(now_ms)
+
+
+def generate(
+    settings: ProducerSettings, per_producer: int, ts_ms: int = 1_700_000_000_000
+) -> list[SyntheticRecord]:
+    """The first ``per_producer`` records of every producer (for tests and offline checks)."""
+    out = []
+    for index in range(settings.count):
+        producer = SyntheticProducer(index, settings)
+        out.extend(producer.next_record(ts_ms) for _ in range(per_producer))
+    return out
+
+
+def record_values(record: SyntheticRecord) -> dict[str, Any]:
+    """The drawn values of a record as a plain dict."""
+    return {
+        "id": record.id,
+        "age": record.age,
+        "height_cm": record.height_cm,
+        "weight_kg": record.weight_kg,
+    }
