@@ -42,6 +42,17 @@ class ComponentError:
         return f"{self.component} (task {self.task}): {self.message}"
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """Totals for a progress line."""
+
+    spout_emitted: int
+    trees_acked: int
+    trees_failed: int
+    errors: int
+    in_flight: int
+
+
 @dataclass
 class RunResult:
     stats: dict[str, ComponentStats] = field(default_factory=dict)

@@ -10,11 +10,11 @@ from streamparse import Topology
 
 from squall.clock import Clock, ManualClock, MonotonicClock
 from squall.model import build_model
-from squall.results import RunResult
+from squall.results import RunResult, Snapshot
 from squall.settings import RunSettings
 from squall.worker import Worker
 
-ProgressFn = Callable[[float, RunResult], None]
+ProgressFn = Callable[[float, Snapshot], None]
 
 
 def resolve_conf(topology: type[Topology], overrides: dict[str, Any] | None) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def drive(
                 time.sleep(0.0005)  # Storm's spout wait strategy: back off when nothing moved
         if progress is not None and now >= next_report:
             next_report = now + progress_every_s
-            progress(now - started, worker.collect())
+            progress(now - started, worker.snapshot())
 
 
 def drain(worker: Worker) -> None:

@@ -22,7 +22,7 @@ from squall.errors import TopologyError
 from squall.hosting import build_component, values_type
 from squall.model import ComponentDef, TopologyModel
 from squall.queues import make_inbox
-from squall.results import ComponentError, ComponentStats, RunResult
+from squall.results import ComponentError, ComponentStats, RunResult, Snapshot
 from squall.routing import build_routes
 from squall.settings import RunSettings
 
@@ -422,6 +422,16 @@ class Worker:
     def idle(self) -> bool:
         """Nothing left to do without new input or the clock moving."""
         return self.queued() == 0 and not any(ex.completions for ex in self.spouts)
+
+    def snapshot(self) -> Snapshot:
+        spouts = [ex.stats for ex in self.spouts]
+        return Snapshot(
+            spout_emitted=sum(s.emitted for s in spouts),
+            trees_acked=sum(s.acked for s in spouts),
+            trees_failed=sum(s.failed for s in spouts),
+            errors=len(self.result.errors),
+            in_flight=len(self.acker),
+        )
 
     def collect(self) -> RunResult:
         result = self.result

@@ -1,0 +1,80 @@
+"""Find the Topology class a user names: a file path (``topologies/x.py``) or ``module:Class``."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from streamparse import Topology
+
+from squall.errors import TopologyError
+
+
+def _topologies_in(module: Any) -> list[type[Topology]]:
+    return [
+        v for v in vars(module).values()
+        if isinstance(v, type) and issubclass(v, Topology) and v is not Topology
+        and v.__module__ == module.__name__
+    ]
+
+
+def load_topology(target: str) -> type[Topology]:
+    """Import the topology named by ``target``.
+
+    A file is loaded the way ``sparse`` loads it: its project's ``src/`` folder (the sibling of
+    ``topologies/``) must be importable, because topology files import their components from it.
+    That folder is added to ``sys.path`` — the streamparse project convention, not a workaround.
+    """
+    if ":" in target and not target.endswith(".py"):
+        module_name, _, class_name = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise TopologyError(f"cannot import topology module {module_name!r}: {exc}") from exc
+        cls = getattr(module, class_name, None)
+        if not (isinstance(cls, type) and issubclass(cls, Topology)):
+            raise TopologyError(f"{target!r}: {class_name!r} is not a Topology class in {module_name}")
+        return cls
+    path = Path(target)
+    if not path.is_file():
+        raise TopologyError(f"topology file {target!r} not found (give a .py file or module:Class)")
+    src = (path.resolve().parent.parent / "src")
+    if src.is_dir() and str(src) not in sys.path:
+        sys.path.insert(0, str(src))
+    module_name = f"squall_topology_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise TopologyError(f"cannot load {target!r} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    found = _topologies_in(module)
+    if len(found) != 1:
+        names = [c.__name__ for c in found]
+        raise TopologyError(f"{target!r} defines {len(found)} Topology classes {names}; expected exactly one")
+    return found[0]
+
+
+def config_file_options(path: Path, environment: str | None) -> dict[str, Any]:
+    """The ``options`` of one environment of a streamparse ``config.json`` (the lowest precedence)."""
+    if not path.is_file():
+        return {}
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise TopologyError(f"{path}: not valid JSON ({exc})") from exc
+    envs = config.get("envs") or {}
+    if environment is None:
+        if not envs:
+            return {}
+        environment = next(iter(envs))
+    if environment not in envs:
+        raise TopologyError(f"{path}: no environment {environment!r}; environments: {sorted(envs)}")
+    options = envs[environment].get("options") or {}
+    if not isinstance(options, dict):
+        raise TopologyError(f"{path}: envs.{environment}.options must be an object, got {options!r}")
+    return dict(options)
