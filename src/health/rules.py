@@ -77,7 +77,9 @@ def parse_rule(text: object) -> Rule:
         raise RuleError(f"rule {text!r}: unknown field {name!r}; {valid}")
     threshold = float(match["value"])
     if not math.isfinite(threshold):
-        raise RuleError(f"rule {text!r}: threshold {match['value']} is not a finite number")
+        raise RuleError(
+            f"rule {text!r}: threshold {match['value']} is not a finite number; {valid}"
+        )
     op = match["op"]
     return Rule(field=name, op=op, threshold=threshold, _compare=OPERATORS[op])
 
