@@ -1,0 +1,78 @@
+"""A slow bolt must back-pressure the spout: queues stay bounded, memory stays flat."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from squall.clock import MonotonicClock
+from squall.model import build_model
+from squall.runner import drain
+from squall.settings import RunSettings
+from squall.worker import Worker
+from tests.squall.userproj.src.userbolts.components import EndlessSpout, SlowBolt  # noqa: F401
+
+
+def test_queues_never_exceed_capacity_plus_one_batch_with_a_slow_bolt():
+    from streamparse import Topology
+
+    class Slow(Topology):
+        source = EndlessSpout.spec()
+        slow = SlowBolt.spec(inputs=[source], config={"user.delay_s": 0.001})
+
+    model = build_model(Slow)
+    settings = RunSettings.from_conf({"squall.queue.capacity": 50, "squall.spout.batch": 16})
+    worker = Worker(model, settings, sorted(model.task_component), MonotonicClock())
+    worker.start()
+    peak = 0
+    for _ in range(400):
+        worker.step()
+        peak = max(peak, worker.queued())
+    drain(worker)
+    # the spout is paused once the inbox is full; one spout batch may land on top of it
+    assert peak <= 50 + 16
+    assert worker.executors[model.components["source"].task_ids[0]].stats.emitted > 100
+
+
+def test_fail_fast_stops_at_the_first_error():
+    from squall.runner import run_topology
+    from tests.squall import scenarios as sc
+
+    result = run_topology(sc.Crashing, {"squall.fail.fast": True}, until_idle=True, capture=True)
+    assert len(result.errors) == 1
+    assert len(result.output("crashy")) < sc.N - 1
+
+
+def test_oldest_root_first_policy_runs_the_oldest_tree_first():
+    from squall.queues import FifoInbox, OldestRootFirstInbox, make_inbox
+
+    inbox = OldestRootFirstInbox()
+    for item, entered in [("b", 2.0), ("a", 1.0), ("c", 3.0), ("a2", 1.0)]:
+        inbox.push(item, entered)
+    assert [inbox.pop() for _ in range(4)] == ["a", "a2", "b", "c"]
+    fifo = FifoInbox()
+    for item, entered in [("b", 2.0), ("a", 1.0)]:
+        fifo.push(item, entered)
+    assert [fifo.pop(), fifo.pop()] == ["b", "a"]
+    with pytest.raises(ValueError, match="unknown queue policy 'lifo'.*valid"):
+        make_inbox("lifo")
+
+
+def test_bad_settings_name_the_key_and_what_is_valid():
+    from squall.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"topology.message.timeout.secs='soon'"):
+        RunSettings.from_conf({"topology.message.timeout.secs": "soon"})
+    with pytest.raises(ConfigError, match=r"squall.queue.policy='random'.*valid"):
+        RunSettings.from_conf({"squall.queue.policy": "random"})
+
+
+def test_worker_is_single_threaded():
+    # components are never called concurrently: the runner adds no threads of its own
+    from squall.runner import run_topology
+    from tests.squall import scenarios as sc
+
+    before = threading.active_count()
+    run_topology(sc.WordCount, until_idle=True)
+    assert threading.active_count() == before
