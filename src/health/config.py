@@ -114,8 +114,12 @@ class HealthConfig:
     # -- building -------------------------------------------------------------------------
 
     @classmethod
-    def from_mapping(cls, raw: object, source: str = "config") -> HealthConfig:
-        """Validate a nested mapping (the parsed YAML); ``source`` prefixes error messages."""
+    def from_mapping(cls, raw: object, source: str = "config", key_prefix: str = "") -> HealthConfig:
+        """Validate a nested mapping (the parsed YAML).
+
+        ``source`` (a file name) prefixes error messages and ``key_prefix`` the key names in
+        them, so an error names the key as the user spelled it.
+        """
         if raw is None:
             raw = {}
         if not isinstance(raw, Mapping):
@@ -128,9 +132,10 @@ class HealthConfig:
         for name, settings_cls in _SECTIONS.items():
             if name == "rules":
                 continue
-            built[name] = _build_section(settings_cls, raw.get(name), f"{source}: {name}")
+            where = f"{source}: {key_prefix}{name}"
+            built[name] = _build_section(settings_cls, raw.get(name), where)
         if "rules" in raw:
-            built["rules"] = _build_rules(raw["rules"], source)
+            built["rules"] = _build_rules(raw["rules"], source, key_prefix)
         config = cls(**built)
         _check_cross_field(config, source)
         return config
@@ -171,7 +176,7 @@ class HealthConfig:
                     f"Storm config: unknown key {key!r}; health keys are 'health.rules' and "
                     f"'health.<section>.<setting>' with section one of {', '.join(_SECTIONS)}"
                 )
-        return cls.from_mapping(nested, source="Storm config health.*")
+        return cls.from_mapping(nested, source="Storm config", key_prefix=STORM_PREFIX)
 
     # -- exporting ------------------------------------------------------------------------
 
@@ -372,16 +377,16 @@ def _build_section(settings_cls: type, raw: Any, where: str) -> Any:
     return settings_cls(**values)
 
 
-def _build_rules(raw: Any, source: str) -> tuple[Rule, ...]:
+def _build_rules(raw: Any, source: str, key_prefix: str) -> tuple[Rule, ...]:
     if not isinstance(raw, list):
         raise HealthConfigError(
-            f"{source}: rules must be a list of rule strings such as 'weight_kg > 80'; "
+            f"{source}: {key_prefix}rules must be a list of rule strings such as 'weight_kg > 80'; "
             f"got {_type_name(raw)}"
         )
     try:
         return parse_rules(raw)
     except RuleError as exc:
-        raise HealthConfigError(f"{source}: {exc}") from None
+        raise HealthConfigError(f"{source}: {key_prefix}{exc}") from None
 
 
 def _check_cross_field(config: HealthConfig, source: str) -> None:

@@ -99,7 +99,7 @@ def test_storm_conf_override_wins_and_is_validated() -> None:
     config = HealthConfig.from_storm_conf(conf)
     assert config.producers.count == 8 and [r.name for r in config.rules] == ["age < 18"]
     conf["health.producers.count"] = "many"
-    with pytest.raises(HealthConfigError, match=r"producers.count must be an integer .* got 'many'"):
+    with pytest.raises(HealthConfigError, match=r"Storm config: health.producers.count must be an integer .* got .many."):
         HealthConfig.from_storm_conf(conf)
 
 
