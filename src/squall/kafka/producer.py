@@ -145,8 +145,8 @@ def _producer_main(spec: ProduceSpec, index: int, counters: object, errors: obje
 
     def on_error(exc: BaseException) -> None:
         shared[base + _FAILED] += 1  # type: ignore[index]
-        if len(errors) < 20:  # type: ignore[arg-type]
-            errors.append(f"producer {index}: {type(exc).__name__}: {exc}")  # type: ignore[attr-defined]
+        if shared[base + _FAILED] <= 5:  # type: ignore[index]
+            errors.put(f"producer {index}: {type(exc).__name__}: {exc}")  # type: ignore[attr-defined]
 
     producer = KafkaProducer(
         bootstrap_servers=spec.bootstrap,
@@ -185,9 +185,10 @@ def produce(
 ) -> ProduceResult:
     """Run ``spec.producers`` producer processes to the end; returns the acknowledged count."""
     spec.validate()
-    ctx = multiprocessing.get_context("spawn")
-    manager = ctx.Manager()
-    errors = manager.list()
+    # fork: the children only build their own clients, and spawn would require every
+    # calling script to guard its main module.
+    ctx = multiprocessing.get_context("fork")
+    errors = ctx.Queue()
     counters = ctx.Array("q", spec.producers * _SLOTS, lock=False)
     procs = [
         ctx.Process(target=_producer_main, args=(spec, i, counters, errors), daemon=True)
@@ -212,7 +213,9 @@ def produce(
                 progress(*totals(), time.monotonic() - start)
         elapsed = time.monotonic() - start
         sent, acked, failed = totals()
-        errs = list(errors)
+        errs = []
+        while not errors.empty():
+            errs.append(errors.get())
         for i, proc in enumerate(procs):
             if proc.exitcode != 0:
                 errs.append(f"producer {i} exited with code {proc.exitcode}")
@@ -222,7 +225,7 @@ def produce(
             if proc.is_alive():
                 proc.terminate()
                 proc.join(5)
-        manager.shutdown()
+        errors.close()
 
 
 def progress_printer(stream: TextIO = sys.stderr) -> Callable[[int, int, int, float], None]:

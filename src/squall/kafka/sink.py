@@ -1,0 +1,133 @@
+"""A bolt that writes its input tuples to a Kafka topic and acks each only once the broker has it.
+
+``process`` sends and returns; the tuple is acked when its send future completes (checked on
+every later ``process`` and on every tick, so wire the sink with
+``config={"topology.tick.tuple.freq.secs": 1}``). A send the broker rejects, or that times out,
+*fails* the tuple, so the spout replays it: at-least-once into the topic. When more than
+``squall.kafka.sink.max_pending`` sends are unresolved the bolt waits for the broker (bounded by
+``squall.kafka.sink.flush_timeout_s``) before taking more: back-pressure instead of unbounded
+memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from streamparse import Bolt
+
+from squall.kafka.errors import KafkaConfigError
+
+PREFIX = "squall.kafka.sink."
+
+
+def name_values(values: Sequence[Any], fields: Sequence[str] | None) -> dict[str, Any]:
+    """A tuple's values as a dict by its stream's fields (``value0``... when unknown)."""
+    if fields is not None and len(fields) == len(values):
+        return dict(zip(fields, values, strict=True))
+    return {f"value{i}": value for i, value in enumerate(values)}
+
+
+def _setting(conf: Mapping[str, Any], name: str, default: float, low: float) -> float:
+    value = conf.get(PREFIX + name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+        raise KafkaConfigError(f"{PREFIX}{name} must be a number >= {low}, got {value!r}")
+    return value
+
+
+class KafkaSinkBolt(Bolt):
+    """Base: subclasses give the topic, the bootstrap servers and (optionally) the record form."""
+
+    outputs: list[Any] = []
+    auto_ack = False  # acked when the broker acknowledges the write, not when process returns
+
+    def sink_topic(self, conf: Mapping[str, Any]) -> str:
+        raise NotImplementedError
+
+    def bootstrap_servers(self, conf: Mapping[str, Any]) -> list[str]:
+        raise NotImplementedError
+
+    def to_record(self, tup: Any, record: dict[str, Any]) -> tuple[bytes | None, bytes]:
+        """(key, value) of the Kafka record for a tuple; default: no key, the record as JSON."""
+        return None, json.dumps(record, separators=(",", ":"), default=str).encode()
+
+    # ----------------------------------------------------------------------------------------
+
+    def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
+        from kafka import KafkaProducer
+
+        self.topic = self.sink_topic(storm_conf)
+        self.max_pending = int(_setting(storm_conf, "max_pending", 5000, 1))
+        self.flush_timeout_s = _setting(storm_conf, "flush_timeout_s", 10.0, 0.1)
+        self.fields_by_source: dict[str, dict[str, list[str]]] = (
+            context.get("source->stream->fields") or {} if isinstance(context, dict) else {}
+        )
+        self.producer = KafkaProducer(
+            bootstrap_servers=self.bootstrap_servers(storm_conf),
+            acks="all",
+            linger_ms=5,
+            batch_size=64 * 1024,
+            client_id=f"squall-sink-{self.topic}",
+        )
+        self.pending: deque[tuple[Any, Any]] = deque()  # (tuple, send future), in send order
+        self.written = 0
+        self.write_failures = 0
+
+    def record(self, tup: Any) -> dict[str, Any]:
+        values = list(tup.values)
+        fields = self.fields_by_source.get(tup.component, {}).get(tup.stream)
+        if fields is None and hasattr(tup.values, "_fields"):
+            fields = list(tup.values._fields)
+        return name_values(values, fields)
+
+    def process(self, tup: Any) -> None:
+        key, value = self.to_record(tup, self.record(tup))
+        self.pending.append((tup, self.producer.send(self.topic, value=value, key=key)))
+        self._resolve(scan_all=False)
+        if len(self.pending) >= self.max_pending:
+            self.producer.flush(timeout=self.flush_timeout_s)
+            self._resolve(scan_all=True)
+
+    def process_tick(self, tup: Any) -> None:
+        self._resolve(scan_all=True)
+
+    def _resolve(self, scan_all: bool) -> None:
+        """Ack the tuples whose writes the broker acknowledged; fail the ones it refused.
+
+        Per tuple only the head of the queue is looked at (writes complete mostly in order);
+        ticks and back-pressure scan everything.
+        """
+        if scan_all:
+            still: deque[tuple[Any, Any]] = deque()
+            for tup, future in self.pending:
+                if future.is_done:
+                    self._settle(tup, future)
+                else:
+                    still.append((tup, future))
+            self.pending = still
+            return
+        while self.pending and self.pending[0][1].is_done:
+            self._settle(*self.pending.popleft())
+
+    def _settle(self, tup: Any, future: Any) -> None:
+        if future.succeeded():
+            self.written += 1
+            self.ack(tup)
+        else:
+            self.write_failures += 1
+            self.logger.warning(
+                "write to %s failed (%s); failing the tuple for a replay",
+                self.topic,
+                future.exception,
+            )
+            self.fail(tup)
+
+    def close(self) -> None:
+        """Give in-flight writes a last chance, then settle every tuple either way."""
+        try:
+            self.producer.flush(timeout=self.flush_timeout_s)
+        finally:
+            self._resolve(scan_all=True)
+            self.producer.close(timeout=5)

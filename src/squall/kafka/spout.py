@@ -1,0 +1,336 @@
+"""A reliable Kafka spout: at-least-once from a consumer group into a Storm-style topology.
+
+* Each spout task is one member of the consumer group, so the tasks share the partitions.
+* A tuple's id is ``"topic:partition:offset"`` (a string: it survives multilang's JSON).
+* Offsets are committed only up to the first tuple not yet acked (``OffsetTracker``), so a
+  crash at any moment replays, never skips.
+* A failed tuple is replayed from memory (no seek); after ``max_attempts`` failures it is written
+  to the dead-letter topic with the reason and counts as done, instead of looping forever.
+* In-flight tuples are bounded (``max_in_flight``): the consumer is not polled beyond it.
+* On a rebalance the revoked partitions' commit points are committed, then their in-flight
+  state is dropped; their records come back to whichever member gets the partition.
+
+Settings (Storm config keys, all optional except where the subclass provides them):
+``squall.kafka.spout.max_attempts`` (5), ``squall.kafka.spout.max_in_flight`` (2000),
+``squall.kafka.spout.commit_interval_s`` (1.0), ``squall.kafka.spout.poll_max_records`` (500),
+``squall.kafka.spout.auto_offset_reset`` ("earliest").
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import ConsumerRebalanceListener
+from streamparse import Spout
+
+from squall.kafka.errors import KafkaConfigError
+from squall.kafka.offsets import OffsetTracker, Outcome, TopicPart, format_tup_id, parse_tup_id
+
+PREFIX = "squall.kafka.spout."
+
+
+@dataclass(frozen=True)
+class KafkaSpoutSettings:
+    bootstrap_servers: tuple[str, ...]
+    topics: tuple[str, ...]
+    group_id: str
+    dead_letter_topic: str
+    max_attempts: int = 5
+    max_in_flight: int = 2000
+    commit_interval_s: float = 1.0
+    poll_max_records: int = 500
+    auto_offset_reset: str = "earliest"
+
+    def __post_init__(self) -> None:
+        if not self.bootstrap_servers or not all(
+            isinstance(s, str) and ":" in s for s in self.bootstrap_servers
+        ):
+            raise KafkaConfigError(
+                f"bootstrap_servers must be a list of 'host:port' strings, got {self.bootstrap_servers!r}"
+            )
+        if not self.topics or not all(isinstance(t, str) and t for t in self.topics):
+            raise KafkaConfigError(f"topics must be non-empty topic names, got {self.topics!r}")
+        for name, value, low in (
+            ("max_attempts", self.max_attempts, 1),
+            ("max_in_flight", self.max_in_flight, 1),
+            ("poll_max_records", self.poll_max_records, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise KafkaConfigError(f"{PREFIX}{name} must be an integer >= {low}, got {value!r}")
+        if not isinstance(self.commit_interval_s, (int, float)) or self.commit_interval_s < 0:
+            raise KafkaConfigError(
+                f"{PREFIX}commit_interval_s must be a number >= 0, got {self.commit_interval_s!r}"
+            )
+        if self.auto_offset_reset not in ("earliest", "latest"):
+            raise KafkaConfigError(
+                f"{PREFIX}auto_offset_reset must be 'earliest' or 'latest', "
+                f"got {self.auto_offset_reset!r}"
+            )
+
+    @staticmethod
+    def tuning(conf: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``squall.kafka.spout.*`` keys present in a Storm config, by field name."""
+        known = {
+            "max_attempts",
+            "max_in_flight",
+            "commit_interval_s",
+            "poll_max_records",
+            "auto_offset_reset",
+        }
+        out: dict[str, Any] = {}
+        for key, value in conf.items():
+            if isinstance(key, str) and key.startswith(PREFIX):
+                name = key[len(PREFIX) :]
+                if name not in known:
+                    raise KafkaConfigError(
+                        f"unknown setting {key!r}; valid: {', '.join(PREFIX + k for k in sorted(known))}"
+                    )
+                out[name] = value
+        return out
+
+
+@dataclass
+class _InFlight:
+    tp: TopicPart
+    offset: int
+    values: list[Any]
+    raw: bytes | None
+
+
+class ReliableKafkaSpout(Spout):
+    """Base class: subclasses say where the settings come from and what a record emits."""
+
+    # Subclasses set ``outputs`` and implement ``settings_from_conf`` and ``to_values``.
+
+    def settings_from_conf(self, conf: Mapping[str, Any]) -> KafkaSpoutSettings:
+        raise NotImplementedError
+
+    def to_values(self, topic: str, partition: int, offset: int, value: str) -> list[Any]:
+        """The tuple for one record (``value`` is its UTF-8 decoded payload)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
+        from kafka import KafkaConsumer, KafkaProducer
+
+        self.settings = self.settings_from_conf(storm_conf)
+        s = self.settings
+        self.tracker = OffsetTracker(max_attempts=s.max_attempts)
+        self.in_flight: dict[str, _InFlight] = {}
+        self.replay: deque[str] = deque()
+        self.buffered: deque[Any] = deque()  # fetched records not yet emitted
+        self.dead_letter_pending: deque[tuple[str, str]] = deque()  # (tup_id, reason)
+        self.stats = {"emitted": 0, "replayed": 0, "acked": 0, "dead_lettered": 0, "commits": 0}
+        self._last_commit = time.monotonic()
+        self._idle_until = 0.0
+        task = context.get("taskid", 0) if isinstance(context, dict) else 0
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=list(s.bootstrap_servers),
+            group_id=s.group_id,
+            client_id=f"squall-spout-{s.group_id}-{task}",
+            enable_auto_commit=False,
+            auto_offset_reset=s.auto_offset_reset,
+            max_poll_records=s.poll_max_records,
+            # A slow topology must not be thrown out of the group: polls may be far apart
+            # while in-flight is full.
+            max_poll_interval_ms=600_000,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=3_000,
+        )
+        self.consumer.subscribe(list(s.topics), listener=_Listener(self))
+        self.producer = KafkaProducer(
+            bootstrap_servers=list(s.bootstrap_servers),
+            acks="all",
+            client_id=f"squall-spout-dlq-{task}",
+        )
+
+    def close(self) -> None:
+        """Commit what is done, then leave the group (its partitions move to the others)."""
+        try:
+            self._commit(force=True)
+        finally:
+            self.consumer.close(autocommit=False)
+            self.producer.close(timeout=5)
+
+    def deactivate(self) -> None:
+        self._commit(force=True)
+
+    # ------------------------------------------------------------------------------ the loop
+
+    def next_tuple(self) -> None:
+        self._retry_dead_letters()
+        if self.replay:
+            tup_id = self.replay.popleft()
+            entry = self.in_flight.get(tup_id)
+            if entry is not None:
+                self.stats["replayed"] += 1
+                self.emit(entry.values, tup_id=tup_id)
+            return
+        if not self.buffered:
+            self._poll()
+        emitted = 0
+        # A few per call keeps the worker loop fair to the bolts while amortising the poll.
+        while (
+            self.buffered
+            and emitted < 16
+            and self.tracker.in_flight() < self.settings.max_in_flight
+        ):
+            self._emit_record(self.buffered.popleft())
+            emitted += 1
+        self._maybe_commit()
+
+    def _poll(self) -> None:
+        room = self.settings.max_in_flight - self.tracker.in_flight()
+        now = time.monotonic()
+        if room <= 0 or now < self._idle_until:
+            return
+        batches = self.consumer.poll(
+            timeout_ms=0, max_records=min(room, self.settings.poll_max_records)
+        )
+        for records in batches.values():
+            self.buffered.extend(records)
+        if not self.buffered:
+            # Nothing there: do not spin on the broker; the worker loop has other work.
+            self._idle_until = now + 0.005
+
+    def _emit_record(self, record: Any) -> None:
+        tp = (record.topic, record.partition)
+        if not self.tracker.emitted(tp, record.offset):
+            return  # already in flight or done here (a re-fetch after a seek)
+        tup_id = format_tup_id(record.topic, record.partition, record.offset)
+        raw: bytes = record.value if record.value is not None else b""
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # Not representable in a JSON tuple (multilang): straight to the dead-letter topic.
+            self.in_flight[tup_id] = _InFlight(tp, record.offset, [], raw)
+            self._dead_letter(
+                tup_id, f"payload is not UTF-8: byte {raw[exc.start]:#04x} at offset {exc.start}"
+            )
+            return
+        values = self.to_values(record.topic, record.partition, record.offset, text)
+        self.in_flight[tup_id] = _InFlight(tp, record.offset, values, raw)
+        self.stats["emitted"] += 1
+        self.emit(values, tup_id=tup_id)
+
+    # ------------------------------------------------------------------------------ outcomes
+
+    def ack(self, tup_id: Any) -> None:
+        entry = self.in_flight.pop(tup_id, None) if isinstance(tup_id, str) else None
+        if entry is not None and self.tracker.acked(entry.tp, entry.offset):
+            self.stats["acked"] += 1
+        self._maybe_commit()
+
+    def fail(self, tup_id: Any) -> None:
+        entry = self.in_flight.get(tup_id) if isinstance(tup_id, str) else None
+        if entry is None:
+            return  # a revoked partition's tuple, or already done: its record comes back anyway
+        outcome = self.tracker.failed(entry.tp, entry.offset)
+        if outcome is Outcome.REPLAY:
+            self.replay.append(tup_id)
+        elif outcome is Outcome.DEAD_LETTER:
+            self._dead_letter(
+                tup_id,
+                f"failed {self.settings.max_attempts} times in the topology "
+                f"(squall.kafka.spout.max_attempts={self.settings.max_attempts})",
+            )
+
+    def _dead_letter(self, tup_id: str, reason: str) -> None:
+        """Write the record to the dead-letter topic; it is done once the broker has it."""
+        from kafka.errors import KafkaError
+
+        entry = self.in_flight.get(tup_id)
+        if entry is None:
+            return
+        topic, partition, offset = parse_tup_id(tup_id)
+        raw = entry.raw or b""
+        record = {
+            "raw": raw.decode("utf-8", errors="backslashreplace"),
+            "reason": reason,
+            "source": {"topic": topic, "partition": partition, "offset": offset},
+            "stage": "spout",
+            "ts": time.time_ns() // 1_000_000,
+        }
+        try:
+            self.producer.send(
+                self.settings.dead_letter_topic,
+                value=json.dumps(record).encode(),
+                key=tup_id.encode(),
+            ).get(timeout=10)
+        except KafkaError as exc:
+            # The broker is unreachable: keep the record in flight and try again later.
+            self.logger.warning("dead-letter write of %s failed (%s); will retry", tup_id, exc)
+            self.dead_letter_pending.append((tup_id, reason))
+            return
+        self.in_flight.pop(tup_id, None)
+        self.tracker.acked(entry.tp, entry.offset)
+        self.stats["dead_lettered"] += 1
+
+    def _retry_dead_letters(self) -> None:
+        for _ in range(len(self.dead_letter_pending)):
+            tup_id, reason = self.dead_letter_pending.popleft()
+            self._dead_letter(tup_id, reason)
+
+    # ------------------------------------------------------------------------------ commits
+
+    def _maybe_commit(self) -> None:
+        if time.monotonic() - self._last_commit >= self.settings.commit_interval_s:
+            self._commit()
+
+    def _commit(self, force: bool = False, only: set[TopicPart] | None = None) -> None:
+        from kafka import OffsetAndMetadata, TopicPartition
+        from kafka.errors import KafkaError
+
+        self._last_commit = time.monotonic()
+        offsets = self.tracker.committable()
+        if only is not None:
+            offsets = {tp: o for tp, o in offsets.items() if tp in only}
+        if not offsets:
+            return
+        try:
+            self.consumer.commit(
+                {TopicPartition(*tp): OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()}
+            )
+        except KafkaError as exc:
+            # Broker restarting or group rebalancing: the same offsets are retried next time;
+            # anything not committed is replayed after a crash (at-least-once).
+            self.logger.warning("offset commit failed (%s); will retry", exc)
+            return
+        self.tracker.mark_committed(offsets)
+        self.stats["commits"] += 1
+
+    # ------------------------------------------------------------------------------ rebalance
+
+    def on_revoked(self, revoked: set[TopicPart]) -> None:
+        self._commit(force=True, only=revoked)
+        dropped = self.tracker.revoke(revoked)
+        self.buffered = deque(r for r in self.buffered if (r.topic, r.partition) not in revoked)
+        for tup_id in [t for t, e in self.in_flight.items() if e.tp in revoked]:
+            del self.in_flight[tup_id]
+        self.replay = deque(t for t in self.replay if t in self.in_flight)
+        self.dead_letter_pending = deque(
+            p for p in self.dead_letter_pending if p[0] in self.in_flight
+        )
+        if dropped:
+            self.logger.info(
+                "rebalance: dropped %d in-flight tuples of %s", dropped, sorted(revoked)
+            )
+
+
+class _Listener(ConsumerRebalanceListener):
+    """Forwards kafka-python's rebalance callbacks (run inside ``poll``) to the spout."""
+
+    def __init__(self, spout: ReliableKafkaSpout) -> None:
+        self.spout = spout
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self.spout.on_revoked({(tp.topic, tp.partition) for tp in revoked})
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        pass  # tracking starts with the first record delivered from each partition

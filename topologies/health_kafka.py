@@ -1,0 +1,49 @@
+"""HealthKafkaTopology: HealthTopology's bolts fed by Kafka and writing to Kafka. Wiring only.
+
+Same parse -> BMI -> threshold chain as topologies/health.py, with KafkaHealthSpout as the
+source (at-least-once, see src/squall/kafka/spout.py) and Kafka sinks that ack only once the
+broker has the record. Topics and the broker come from config.yaml's ``kafka`` section
+(override with ``-o health.kafka.bootstrap_servers=127.0.0.1:PORT``).
+
+    kafka ──> parse ──> bmi ──> threshold ──> alerts  (health.alerts)
+                │        │          └───────> console
+                └────────┴──invalid─────────> dead_letter (health.invalid), console
+"""
+
+from streamparse import Grouping, Topology
+
+from bolts.bmi import BMIBolt
+from bolts.kafka_parse import KafkaParseBolt
+from bolts.kafka_sink import AlertsKafkaSink, DeadLetterKafkaSink
+from bolts.sinks import ConsoleSinkBolt
+from bolts.threshold import ThresholdBolt
+from health.config import load_config
+from spouts.kafka_health import KafkaHealthSpout
+
+CONFIG = load_config()
+PAR = CONFIG.parallelism
+# Sinks ack on the broker's acknowledgement; a tick each second settles the last writes.
+SINK_CONF = {"topology.tick.tuple.freq.secs": 1}
+
+
+class HealthKafkaTopology(Topology):
+    config = CONFIG.to_storm_conf()
+
+    kafka = KafkaHealthSpout.spec(par=1)
+    parse = KafkaParseBolt.spec(inputs=[kafka], par=PAR.parse)
+    bmi = BMIBolt.spec(inputs=[parse], par=PAR.bmi)
+    threshold = ThresholdBolt.spec(inputs=[bmi], par=PAR.threshold)
+    alerts = AlertsKafkaSink.spec(inputs=[threshold], par=PAR.sinks, config=SINK_CONF)
+    dead_letter = DeadLetterKafkaSink.spec(
+        inputs={parse["invalid"]: Grouping.SHUFFLE, bmi["invalid"]: Grouping.SHUFFLE},
+        par=1,
+        config=SINK_CONF,
+    )
+    console = ConsoleSinkBolt.spec(
+        inputs={
+            threshold: Grouping.SHUFFLE,
+            parse["invalid"]: Grouping.SHUFFLE,
+            bmi["invalid"]: Grouping.SHUFFLE,
+        },
+        par=1,  # one printer keeps lines whole and in arrival order
+    )
