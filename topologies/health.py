@@ -6,7 +6,7 @@ travel in the Storm config (``HealthTopology.config``), so the components work t
 
     synthetic ──> parse ──> bmi ──> threshold ──> console
                     │        │          │
-                    └────────┴─invalid──┴───────> console (and jsonl when sinks.jsonl_path)
+                    └────────┴─invalid──┴───────> console, jsonl (when sinks.jsonl_path is set)
 """
 
 from streamparse import Grouping, Topology
@@ -37,12 +37,13 @@ class HealthTopology(Topology):
         },
         par=1,  # one printer keeps lines whole and in arrival order
     )
-    if CONFIG.sinks.jsonl_path is not None:
-        jsonl = JsonlSinkBolt.spec(
-            inputs={
-                threshold: Grouping.SHUFFLE,
-                parse["invalid"]: Grouping.SHUFFLE,
-                bmi["invalid"]: Grouping.SHUFFLE,
-            },
-            par=1,  # one writer per file
-        )
+    # Always wired: it writes nothing while sinks.jsonl_path is null, so a run can switch it on
+    # with `-o health.sinks.jsonl_path=...` without another topology definition.
+    jsonl = JsonlSinkBolt.spec(
+        inputs={
+            threshold: Grouping.SHUFFLE,
+            parse["invalid"]: Grouping.SHUFFLE,
+            bmi["invalid"]: Grouping.SHUFFLE,
+        },
+        par=1,  # one writer per file
+    )

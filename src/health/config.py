@@ -202,7 +202,10 @@ class HealthConfig:
                 conf[STORM_PREFIX + "rules"] = value
             else:
                 for key, item in value.items():
-                    conf[f"{STORM_PREFIX}{name}.{key}"] = item
+                    # null settings are left out (their default is null): a null value in a
+                    # Storm config is not safe everywhere on the JVM side.
+                    if item is not None:
+                        conf[f"{STORM_PREFIX}{name}.{key}"] = item
         conf["topology.max.spout.pending"] = self.storm.max_spout_pending
         conf["topology.message.timeout.secs"] = self.storm.message_timeout_s
         return conf

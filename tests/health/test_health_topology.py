@@ -1,6 +1,7 @@
 """HealthTopology end to end on the embedded runner, and its Flux and Thrift forms."""
 
 import io
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -44,9 +45,11 @@ def expected_alerts() -> tuple[Counter, int, int]:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_alert_counts_match_an_independent_computation(workers: int) -> None:
+def test_alert_counts_match_an_independent_computation(workers: int, tmp_path: Path) -> None:
+    jsonl = tmp_path / "health.jsonl"
+    conf = {**OVERRIDES, "health.sinks.jsonl_path": str(jsonl)}
     result = run_topology(
-        HealthTopology, conf=OVERRIDES, seconds=120, workers=workers, until_idle=True, capture=True
+        HealthTopology, conf=conf, seconds=120, workers=workers, until_idle=True, capture=True
     )
     alerts, valid, malformed = expected_alerts()
     assert valid + malformed == 4 * PER_PRODUCER
@@ -58,6 +61,10 @@ def test_alert_counts_match_an_independent_computation(workers: int) -> None:
     assert result.errors == []
     assert result.stats["synthetic"].acked == 4 * PER_PRODUCER
     assert result.stats["synthetic"].failed == 0 and result.pending_at_stop == 0
+    # the file sink saw the same: one JSON object per alert and per invalid payload
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert Counter((r["rule"], r["reading_id"]) for r in rows if "rule" in r) == alerts
+    assert sum(r["stream"] == "invalid" for r in rows) == malformed
 
 
 def test_flux_dict_wires_every_component() -> None:
@@ -65,7 +72,7 @@ def test_flux_dict_wires_every_component() -> None:
     assert flux["name"] == "health"
     assert [s["id"] for s in flux["spouts"]] == ["synthetic"]
     bolts = {b["id"]: b for b in flux["bolts"]}
-    assert {"parse", "bmi", "threshold", "console"} <= set(bolts)
+    assert set(bolts) == {"parse", "bmi", "threshold", "console", "jsonl"}
     assert bolts["parse"]["constructorArgs"][0] == ["streamparse_run", "bolts.parse.ParseBolt"]
     assert bolts["parse"]["parallelism"] == HealthConfig.from_storm_conf(HealthTopology.config).parallelism.parse
     streams = {(s["from"], s["to"], s["grouping"]["streamId"]) for s in flux["streams"]}
