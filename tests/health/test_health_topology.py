@@ -104,3 +104,21 @@ def test_storm_config_carries_the_settings_components_need() -> None:
     conf = HealthTopology.config
     assert conf["health.rules"] == ["weight_kg > 80", "bmi > 35"]
     assert HealthConfig.from_storm_conf(conf) == HealthConfig.load(Path(__file__).resolve().parents[2] / "config.yaml")
+
+
+def test_flux_yaml_as_sparse_run_writes_it_carries_the_health_settings() -> None:
+    from ruamel import yaml
+    from streamparse.cli.common import resolve_options
+
+    flux = HealthTopology.to_flux_dict("health")
+    flux["config"] = resolve_options(
+        {"health.producers.count": 2}, {"use_virtualenv": False}, HealthTopology, "health", local_only=True
+    )
+    out = io.StringIO()
+    yml = yaml.YAML(typ="safe", pure=True)
+    yml.default_flow_style = False
+    yml.dump(flux, out)
+    loaded = yaml.YAML(typ="safe", pure=True).load(out.getvalue())
+    config = HealthConfig.from_storm_conf(loaded["config"])
+    assert config.producers.count == 2  # -o wins over the topology's config.yaml value
+    assert [rule.name for rule in config.rules] == ["weight_kg > 80", "bmi > 35"]
