@@ -108,7 +108,9 @@ class WindowedBolt(Bolt):
         self._where = f"windowed bolt {name!r} ({type(self).__name__})"
         spec = self.window_spec(storm_conf or {})
         if not isinstance(spec, WindowSpec):
-            raise WindowConfigError(f"{self._where}: window_spec() returned {spec!r}, not a WindowSpec")
+            raise WindowConfigError(
+                f"{self._where}: window_spec() returned {spec!r}, not a WindowSpec"
+            )
         spec.check_against(storm_conf or {}, self._where)
         declared = (context or {}).get("stream->outputfields")
         if spec.event_time and declared is not None and spec.late_stream not in declared:
@@ -193,7 +195,9 @@ class WindowedBolt(Bolt):
             )
         index = list(names).index(field)
         if index >= len(values):
-            raise WindowInputError(f"{where}: the tuple has no value for field {field!r}: {values!r}")
+            raise WindowInputError(
+                f"{where}: the tuple has no value for field {field!r}: {values!r}"
+            )
         return check_timestamp(values[index], f"{where}, field {field!r}")
 
     def _now_ms(self) -> int:

@@ -111,6 +111,11 @@ class WindowManager(Generic[T]):
             )
         self.length = length
         self.slide = slide
+        if isinstance(length, Count) and length.n >= max_events:
+            raise WindowConfigError(
+                f"a window of {length} can never fit max_events={max_events}; "
+                f"raise max_events to at least {length.n + 1}"
+            )
         self.max_events = max_events
         self._buf: list[Event[T]] = []
         self._seq = 0
@@ -241,7 +246,9 @@ class WindowManager(Generic[T]):
                 end = _align_up(watermark, every)
                 break
             end = _align_up(self._buf[later].ts, every)
-        self._next_end = end
+        # Windows ending at or after the watermark can still gain events (ts >= watermark is
+        # not late), so a jump never skips past the first of them.
+        self._next_end = min(end, _align_up(watermark, every))
 
     def _check_jump(self, watermark: int) -> None:
         # Only a count-length window is evaluated at every slide across a gap (its last n

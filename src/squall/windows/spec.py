@@ -154,12 +154,15 @@ class WindowSpec:
             raise WindowConfigError(f"lag must be a Duration; got {self.lag!r}")
         _whole_positive(self.watermark_interval_s, "watermark_interval_s", "seconds")
         if not isinstance(self.late_stream, str) or not self.late_stream:
-            raise WindowConfigError(f"late_stream must be a non-empty stream name; got {self.late_stream!r}")
+            raise WindowConfigError(
+                f"late_stream must be a non-empty stream name; got {self.late_stream!r}"
+            )
         _whole_positive(self.max_events, "max_events", "tuples")
-        if isinstance(self.length, Count) and self.length.n > self.max_events:
+        if isinstance(self.length, Count) and self.length.n >= self.max_events:
+            # n tuples stay buffered while the next one arrives
             raise WindowConfigError(
                 f"a window of {self.length} can never fit max_events={self.max_events}; "
-                f"raise max_events to at least {self.length.n} or shorten the window"
+                f"raise max_events to at least {self.length.n + 1} or shorten the window"
             )
 
     # -- building ------------------------------------------------------------------------
@@ -243,6 +246,10 @@ class WindowSpec:
 
     def describe(self) -> str:
         kind = "tumbling" if self.is_tumbling else "sliding"
-        time = f"event-time ({self.timestamp_field!r}, lag {self.lag_ms} ms)" if self.event_time else "processing-time"
+        time = (
+            f"event-time ({self.timestamp_field!r}, lag {self.lag_ms} ms)"
+            if self.event_time
+            else "processing-time"
+        )
         slide = "" if self.is_tumbling else f" every {self.slide}"
         return f"{time} {kind} window of {self.length}{slide}"

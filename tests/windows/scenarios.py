@@ -1,0 +1,273 @@
+"""Window scenarios as timelines, shared by the pure, harness and multilang tests.
+
+A scenario is a list of steps in arrival order:
+
+* ``("e1", 603)`` — event ``e1`` with timestamp 603 ms (processing time: arrives at clock 603);
+* ``Tick(631)``   — a tick: event time computes a watermark; processing time moves the clock.
+
+and the windows it must produce, each ``(start, end, current, new, expired)`` with names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from squall.windows import Count, Duration, WindowSpec
+
+
+@dataclass(frozen=True)
+class Tick:
+    at: int  # event time: the watermark to reach (through the inputs); processing: the clock
+
+
+Expect = tuple[int | None, int, list[str], list[str], list[str]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    spec: WindowSpec
+    steps: list[tuple[str, int] | Tick]
+    windows: list[Expect]
+    late: tuple[str, ...] = ()
+
+
+def names(text: str) -> list[str]:
+    return text.split() if text else []
+
+
+def w(start: int | None, end: int, current: str, new: str, expired: str) -> Expect:
+    return (start, end, names(current), names(new), names(expired))
+
+
+# Processing time, count window of 5 sliding every 2 (Storm's WindowManagerTest).
+#
+#   arrival   e1 e2 | e3 e4 | e5 e6 | e7 e8
+#   window          [e1 e2]                       <- loading up: fewer than 5
+#                   [e1 e2 e3 e4]
+#                   [e2 e3 e4 e5 e6]              e1 expired
+#                   [e4 e5 e6 e7 e8]              e2 e3 expired
+COUNT_SLIDING = Scenario(
+    "count-sliding-5-2",
+    WindowSpec.sliding(Count(5), Count(2)),
+    [("e1", 1), ("e2", 2), ("e3", 3), ("e4", 4), ("e5", 5), ("e6", 6), ("e7", 7), ("e8", 8)],
+    [
+        w(None, 2, "e1 e2", "e1 e2", ""),
+        w(None, 4, "e1 e2 e3 e4", "e3 e4", ""),
+        w(None, 6, "e2 e3 e4 e5 e6", "e5 e6", "e1"),
+        w(None, 8, "e4 e5 e6 e7 e8", "e7 e8", "e2 e3"),
+    ],
+)
+
+# Processing time, tumbling count window of 3.
+#
+#   arrival   e1 e2 e3 | e4 e5 e6 | e7
+#   window    [e1 e2 e3] [e4 e5 e6]   (e7 waits)
+COUNT_TUMBLING = Scenario(
+    "count-tumbling-3",
+    WindowSpec.tumbling(Count(3)),
+    [("e1", 1), ("e2", 2), ("e3", 3), ("e4", 4), ("e5", 5), ("e6", 6), ("e7", 7)],
+    [
+        w(None, 3, "e1 e2 e3", "e1 e2 e3", ""),
+        w(None, 6, "e4 e5 e6", "e4 e5 e6", "e1 e2 e3"),
+    ],
+)
+
+# Processing time, 10 s window sliding every 5 s (clock in ms; windows end at multiples of 5 s).
+#
+#   clock  1000 2000 4000  5001 | 6000 9000  10001 | 12000  15001 | 20001 | 25001
+#          e1   e2   e3    tick | e4   e5    tick  | e6     tick  | tick  | tick
+#   (-5000, 5000]   e1 e2 e3                <- loading up: covers time before the bolt started
+#   (0, 10000]      e1 e2 e3 e4 e5
+#   (5000, 15000]   e4 e5 e6                e1 e2 e3 expired (acked)
+#   (10000, 20000]  e6                      e4 e5 expired
+#   (15000, 25000]  empty: skipped; e6 leaves its last window and is acked
+DURATION_SLIDING = Scenario(
+    "duration-sliding-10s-5s",
+    WindowSpec.sliding(Duration.seconds(10), Duration.seconds(5)),
+    [
+        ("e1", 1000),
+        ("e2", 2000),
+        ("e3", 4000),
+        Tick(5001),
+        ("e4", 6000),
+        ("e5", 9000),
+        Tick(10001),
+        ("e6", 12000),
+        Tick(15001),
+        Tick(20001),
+        Tick(25001),
+    ],
+    [
+        w(-5000, 5000, "e1 e2 e3", "e1 e2 e3", ""),
+        w(0, 10000, "e1 e2 e3 e4 e5", "e4 e5", ""),
+        w(5000, 15000, "e4 e5 e6", "e6", "e1 e2 e3"),
+        w(10000, 20000, "e6", "", "e4 e5"),
+    ],
+)
+
+# Processing time, tumbling 5 s windows.
+#
+#   clock  1000 3000 | 5000 7000 | 11000       (windows end at multiples of 5 s)
+#   (0, 5000]     e1 e2 e3           e3 arrives at exactly 5000: inside (0, 5000]
+#   (5000, 10000] e4
+#   (10000,15000] e5
+DURATION_TUMBLING = Scenario(
+    "duration-tumbling-5s",
+    WindowSpec.tumbling(Duration.seconds(5)),
+    [
+        ("e1", 1000),
+        ("e2", 3000),
+        ("e3", 5000),
+        ("e4", 7000),
+        Tick(10500),
+        ("e5", 11000),
+        Tick(15001),
+    ],
+    [
+        w(0, 5000, "e1 e2 e3", "e1 e2 e3", ""),
+        w(5000, 10000, "e4", "e4", "e1 e2 e3"),
+        w(10000, 15000, "e5", "e5", "e4"),
+    ],
+)
+
+PROCESSING_TIME = [COUNT_SLIDING, COUNT_TUMBLING, DURATION_SLIDING, DURATION_TUMBLING]
+
+# Event time: Storm's documentation example (length 20 s, slide 10 s, lag 5 s; ts in ms).
+#
+#   ts     603 605 607 | 618 | 626 | 636          watermark = latest - lag = 636 - 5 = 631
+#          e1  e2  e3    e4    e5    e6
+#   (590, 610]  e1 e2 e3      the first end is the ceiling of the earliest ts
+#   (600, 620]  e1 e2 e3 e4
+#   (610, 630]  e4 e5         e6 (636) waits: beyond the watermark
+#   then e7 825 e8 826 e9 827 e10 839; watermark 839 - 5 = 834
+#   (620, 640]  e5 e6
+#   (630, 650]  e6
+#   (640, 660]  empty -> skipped, jump to the window holding e7
+#   (810, 830]  e7 e8 e9      e10 (839) waits
+EVENT_SLIDING = Scenario(
+    "event-sliding-20-10-lag5",
+    WindowSpec.sliding(Duration(20), Duration(10), timestamp_field="ts", lag=Duration(5)),
+    [
+        ("e1", 603),
+        ("e2", 605),
+        ("e3", 607),
+        ("e4", 618),
+        ("e5", 626),
+        ("e6", 636),
+        Tick(631),
+        ("e7", 825),
+        ("e8", 826),
+        ("e9", 827),
+        ("e10", 839),
+        Tick(834),
+    ],
+    [
+        w(590, 610, "e1 e2 e3", "e1 e2 e3", ""),
+        w(600, 620, "e1 e2 e3 e4", "e4", ""),
+        w(610, 630, "e4 e5", "e5", "e1 e2 e3"),
+        w(620, 640, "e5 e6", "e6", "e4"),
+        w(630, 650, "e6", "", "e5"),
+        w(810, 830, "e7 e8 e9", "e7 e8 e9", "e6"),
+    ],
+)
+
+# Event time, out of order within the lag: same windows as in order.
+#
+#   arrival  e2(605) e1(603) e4(618) e3(607) e6(629) e5(626) e7(636)   lag 10
+#   watermark 636 - 10 = 626: windows ending 610 and 620 are due
+#   (600, 610]  e1 e2 e3      e3 arrived after e4, 11 ms behind the latest: within the lag
+#   (610, 620]  e4
+EVENT_OUT_OF_ORDER = Scenario(
+    "event-tumbling-10-out-of-order",
+    WindowSpec.tumbling(Duration(10), timestamp_field="ts", lag=Duration(10)),
+    [
+        ("e2", 605),
+        ("e1", 603),
+        ("e4", 618),
+        ("e3", 607),
+        ("e6", 629),
+        ("e5", 626),
+        ("e7", 636),
+        Tick(626),
+    ],
+    [
+        w(600, 610, "e1 e2 e3", "e1 e2 e3", ""),
+        w(610, 620, "e4", "e4", "e1 e2 e3"),
+    ],
+)
+
+# Event time, late tuples: behind the watermark they go to the late stream.
+#
+#   e1(100) e2(250) tick -> watermark 250 - 50 = 200: (0, 100] = e1 is due
+#   e3(150) arrives: 150 < 200 -> late.   e4(199) late.   e5(200) is not late (== watermark)
+#   e6(400) tick -> watermark 350:  (100, 200] = e5,  (200, 300] = e2
+EVENT_LATE = Scenario(
+    "event-tumbling-100-late",
+    WindowSpec.tumbling(Duration(100), timestamp_field="ts", lag=Duration(50)),
+    [
+        ("e1", 100),
+        ("e2", 250),
+        Tick(200),
+        ("e3", 150),
+        ("e4", 199),
+        ("e5", 200),
+        ("e6", 400),
+        Tick(350),
+    ],
+    [
+        w(0, 100, "e1", "e1", ""),
+        w(100, 200, "e5", "e5", "e1"),
+        w(200, 300, "e2", "e2", "e5"),
+    ],
+    late=("e3", "e4"),
+)
+
+# Event time, count window of 3 evaluated every 10 ms (Storm's testCountBasedWindowWithEventTs).
+#
+#   ts 603 605 607 618 626 636, lag 5: watermark 631: ends 610, 620, 630
+#   610: last 3 with ts <= 610 = e1 e2 e3; 620: e2 e3 e4; 630: e3 e4 e5
+EVENT_COUNT_LENGTH = Scenario(
+    "event-count3-every-10",
+    WindowSpec.sliding(Count(3), Duration(10), timestamp_field="ts", lag=Duration(5)),
+    [("e1", 603), ("e2", 605), ("e3", 607), ("e4", 618), ("e5", 626), ("e6", 636), Tick(631)],
+    [
+        w(None, 610, "e1 e2 e3", "e1 e2 e3", ""),
+        w(None, 620, "e2 e3 e4", "e4", "e1"),
+        w(None, 630, "e3 e4 e5", "e5", "e2"),
+    ],
+)
+
+# Event time, 20 ms window evaluated every 3 tuples (Storm's testCountBasedTriggerWithEventTs).
+#
+#   ts 603 605 607 618 625 626 629 636, lag 5: watermark 631
+#   3rd tuple (607): (587, 607] = e1 e2 e3;  6th (626): (606, 626] = e3 e4 e5 e6
+#   the 9th tuple has not arrived yet
+EVENT_COUNT_TRIGGER = Scenario(
+    "event-20ms-every-3",
+    WindowSpec.sliding(Duration(20), Count(3), timestamp_field="ts", lag=Duration(5)),
+    [
+        ("e1", 603),
+        ("e2", 605),
+        ("e3", 607),
+        ("e4", 618),
+        ("e5", 625),
+        ("e6", 626),
+        ("e7", 629),
+        ("e8", 636),
+        Tick(631),
+    ],
+    [
+        w(587, 607, "e1 e2 e3", "e1 e2 e3", ""),
+        w(606, 626, "e3 e4 e5 e6", "e4 e5 e6", "e1 e2"),
+    ],
+)
+
+EVENT_TIME = [
+    EVENT_SLIDING,
+    EVENT_OUT_OF_ORDER,
+    EVENT_LATE,
+    EVENT_COUNT_LENGTH,
+    EVENT_COUNT_TRIGGER,
+]
+ALL = PROCESSING_TIME + EVENT_TIME
