@@ -110,5 +110,4 @@ class StormHome:
             f"-Dstorm.log.dir={self.log_dir()}",
             f"-Dlogfile.name={daemon_name or 'storm'}.log",
             f"-Dlog4j.configurationFile={self.path / 'log4j2' / log4j_file}",
-            "-Djava.deserialization.disabled=true",
         ]

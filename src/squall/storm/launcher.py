@@ -269,7 +269,9 @@ def build_invocation(argv: Sequence[str], home: StormHome | None = None) -> Invo
                 DAEMON_CLASSES[command],
                 args,
                 daemon_name=command,
-                jvm_opts=["-server", *jvm_opts],
+                # Daemons never deserialize Java objects; workers and local mode must (spouts
+                # and bolts travel as serialized objects), so only daemons turn it off.
+                jvm_opts=["-server", "-Djava.deserialization.disabled=true", *jvm_opts],
             ),
             _python_on_path(),
         )
