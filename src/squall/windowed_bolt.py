@@ -201,7 +201,7 @@ class WindowedBolt(Bolt):
         return check_timestamp(values[index], f"{where}, field {field!r}")
 
     def _now_ms(self) -> int:
-        return int(self.now() * 1000)
+        return round(self.now() * 1000)
 
     def _route_late(self, tup: Tuple, ts: int) -> None:
         values = list(tup.values)

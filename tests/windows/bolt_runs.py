@@ -1,0 +1,202 @@
+"""Run a timeline scenario through a WindowedBolt two ways and record what it told Storm.
+
+* ``run_harness``: ``squall.testing.BoltHarness`` (the embedded runner's hosting);
+* ``run_multilang``: the bolt's real multilang loop, ``run()``, reading Storm's JSON messages
+  (handshake, tuples, ticks, each ended by ``\\nend\\n``) from a BytesIO and writing to one.
+
+Both return a :class:`Record` of emits (stream, values, anchors), acks and fails by tuple id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from streamparse import Stream
+
+from squall.testing import BoltHarness, make_tuple
+from squall.windowed_bolt import WindowedBolt
+from squall.windows import Window, WindowSpec
+from tests.windows.scenarios import Scenario, Tick
+
+FIELDS = ["name", "ts"]
+SOURCE = "source"
+
+
+class Recorder(WindowedBolt):
+    """Emits one tuple per window: bounds and the names of its tuples."""
+
+    outputs = [Stream(fields=["start", "end", "current", "new", "expired"], name="default")]
+
+    def process_window(self, window: Window) -> None:
+        def names(tups: tuple) -> list[str]:
+            return [t.values[0] for t in tups]
+
+        self.emit(
+            [
+                window.start,
+                window.end,
+                names(window.current),
+                names(window.new),
+                names(window.expired),
+            ]
+        )
+
+
+def recorder_for(spec: WindowSpec) -> type[Recorder]:
+    return type("ScenarioRecorder", (Recorder,), {"window": spec})
+
+
+@dataclass
+class Record:
+    emits: list[tuple[str, Any, list[Any]]] = field(default_factory=list)
+    acks: list[Any] = field(default_factory=list)
+    fails: list[Any] = field(default_factory=list)
+    # multilang only: every message in the order the bolt wrote it
+    log: list[tuple[str, Any]] = field(default_factory=list, compare=False)
+
+    def windows(self) -> list[tuple]:
+        return [tuple(v) for s, v, _ in self.emits if s == "default"]
+
+    def late(self) -> list[str]:
+        return [v[3][0] for s, v, _ in self.emits if s == "late"]
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value))  # what crosses the multilang pipe
+
+
+def run_harness(sc: Scenario, bolt_cls: type[WindowedBolt] | None = None) -> Record:
+    cls = bolt_cls or recorder_for(sc.spec)
+    harness = BoltHarness(
+        cls, conf=dict(cls.config or {}), component="windows", sources={SOURCE: {"default": FIELDS}}
+    )
+    now = [0.0]
+    harness.bolt.clock = lambda: now[0]
+    ticks: set[Any] = set()
+    for step in sc.steps:
+        if isinstance(step, Tick):
+            now[0] = step.at / 1000
+            mark = len(harness.acked)
+            harness.tick()
+            ticks.update(harness.acked[mark:][:1] if not sc.spec.event_time else [])
+        else:
+            name, ts = step
+            now[0] = ts / 1000
+            harness.process(make_tuple([name, ts], fields=FIELDS, component=SOURCE, id=name))
+    names = {s[0] for s in sc.steps if not isinstance(s, Tick)}
+    return Record(
+        emits=[
+            (e.stream, _plain(e.values), [_anchor(a) for a in e.anchors]) for e in harness.emitted
+        ],
+        acks=[a for a in harness.acked if a in names],
+        fails=list(harness.failed),
+    )
+
+
+def _anchor(a: Any) -> Any:
+    return getattr(a, "id", a)
+
+
+def _frame(msg: dict[str, Any]) -> bytes:
+    return (json.dumps(msg) + "\nend\n").encode()
+
+
+class _Stop(Exception):
+    pass
+
+
+def run_multilang(
+    sc: Scenario, tmp_path: Path, bolt_cls: type[WindowedBolt] | None = None
+) -> Record:
+    cls = bolt_cls or recorder_for(sc.spec)
+    conf = {"topology.name": "test", **(cls.config or {})}
+    context = {
+        "taskid": 3,
+        "componentid": "windows",
+        "task->component": {"1": SOURCE, "3": "windows"},
+        "streams": [s.name for s in cls.outputs],
+        "stream->outputfields": {s.name: list(s.fields) for s in cls.outputs},
+        "source->stream->grouping": {SOURCE: {"default": {"type": "SHUFFLE"}}},
+        "source->stream->fields": {SOURCE: {"default": FIELDS}},
+    }
+    frames = [_frame({"pidDir": str(tmp_path), "conf": conf, "context": context})]
+    clock: list[float] = []
+    for i, step in enumerate(sc.steps):
+        if isinstance(step, Tick):
+            frames.append(
+                _frame(
+                    {
+                        "id": f"tick{i}",
+                        "comp": "__system",
+                        "stream": "__tick",
+                        "task": -1,
+                        "tuple": [1],
+                    }
+                )
+            )
+            clock.append(step.at / 1000)
+        else:
+            name, ts = step
+            frames.append(
+                _frame(
+                    {
+                        "id": name,
+                        "comp": SOURCE,
+                        "stream": "default",
+                        "task": 1,
+                        "tuple": [name, ts],
+                    }
+                )
+            )
+            clock.append(ts / 1000)
+
+    class Timed(cls):  # type: ignore[valid-type,misc]
+        """Processing time is the (scripted) time each message arrives at."""
+
+        def read_tuple(self):  # noqa: ANN202
+            tup = super().read_tuple()
+            self.arrival = clock.pop(0)
+            return tup
+
+        def now(self) -> float:
+            return self.arrival
+
+        def _exit(self, status_code: int) -> None:  # pystorm exits the process at EOF
+            raise _Stop(status_code)
+
+    out = BytesIO()
+    bolt = Timed(input_stream=BytesIO(b"".join(frames)), output_stream=out)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        bolt.run()
+    except _Stop as stop:
+        assert stop.args == (2,), "the loop must end only because the input ended"
+    finally:  # _setup_component puts handlers on the root logger
+        for h in root.handlers[:]:
+            if h not in handlers:
+                root.removeHandler(h)
+        root.setLevel(level)
+    messages = [json.loads(m) for m in out.getvalue().decode().split("\nend\n") if m.strip()]
+    assert "pid" in messages[0]
+    record = Record()
+    names = {s[0] for s in sc.steps if not isinstance(s, Tick)}
+    for msg in messages[1:]:
+        command = msg.get("command")
+        record.log.append((command, msg.get("tuple", msg.get("id"))))
+        if command == "emit":
+            record.emits.append(
+                (msg.get("stream", "default"), msg["tuple"], msg.get("anchors", []))
+            )
+        elif command == "ack" and msg["id"] in names:
+            record.acks.append(msg["id"])
+        elif command == "fail":
+            record.fails.append(msg["id"])
+        elif command == "error":
+            raise AssertionError(f"the bolt reported an error: {msg['msg']}")
+    return record
