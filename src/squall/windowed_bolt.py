@@ -136,6 +136,8 @@ class WindowedBolt(Bolt):
         try:
             if spec.event_time:
                 ts = self.extract_timestamp(tup)
+                # Tracked even if the buffer then refuses the tuple: the source did reach ts,
+                # and event time must move on for a full buffer to drain.
                 if not self.watermarks.track((tup.component, tup.stream), ts):
                     self._route_late(tup, ts)
                     return
