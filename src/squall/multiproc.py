@@ -11,8 +11,11 @@ Ctrl-C, the first error with ``squall.fail.fast``, or global quiescence with ``u
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import pickle
 import queue
 import signal
+import struct
 import time
 from collections import defaultdict
 from typing import Any
@@ -28,48 +31,109 @@ _CTX = mp.get_context("fork")  # workers inherit the loaded topology classes, as
 # per-worker shared counters
 IDLE, SENT, RECV, QUEUED, PENDING, EMITTED, ACKED, FAILED, ERRORS = range(9)
 NCOUNTERS = 9
+_LEN = struct.Struct("<I")
 
 
-class QueueTransport:
-    def __init__(self, index: int, queues: list[Any], counters: Any, cap: int) -> None:
+class PipeTransport:
+    """Batches of messages over one non-blocking pipe per ordered pair of workers.
+
+    The sender pickles in its own loop (no feeder thread fighting for the GIL) and never blocks:
+    what the pipe cannot take now stays in a buffer and is retried next round, while the worker
+    keeps reading its own inbound pipes — so two workers sending to each other cannot deadlock.
+    Each frame is a 4-byte length and a pickled list of messages.
+    """
+
+    MAX_PENDING_BYTES = 4 << 20  # above this towards one worker, its spouts pause
+
+    def __init__(
+        self, index: int, out_fds: dict[int, int], in_fds: list[int], counters: Any, cap: int,
+        workers: int,
+    ) -> None:
         self.index = index
-        self.queues = queues
+        self.out_fds = out_fds
+        self.in_fds = in_fds
         self.counters = counters
         self.cap = cap
+        self.workers = workers
         self.out: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+        self.acks: dict[int, dict[int, int]] = {w: {} for w in out_fds}
+        self.pending: dict[int, bytearray] = {w: bytearray() for w in out_fds}
+        self.inbuf: dict[int, bytearray] = {fd: bytearray() for fd in in_fds}
         self.sent = 0
         self.received = 0
 
     def send(self, worker: int, msg: tuple[Any, ...]) -> None:
         self.out[worker].append(msg)
 
+    def send_ack(self, worker: int, root: int, value: int) -> None:
+        # XOR is associative: acks of one root within a round travel as one message
+        acks = self.acks[worker]
+        acks[root] = acks.get(root, 0) ^ value
+
     def flush(self) -> None:
+        for worker, acks in self.acks.items():
+            if acks:
+                self.out[worker].extend(("A", root, value) for root, value in acks.items())
+                acks.clear()
         for worker, msgs in self.out.items():
             if msgs:
-                self.queues[worker].put(msgs)
+                data = pickle.dumps(msgs, protocol=pickle.HIGHEST_PROTOCOL)
+                self.pending[worker] += _LEN.pack(len(data)) + data
                 self.sent += len(msgs)
         self.out.clear()
+        for worker, buf in self.pending.items():
+            while buf:
+                try:
+                    written = os.write(self.out_fds[worker], buf)
+                except BlockingIOError:
+                    break
+                del buf[:written]
 
     def receive(self) -> list[tuple[Any, ...]]:
         got: list[tuple[Any, ...]] = []
-        inbound = self.queues[self.index]
-        for _ in range(8):
-            try:
-                got.extend(inbound.get_nowait())
-            except queue.Empty:
-                break
+        for fd in self.in_fds:
+            buf = self.inbuf[fd]
+            for _ in range(16):
+                try:
+                    chunk = os.read(fd, 1 << 20)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    break
+                buf += chunk
+            while len(buf) >= 4:
+                (size,) = _LEN.unpack_from(buf)
+                if len(buf) < 4 + size:
+                    break
+                got.extend(pickle.loads(memoryview(buf)[4:4 + size]))
+                del buf[:4 + size]
         self.received += len(got)
         return got
 
     def backlog_exceeded(self) -> bool:
+        for buf in self.pending.values():
+            if len(buf) > self.MAX_PENDING_BYTES:
+                return True
         c = self.counters
-        for w in range(len(self.queues)):
+        for w in range(self.workers):
             if w != self.index and c[w * NCOUNTERS + QUEUED] >= self.cap:
                 return True
         return False
 
 
-def _publish(worker: Worker, transport: QueueTransport, counters: Any, idle: bool) -> None:
+def _make_pipes(workers: int) -> dict[tuple[int, int], tuple[int, int]]:
+    pipes = {}
+    for i in range(workers):
+        for j in range(workers):
+            if i != j:
+                r, w = os.pipe()
+                os.set_blocking(r, False)
+                os.set_blocking(w, False)
+                pipes[(i, j)] = (r, w)
+    return pipes
+
+
+def _publish(worker: Worker, transport: PipeTransport, counters: Any, idle: bool) -> None:
     base = worker.index * NCOUNTERS
     spout_stats = [ex.stats for ex in worker.spouts]
     values = {
@@ -85,11 +149,19 @@ def _publish(worker: Worker, transport: QueueTransport, counters: Any, idle: boo
 
 def _worker_main(
     model: TopologyModel, settings: RunSettings, index: int, tasks: list[int],
-    task_worker: dict[int, int], queues: list[Any], counters: Any, events: dict[str, Any],
-    results: Any, capture: bool,
+    task_worker: dict[int, int], pipes: dict[tuple[int, int], tuple[int, int]], counters: Any,
+    events: dict[str, Any], results: Any, capture: bool,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator turns Ctrl-C into a clean stop
-    transport = QueueTransport(index, queues, counters, settings.queue_capacity)
+    workers = len({w for pair in pipes for w in pair}) or 1
+    out_fds = {j: w for (i, j), (_, w) in pipes.items() if i == index}
+    in_fds = [r for (i, j), (r, _) in pipes.items() if j == index]
+    for (i, j), (r, w) in pipes.items():  # keep only this worker's ends open
+        if i != index:
+            os.close(w)
+        if j != index:
+            os.close(r)
+    transport = PipeTransport(index, out_fds, in_fds, counters, settings.queue_capacity, workers)
     worker = Worker(model, settings, tasks, MonotonicClock(), index=index, task_worker=task_worker,
                     transport=transport, capture=capture)
     worker.start()
@@ -103,6 +175,8 @@ def _worker_main(
         now = time.monotonic()
         # idle needs a few quiet rounds: one empty receive can race a batch still in the pipe
         idle = quiet_rounds >= 3 and worker.idle()
+        # the queue depth steers the other workers' back-pressure: keep it fresh every round
+        counters[index * NCOUNTERS + QUEUED] = worker.queued()
         if now >= next_publish or idle:
             _publish(worker, transport, counters, idle)
             next_publish = now + 0.05
@@ -128,7 +202,7 @@ def run_multiprocess(
 ) -> RunResult:
     ordered = sorted(model.task_component)
     task_worker = {t: i % workers for i, t in enumerate(ordered)}
-    queues = [_CTX.Queue() for _ in range(workers)]
+    pipes = _make_pipes(workers)
     counters = _CTX.Array("q", workers * NCOUNTERS)
     events = {"stop_spouts": _CTX.Event(), "finish": _CTX.Event()}
     results = _CTX.Queue()
@@ -137,10 +211,13 @@ def run_multiprocess(
         tasks = [t for t in ordered if task_worker[t] == w]
         p = _CTX.Process(
             target=_worker_main, name=f"squall-worker-{w}",
-            args=(model, settings, w, tasks, task_worker, queues, counters, events, results, capture),
+            args=(model, settings, w, tasks, task_worker, pipes, counters, events, results, capture),
         )
         p.start()
         procs.append(p)
+    for r, w in pipes.values():  # the workers hold their own copies
+        os.close(r)
+        os.close(w)
     started = time.monotonic()
     next_report = started + progress_every_s
     last_quiet: tuple[int, int] | None = None

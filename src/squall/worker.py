@@ -8,13 +8,16 @@ as under Storm's one-executor-thread-per-task model.
 
 from __future__ import annotations
 
+import itertools
 import sys
-import time
 from collections import deque
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any, Protocol
 
+from pystorm.bolt import Bolt as PystormBolt
 from pystorm.component import Tuple
+from pystorm.spout import Spout as PystormSpout
 
 from squall.acker import Acker, new_edge_id
 from squall.clock import Clock
@@ -31,6 +34,7 @@ WORKER_BITS = 8  # root ids carry the owning worker in their low bits
 
 class Transport(Protocol):
     def send(self, worker: int, msg: tuple[Any, ...]) -> None: ...
+    def send_ack(self, worker: int, root: int, value: int) -> None: ...
     def flush(self) -> None: ...
     def receive(self) -> list[tuple[Any, ...]]: ...
     def backlog_exceeded(self) -> bool: ...
@@ -63,33 +67,79 @@ class Executor:
         self.completions: deque[tuple[bool, Any]] = deque()
         self.current: Tuple | None = None
         self.component: Any = None
+        self.stock_run = False
+        self.out: dict[str, tuple[Any, Any, int, Any]] = {}
 
     def start(self) -> None:
-        self.component = build_component(
+        comp = build_component(
             self.comp.cls, self.conf, self.worker.model.context_for(self.task), self.on_message
         )
-        self.component.read_tuple = self._read_tuple
+        self.component = comp
+        comp.read_tuple = self._read_tuple
+        cls = type(comp)
+        # Fast paths: when a class keeps pystorm's own emit/ack/fail/_run, call the runner
+        # directly instead of building and parsing a message dict per call. Classes that
+        # override them (BatchingBolt, user code) keep the generic send_message path.
+        if self.is_spout:
+            if cls.emit is PystormSpout.emit:
+                comp.emit = self._spout_emit
+        else:
+            if cls.emit is PystormBolt.emit:
+                comp.emit = self._bolt_emit
+            if cls.ack is PystormBolt.ack:
+                comp.ack = self._ack
+            if cls.fail is PystormBolt.fail:
+                comp.fail = self._fail
+            self.stock_run = cls._run is PystormBolt._run
 
     def _read_tuple(self) -> Tuple:
         return self.current  # type: ignore[return-value]
 
-    def on_message(self, msg: dict[str, Any]) -> None:
+    def _spout_emit(
+        self, tup: Any, tup_id: Any = None, stream: str | None = None,
+        direct_task: int | None = None, need_task_ids: bool = False,
+    ) -> list[int] | None:
+        return self.worker.emit_values(self, tup, stream, tup_id, None, direct_task, need_task_ids)
+
+    def _bolt_emit(
+        self, tup: Any, stream: str | None = None, anchors: Any = None,
+        direct_task: int | None = None, need_task_ids: bool = False,
+    ) -> list[int] | None:
+        if anchors is None:
+            anchors = self.component._current_tups if self.component.auto_anchor else ()
+        return self.worker.emit_values(self, tup, stream, None, anchors, direct_task, need_task_ids)
+
+    def _ack(self, tup: Any) -> None:
+        self.stats.acked += 1
+        track = self.inflight.pop(tup.id if isinstance(tup, Tuple) else tup, None)
+        if track is not None:
+            ack_root = self.worker.ack_root
+            ackval = track.ackval
+            for root, edge in track.roots.items():
+                ack_root(root, edge ^ ackval)
+
+    def _fail(self, tup: Any) -> None:
+        self.stats.failed += 1
+        track = self.inflight.pop(tup.id if isinstance(tup, Tuple) else tup, None)
+        if track is not None:
+            for root in track.roots:
+                self.worker.fail_root(root)
+
+    def on_message(self, msg: dict[str, Any]) -> Any:
         command = msg.get("command")
         w = self.worker
         if command == "emit":
-            w.emit(self, msg)
+            need = msg.get("need_task_ids", True)
+            targets = w.emit_values(
+                self, msg["tuple"], msg.get("stream"), msg.get("id"), msg.get("anchors"),
+                msg.get("task"), need,
+            )
+            if need and msg.get("task") is None:
+                self.component._pending_task_ids.append(targets)  # what read_task_ids returns
         elif command == "ack":
-            self.stats.acked += 1
-            track = self.inflight.pop(msg["id"], None)
-            if track is not None:
-                for root, edge in track.roots.items():
-                    w.ack_root(root, edge ^ track.ackval)
+            self._ack(msg["id"])
         elif command == "fail":
-            self.stats.failed += 1
-            track = self.inflight.pop(msg["id"], None)
-            if track is not None:
-                for root in track.roots:
-                    w.fail_root(root)
+            self._fail(msg["id"])
         elif command == "error":
             self.stats.errors += 1
             w.report_error(ComponentError(self.name, self.task, str(msg.get("msg", ""))))
@@ -132,11 +182,17 @@ class Worker:
         self.bolts = [e for e in self.executors.values() if not e.is_spout]
         self.acker = Acker(self._tree_done)
         self.result = RunResult()
-        self._next_tuple_id = 1
+        self._new_tuple_id = itertools.count(1).__next__
         self._next_root = 1
+        self.now = clock.now()
+        if transport is None:
+            # one worker owns every root: acks go straight to the acker
+            self.ack_root = self.acker.ack  # type: ignore[method-assign]
+            self.fail_root = self.acker.fail  # type: ignore[method-assign]
         self._ticks: list[list[Any]] = []
         self._next_expiry = 0.0
         self.spouts_stopped = False
+        self.backpressured = False
         self.stop_error: ComponentError | None = None
         self.on_error: Callable[[ComponentError], None] | None = None
 
@@ -167,7 +223,7 @@ class Worker:
             for msg in self.transport.receive():
                 self._handle_remote(msg)
                 progressed = True
-        now = self.clock.now()
+        now = self.now = self.clock.now()
         if self._ticks:
             progressed |= self._fire_ticks(now)
         if now >= self._next_expiry:
@@ -189,7 +245,8 @@ class Worker:
 
     def _run_spouts(self) -> bool:
         progressed = False
-        paused = self.spouts_stopped or self._backpressure()
+        self.backpressured = self._backpressure()
+        paused = self.spouts_stopped or self.backpressured
         max_pending = self.settings.max_spout_pending
         for ex in self.spouts:
             comp = ex.component
@@ -226,20 +283,33 @@ class Worker:
         return self.transport is not None and self.transport.backlog_exceeded()
 
     def _execute(self, ex: Executor, tup: Tuple) -> None:
-        ex.current = tup
-        start = time.perf_counter()
+        comp = ex.component
+        start = perf_counter()
         try:
-            ex.component._run()
+            if ex.stock_run:
+                # pystorm's Bolt._run, minus reading the tuple from a pipe
+                comp._current_tups = [tup]
+                if tup.stream == "__tick" and tup.component == "__system":
+                    comp.process_tick(tup)
+                else:
+                    comp.process(tup)
+                if comp.auto_ack:
+                    comp.ack(tup)
+                comp._current_tups = []
+            else:
+                ex.current = tup
+                comp._run()
+                ex.current = None
         except Exception as exc:  # noqa: BLE001 - any user exception fails the tree, the run goes on
-            ex.component._handle_run_exception(exc)
-            ex.component._current_tups = []
-        elapsed = time.perf_counter() - start
+            comp._current_tups = [tup]
+            comp._handle_run_exception(exc)
+            comp._current_tups = []
+        elapsed = perf_counter() - start
         stats = ex.stats
         stats.executed += 1
         stats.exec_seconds += elapsed
         if elapsed > stats.exec_max_seconds:
             stats.exec_max_seconds = elapsed
-        ex.current = None
 
     def _call(self, ex: Executor, method: Callable[..., Any], *args: Any) -> None:
         try:
@@ -259,72 +329,84 @@ class Worker:
         return fired
 
     # ----------------------------------------------------------------- emits
-    def _new_tuple_id(self) -> int:
-        tid = self._next_tuple_id
-        self._next_tuple_id = tid + 1
-        return tid
-
-    def emit(self, ex: Executor, msg: dict[str, Any]) -> None:
-        stream = msg.get("stream") or "default"
-        values = msg["tuple"]
-        sdef = ex.comp.streams.get(stream)
-        if sdef is None:
-            raise TopologyError(
-                f"{ex.name} emitted on undeclared stream {stream!r}; declared: {sorted(ex.comp.streams)}"
-            )
-        if sdef.fields and len(values) != len(sdef.fields):
+    def emit_values(
+        self, ex: Executor, values: Any, stream: str | None, msg_id: Any, anchors: Any,
+        direct: int | None, need_task_ids: bool,
+    ) -> list[int] | None:
+        """One emit from ``ex``: route it, track it, deliver it. Returns the receiving tasks."""
+        stream = stream or "default"
+        out = ex.out.get(stream)
+        if out is None:
+            out = ex.out[stream] = self._stream_out(ex, stream)
+        sdef, vtype, nfields, shuffle_only = out
+        if not isinstance(values, (list, tuple)):
+            raise TypeError(f"{ex.name} emitted {values!r}: tuples must be lists or tuples of values")
+        if nfields and len(values) != nfields:
             raise TopologyError(
                 f"{ex.name} emitted {len(values)} values on stream {stream!r}, "
-                f"which declares {len(sdef.fields)} fields {list(sdef.fields)}: {values!r}"
+                f"which declares {nfields} fields {list(sdef.fields)}: {values!r}"
             )
-        direct = msg.get("task")
-        targets = self._targets(ex, stream, values, direct, sdef.direct)
+        if shuffle_only is not None and direct is None:
+            targets = [shuffle_only()]  # the common case: one shuffle subscriber
+        else:
+            targets = self._targets(ex, stream, values, direct, sdef.direct)
         ex.stats.emitted += 1
         if self.capture:
             self.result.outputs.setdefault(ex.name, {}).setdefault(stream, []).append(list(values))
-        if msg.get("need_task_ids", True) and direct is None:
-            ex.component._pending_task_ids.append(list(targets))
-        vtype = self.vtypes[(ex.name, stream)]
         tvalues = vtype._make(values) if vtype is not None else tuple(values)
-        now = self.clock.now()
+        now = self.now
+        deliver = self._deliver
         if ex.is_spout:
-            msg_id = msg.get("id")
             if msg_id is None or not self.settings.acking:
                 for t in targets:
-                    self._deliver(t, ex, stream, tvalues, None, now)
+                    deliver(t, ex, stream, tvalues, None, now)
                 if msg_id is not None:  # acking disabled: Storm acks at once
                     ex.completions.append((True, msg_id))
-                return
+                return targets if need_task_ids else None
             root = (self._next_root << WORKER_BITS) | self.index
             self._next_root += 1
             xor = 0
             for t in targets:
                 edge = new_edge_id()
                 xor ^= edge
-                self._deliver(t, ex, stream, tvalues, {root: edge}, now)
+                deliver(t, ex, stream, tvalues, {root: edge}, now)
             self.acker.init(root, xor, ex.task, msg_id, now)
-            return
-        anchors = msg.get("anchors")
+            return targets if need_task_ids else None
         tracks = []
         if anchors:
             inflight = ex.inflight
             for a in anchors:
-                tr = inflight.get(a)
+                tr = inflight.get(a.id if isinstance(a, Tuple) else a)
                 if tr is not None:
                     tracks.append(tr)
+        if not tracks:
+            for t in targets:
+                deliver(t, ex, stream, tvalues, None, now)
+            return targets if need_task_ids else None
         for t in targets:
-            if not tracks:
-                self._deliver(t, ex, stream, tvalues, None, now)
-                continue
             roots: dict[int, int] = {}
             entered = now
             for tr in tracks:
                 edge = new_edge_id()
                 tr.ackval ^= edge
-                entered = min(entered, tr.entered)
+                if tr.entered < entered:
+                    entered = tr.entered
                 for r in tr.roots:
                     roots[r] = roots.get(r, 0) ^ edge
-            self._deliver(t, ex, stream, tvalues, roots, entered)
+            deliver(t, ex, stream, tvalues, roots, entered)
+        return targets if need_task_ids else None
+
+    def _stream_out(self, ex: Executor, stream: str) -> tuple[Any, Any, int, Any]:
+        sdef = ex.comp.streams.get(stream)
+        if sdef is None:
+            raise TopologyError(
+                f"{ex.name} emitted on undeclared stream {stream!r}; declared: {sorted(ex.comp.streams)}"
+            )
+        routes = self.routes[(ex.name, stream)]
+        shuffle_only = None
+        if len(routes) == 1 and routes[0].sub.grouping in ("shuffle", "none", "local_or_shuffle"):
+            shuffle_only = routes[0]._cycle.__next__
+        return sdef, self.vtypes[(ex.name, stream)], len(sdef.fields), shuffle_only
 
     def _targets(
         self, ex: Executor, stream: str, values: Any, direct: int | None, is_direct: bool
@@ -378,7 +460,7 @@ class Worker:
             self.acker.ack(root, value)
         else:
             assert self.transport is not None
-            self.transport.send(owner, ("A", root, value))
+            self.transport.send_ack(owner, root, value)
 
     def fail_root(self, root: int) -> None:
         owner = root & ((1 << WORKER_BITS) - 1)
@@ -421,7 +503,12 @@ class Worker:
 
     def idle(self) -> bool:
         """Nothing left to do without new input or the clock moving."""
-        return self.queued() == 0 and not any(ex.completions for ex in self.spouts)
+        return (
+            self.queued() == 0
+            and not any(ex.completions for ex in self.spouts)
+            # a spout held back by another worker's full queue still has work to do
+            and not (self.backpressured and not self.spouts_stopped)
+        )
 
     def snapshot(self) -> Snapshot:
         spouts = [ex.stats for ex in self.spouts]

@@ -82,6 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="store_true",
         help=f"id = producer * {1_000_000_000:,} + n instead of the course's random 0-1000",
     )
+    prod.add_argument(
+        "--id-base", type=int, default=0, help="added to --unique-ids ids (default 0)"
+    )
     prod.add_argument("--seed", type=int, default=None, help="random seed (reproducible values)")
     prod.add_argument("--quiet", "-q", action="store_true", help="no live progress line")
     prod.set_defaults(func=_produce)
@@ -173,6 +176,7 @@ def _produce(args: argparse.Namespace) -> int:
         count=args.count,
         fmt=args.fmt,
         unique_ids=args.unique_ids,
+        id_base=args.id_base,
         seed=args.seed,
     )
     result = produce(spec, progress=None if args.quiet else progress_printer(sys.stderr))

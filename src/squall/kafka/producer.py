@@ -30,7 +30,7 @@ ID_RANGE = (0, 1000)
 AGE_RANGE = (10, 50)
 HEIGHT_CM_RANGE = (100, 200)
 WEIGHT_KG_RANGE = (30, 100)
-# With --unique-ids, producer p's n-th reading gets id p * UNIQUE_ID_STRIDE + n.
+# With --unique-ids, producer p's n-th reading gets id id_base + p * UNIQUE_ID_STRIDE + n.
 UNIQUE_ID_STRIDE = 1_000_000_000
 
 
@@ -77,13 +77,17 @@ def encode(reading: Reading, fmt: Format) -> bytes:
 
 
 def readings(
-    producer_index: int, seed: int | None, unique_ids: bool, count: int | None
+    producer_index: int,
+    seed: int | None,
+    unique_ids: bool,
+    count: int | None,
+    id_base: int = 0,
 ) -> Iterator[Reading]:
     """The endless (or ``count``-long) reading sequence of one producer."""
     rng = random.Random(None if seed is None else f"{seed}:{producer_index}")
     n = 0
     while count is None or n < count:
-        reading_id = producer_index * UNIQUE_ID_STRIDE + n if unique_ids else None
+        reading_id = id_base + producer_index * UNIQUE_ID_STRIDE + n if unique_ids else None
         yield random_reading(rng, reading_id)
         n += 1
 
@@ -98,6 +102,7 @@ class ProduceSpec:
     count: int | None = None  # per producer
     fmt: Format = "seed"
     unique_ids: bool = False
+    id_base: int = 0  # added to unique ids, so successive runs do not reuse ids
     seed: int | None = None
 
     def validate(self) -> None:
@@ -111,6 +116,8 @@ class ProduceSpec:
             raise KafkaConfigError(f"--seconds must be > 0, got {self.seconds}")
         if self.count is not None and self.count < 0:
             raise KafkaConfigError(f"--count must be >= 0 readings per producer, got {self.count}")
+        if self.id_base < 0:
+            raise KafkaConfigError(f"--id-base must be >= 0, got {self.id_base}")
         if self.fmt not in FORMATS:
             raise KafkaConfigError(f"--format {self.fmt!r} is not one of {list(FORMATS)}")
 
@@ -160,7 +167,9 @@ def _producer_main(spec: ProduceSpec, index: int, counters: object, errors: obje
     try:
         start = time.monotonic()
         deadline = None if spec.seconds is None else start + spec.seconds
-        for n, reading in enumerate(readings(index, spec.seed, spec.unique_ids, spec.count)):
+        for n, reading in enumerate(
+            readings(index, spec.seed, spec.unique_ids, spec.count, spec.id_base)
+        ):
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 break

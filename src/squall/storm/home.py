@@ -56,6 +56,9 @@ class StormHome:
     """A provisioned (or to-be-provisioned) STORM_HOME folder."""
 
     path: Path
+    # The conf folder (storm.yaml) to use instead of $STORM_CONF_DIR / <home>/conf, e.g. a
+    # cluster's own (see squall.storm.cluster).
+    conf: Path | None = None
 
     @classmethod
     def default(cls) -> StormHome:
@@ -71,6 +74,8 @@ class StormHome:
     @property
     def conf_dir(self) -> Path:
         """``$STORM_CONF_DIR`` (as Storm's CLI and Supervisor read it) or ``<home>/conf``."""
+        if self.conf is not None:
+            return self.conf
         env = os.environ.get("STORM_CONF_DIR")
         return Path(env).resolve() if env else self.path / "conf"
 
@@ -102,12 +107,12 @@ class StormHome:
     def log_dir(self) -> Path:
         return self.path / "logs"
 
-    def system_properties(self, daemon_name: str, log4j_file: str) -> list[str]:
+    def system_properties(self, daemon_name: str, log4j_file: str, log_dir: Path | None = None) -> list[str]:
         """The -D options Storm's daemons and commands expect (see Storm's bin/storm.py)."""
         return [
             f"-Ddaemon.name={daemon_name}",
             f"-Dstorm.home={self.path}",
-            f"-Dstorm.log.dir={self.log_dir()}",
+            f"-Dstorm.log.dir={log_dir or self.log_dir()}",
             f"-Dlogfile.name={daemon_name or 'storm'}.log",
             f"-Dlog4j.configurationFile={self.path / 'log4j2' / log4j_file}",
         ]

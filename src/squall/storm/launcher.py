@@ -120,10 +120,12 @@ def _java(
     log4j_file: str = "cluster.xml",
     jvm_opts: Sequence[str] = (),
 ) -> list[str]:
+    # Like Storm's CLI: storm.log.dir from storm.yaml wins over <home>/logs.
+    log_dir = _conf_value(home, "storm.log.dir", "")
     return [
         java_command(),
         *jvm_opts,
-        *home.system_properties(daemon_name, log4j_file),
+        *home.system_properties(daemon_name, log4j_file, Path(log_dir) if log_dir else None),
         "-Dstorm.options=" + ",".join(quote_plus(o) for o in opts.conf_options),
         "-Dstorm.conf.file=" + opts.config_file,
         "-cp",

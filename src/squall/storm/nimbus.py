@@ -1,0 +1,185 @@
+"""Talking to Nimbus over Thrift (framed, binary: what Storm 2.8 and streamparse speak), and
+turning its answers into the JSON shapes of Storm UI's REST API (``/api/v1/...``)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from streamparse.thrift import Nimbus  # streamparse's copy of storm.thrift
+from thriftpy2.protocol import TBinaryProtocolFactory
+from thriftpy2.rpc import make_client
+from thriftpy2.transport import TFramedTransportFactory
+
+ALL_TIME = ":all-time"
+# Streams Storm counts but Storm UI leaves out of a component's totals.
+SYSTEM_STREAM_PREFIX = "__"
+
+
+@contextlib.contextmanager
+def nimbus_client(host: str, port: int, timeout_ms: int = 10_000) -> Iterator[Any]:
+    """A connected Nimbus client; closed on exit."""
+    client = make_client(
+        Nimbus,
+        host=host,
+        port=port,
+        proto_factory=TBinaryProtocolFactory(),
+        trans_factory=TFramedTransportFactory(),
+        timeout=timeout_ms,
+    )
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _window(stats: Mapping[str, Mapping[Any, int]] | None, window: str) -> Mapping[Any, int]:
+    return (stats or {}).get(window, {})
+
+
+def _sum_streams(counts: Mapping[Any, int]) -> int:
+    """Sum a stream->count map, leaving out system streams (``__ack_ack`` etc.)."""
+    total = 0
+    for stream, count in counts.items():
+        name = stream if isinstance(stream, str) else stream.streamId
+        if not name.startswith(SYSTEM_STREAM_PREFIX):
+            total += count
+    return total
+
+
+def _last_error(errors: list[Any]) -> dict[str, Any]:
+    if not errors:
+        return {"lastError": "", "errorHost": "", "errorPort": "", "errorTime": None}
+    last = max(errors, key=lambda e: e.error_time_secs)
+    return {
+        "lastError": last.error,
+        "errorHost": last.host or "",
+        "errorPort": last.port or "",
+        "errorTime": last.error_time_secs,
+    }
+
+
+def component_stats(info: Any, window: str = ALL_TIME) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(spouts, bolts) of a ``TopologyInfo``, summed over executors, in Storm UI's field names.
+
+    System components (``__acker``, ``__system``, ``__metricsx``) are left out, as in Storm UI.
+    """
+    spouts: dict[str, dict[str, Any]] = {}
+    bolts: dict[str, dict[str, Any]] = {}
+    for executor in info.executors:
+        name = executor.component_id
+        if name.startswith(SYSTEM_STREAM_PREFIX):
+            continue
+        stats = executor.stats
+        specific = stats.specific if stats else None
+        is_spout = specific is not None and specific.spout is not None
+        table = spouts if is_spout else bolts
+        key = "spoutId" if is_spout else "boltId"
+        row = table.setdefault(
+            name,
+            {key: name, "executors": 0, "tasks": 0, "emitted": 0, "transferred": 0, "acked": 0, "failed": 0}
+            | ({} if is_spout else {"executed": 0}),
+        )
+        row["executors"] += 1
+        row["tasks"] += executor.executor_info.task_end - executor.executor_info.task_start + 1
+        if stats is None:
+            continue
+        row["emitted"] += _sum_streams(_window(stats.emitted, window))
+        row["transferred"] += _sum_streams(_window(stats.transferred, window))
+        if is_spout:
+            row["acked"] += _sum_streams(_window(specific.spout.acked, window))
+            row["failed"] += _sum_streams(_window(specific.spout.failed, window))
+        elif specific is not None and specific.bolt is not None:
+            row["acked"] += _sum_streams(_window(specific.bolt.acked, window))
+            row["failed"] += _sum_streams(_window(specific.bolt.failed, window))
+            row["executed"] += _sum_streams(_window(specific.bolt.executed, window))
+    for table in (spouts, bolts):
+        for name, row in table.items():
+            row.update(_last_error(info.errors.get(name, [])))
+    return sorted(spouts.values(), key=lambda r: r["spoutId"]), sorted(bolts.values(), key=lambda r: r["boltId"])
+
+
+def topology_summary_json(summary: Any) -> dict[str, Any]:
+    return {
+        "id": summary.id,
+        "name": summary.name,
+        "status": summary.status,
+        "uptimeSeconds": summary.uptime_secs,
+        "tasksTotal": summary.num_tasks,
+        "workersTotal": summary.num_workers,
+        "executorsTotal": summary.num_executors,
+        "owner": summary.owner or "",
+        "schedulerInfo": summary.sched_status or "",
+    }
+
+
+def topology_json(info: Any, window: str = ALL_TIME) -> dict[str, Any]:
+    spouts, bolts = component_stats(info, window)
+    return {
+        "id": info.id,
+        "name": info.name,
+        "status": info.status,
+        "uptimeSeconds": info.uptime_secs,
+        "window": window,
+        "executorsTotal": len(info.executors),
+        "workersTotal": len({(e.host, e.port) for e in info.executors}),
+        "spouts": spouts,
+        "bolts": bolts,
+    }
+
+
+def component_json(info: Any, component: str) -> dict[str, Any] | None:
+    executors = [e for e in info.executors if e.component_id == component]
+    if not executors:
+        return None
+    spouts, bolts = component_stats(info)
+    row = next((r for r in [*spouts, *bolts] if r.get("spoutId", r.get("boltId")) == component), {})
+    return {
+        "id": component,
+        "topologyId": info.id,
+        "name": info.name,
+        "componentType": "spout" if "spoutId" in row else "bolt",
+        "executors": len(executors),
+        "stats": row,
+        "componentErrors": [
+            {"error": e.error, "errorTime": e.error_time_secs, "errorHost": e.host or "", "errorPort": e.port or ""}
+            for e in sorted(info.errors.get(component, []), key=lambda e: -e.error_time_secs)
+        ],
+        "executorStats": [
+            {"id": f"[{e.executor_info.task_start}-{e.executor_info.task_end}]", "host": e.host, "port": e.port, "uptimeSeconds": e.uptime_secs}
+            for e in executors
+        ],
+    }
+
+
+def cluster_json(summary: Any) -> dict[str, Any]:
+    slots_total = sum(s.num_workers for s in summary.supervisors)
+    slots_used = sum(s.num_used_workers for s in summary.supervisors)
+    versions = {s.version for s in summary.supervisors if s.version}
+    return {
+        "stormVersion": next(iter(versions), ""),
+        "supervisors": len(summary.supervisors),
+        "topologies": len(summary.topologies),
+        "slotsTotal": slots_total,
+        "slotsUsed": slots_used,
+        "slotsFree": slots_total - slots_used,
+        "executorsTotal": sum(t.num_executors for t in summary.topologies),
+        "tasksTotal": sum(t.num_tasks for t in summary.topologies),
+    }
+
+
+def supervisors_json(summary: Any) -> dict[str, Any]:
+    return {
+        "supervisors": [
+            {
+                "id": s.supervisor_id,
+                "host": s.host,
+                "uptimeSeconds": s.uptime_secs,
+                "slotsTotal": s.num_workers,
+                "slotsUsed": s.num_used_workers,
+                "version": s.version,
+            }
+            for s in summary.supervisors
+        ]
+    }
