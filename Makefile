@@ -25,8 +25,12 @@ run: venv ## run the health topology on the embedded runner (SECONDS=30)
 lint: venv ## ruff
 	$(BIN)/ruff check src tests topologies bench
 
-test: venv lint ## the whole suite (provisions what it needs)
-	$(BIN)/pytest
+# Runtimes the suite needs; each mk/*.mk fragment adds its provisioning target.
+PROVISION :=
+include $(sort $(wildcard mk/*.mk))
+
+test: venv lint $(PROVISION) ## the whole suite (provisions Kafka and Storm first)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
 
 bench: venv ## benchmarks: writes bench/results/<date>.md and a plot
 	$(BIN)/python -m bench.run

@@ -1,6 +1,7 @@
 # Kafka area: the project-provisioned Apache Kafka broker (src/squall/kafka, runtime/kafka/pom.xml).
 
 KAFKA_LIB := .runtime/kafka/lib/.provisioned
+PROVISION += kafka-runtime
 
 $(KAFKA_LIB): runtime/kafka/pom.xml | $(BIN)/squall
 	$(BIN)/squall kafka provision
