@@ -10,9 +10,7 @@ Both return a :class:`Record` of emits (stream, values, anchors), acks and fails
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass, field
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from streamparse import Stream
 from squall.testing import BoltHarness, make_tuple
 from squall.windowed_bolt import WindowedBolt
 from squall.windows import Window, WindowSpec
+from tests.windows.multilang import context_for, run_loop, tick_msg, tuple_msg
 from tests.windows.scenarios import Scenario, Tick
 
 FIELDS = ["name", "ts"]
@@ -77,13 +76,10 @@ def run_harness(sc: Scenario, bolt_cls: type[WindowedBolt] | None = None) -> Rec
     )
     now = [0.0]
     harness.bolt.clock = lambda: now[0]
-    ticks: set[Any] = set()
     for step in sc.steps:
         if isinstance(step, Tick):
             now[0] = step.at / 1000
-            mark = len(harness.acked)
             harness.tick()
-            ticks.update(harness.acked[mark:][:1] if not sc.spec.event_time else [])
         else:
             name, ts = step
             now[0] = ts / 1000
@@ -102,91 +98,24 @@ def _anchor(a: Any) -> Any:
     return getattr(a, "id", a)
 
 
-def _frame(msg: dict[str, Any]) -> bytes:
-    return (json.dumps(msg) + "\nend\n").encode()
-
-
-class _Stop(Exception):
-    pass
-
-
 def run_multilang(
     sc: Scenario, tmp_path: Path, bolt_cls: type[WindowedBolt] | None = None
 ) -> Record:
     cls = bolt_cls or recorder_for(sc.spec)
     conf = {"topology.name": "test", **(cls.config or {})}
-    context = {
-        "taskid": 3,
-        "componentid": "windows",
-        "task->component": {"1": SOURCE, "3": "windows"},
-        "streams": [s.name for s in cls.outputs],
-        "stream->outputfields": {s.name: list(s.fields) for s in cls.outputs},
-        "source->stream->grouping": {SOURCE: {"default": {"type": "SHUFFLE"}}},
-        "source->stream->fields": {SOURCE: {"default": FIELDS}},
-    }
-    frames = [_frame({"pidDir": str(tmp_path), "conf": conf, "context": context})]
-    clock: list[float] = []
+    context = context_for(cls, "windows", {SOURCE: {"default": FIELDS}})
+    messages, arrivals = [], []
     for i, step in enumerate(sc.steps):
         if isinstance(step, Tick):
-            frames.append(
-                _frame(
-                    {
-                        "id": f"tick{i}",
-                        "comp": "__system",
-                        "stream": "__tick",
-                        "task": -1,
-                        "tuple": [1],
-                    }
-                )
-            )
-            clock.append(step.at / 1000)
+            messages.append(tick_msg(f"tick{i}"))
+            arrivals.append(step.at / 1000)
         else:
             name, ts = step
-            frames.append(
-                _frame(
-                    {
-                        "id": name,
-                        "comp": SOURCE,
-                        "stream": "default",
-                        "task": 1,
-                        "tuple": [name, ts],
-                    }
-                )
-            )
-            clock.append(ts / 1000)
-
-    class Timed(cls):  # type: ignore[valid-type,misc]
-        """Processing time is the (scripted) time each message arrives at."""
-
-        def read_tuple(self):  # noqa: ANN202
-            tup = super().read_tuple()
-            self.arrival = clock.pop(0)
-            return tup
-
-        def now(self) -> float:
-            return self.arrival
-
-        def _exit(self, status_code: int) -> None:  # pystorm exits the process at EOF
-            raise _Stop(status_code)
-
-    out = BytesIO()
-    bolt = Timed(input_stream=BytesIO(b"".join(frames)), output_stream=out)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        bolt.run()
-    except _Stop as stop:
-        assert stop.args == (2,), "the loop must end only because the input ended"
-    finally:  # _setup_component puts handlers on the root logger
-        for h in root.handlers[:]:
-            if h not in handlers:
-                root.removeHandler(h)
-        root.setLevel(level)
-    messages = [json.loads(m) for m in out.getvalue().decode().split("\nend\n") if m.strip()]
-    assert "pid" in messages[0]
+            messages.append(tuple_msg(name, [name, ts], SOURCE))
+            arrivals.append(ts / 1000)
     record = Record()
     names = {s[0] for s in sc.steps if not isinstance(s, Tick)}
-    for msg in messages[1:]:
+    for msg in run_loop(cls, conf, context, messages, tmp_path, arrivals):
         command = msg.get("command")
         record.log.append((command, msg.get("tuple", msg.get("id"))))
         if command == "emit":
@@ -197,6 +126,4 @@ def run_multilang(
             record.acks.append(msg["id"])
         elif command == "fail":
             record.fails.append(msg["id"])
-        elif command == "error":
-            raise AssertionError(f"the bolt reported an error: {msg['msg']}")
     return record

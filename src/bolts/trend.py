@@ -1,0 +1,65 @@
+"""TrendBolt: per rule, the number of alerts in a sliding event-time window, and its trend.
+
+Input: ThresholdBolt's alerts ``["rule", "reading_id", "ts", "reading"]`` (``ts`` epoch ms,
+the event time). Window: ``health.windows.window_s`` long, sliding every
+``health.windows.slide_s`` (config.yaml ``windows``; default 10 s every 2 s), with ``LAG_S`` of
+allowed disorder. Output ``default``: ``TREND_FIELDS`` (see ``health.trend``), one tuple per rule
+per window, anchored to the window's alerts. Alerts behind the watermark go to ``late``.
+
+Wiring: group the input by ``rule`` (``Grouping.fields("rule")``) when ``par`` > 1, so that each
+rule is counted by one task. Ticks drive the watermark: the class config asks for one per
+second, which streamparse copies into the spec unless the topology passes its own ``config``
+(then include ``TrendBolt.config`` in it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pystorm.component import Tuple
+from streamparse import Stream
+
+from health.config import HealthConfig
+from health.report import ALERT_FIELDS
+from health.trend import TREND_FIELDS, count_by_rule, trends
+from squall.windowed_bolt import WindowedBolt, late_stream
+from squall.windows import Duration, Window, WindowSpec
+
+# How far out of order alert timestamps may arrive (readings pass through parallel bolts).
+LAG_S = 1.0
+WATERMARK_INTERVAL_S = 1
+_RULE = ALERT_FIELDS.index("rule")
+
+
+class TrendBolt(WindowedBolt):
+    outputs = [Stream(fields=list(TREND_FIELDS), name="default"), late_stream("late")]
+    input_fields = ALERT_FIELDS
+    config = {"topology.tick.tuple.freq.secs": WATERMARK_INTERVAL_S}
+
+    def window_spec(self, conf: Mapping[str, Any]) -> WindowSpec:
+        windows = HealthConfig.from_storm_conf(conf).windows
+        return WindowSpec.sliding(
+            Duration.seconds(windows.window_s, "health.windows.window_s"),
+            Duration.seconds(windows.slide_s, "health.windows.slide_s"),
+            timestamp_field="ts",
+            lag=Duration.seconds(LAG_S, "TrendBolt lag"),
+            watermark_interval_s=WATERMARK_INTERVAL_S,
+            late_stream="late",
+        )
+
+    def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
+        super().initialize(storm_conf, context)
+        self.previous: dict[str, int] = {}
+        self.previous_end: int | None = None
+
+    def process_window(self, window: Window[Tuple]) -> None:
+        assert window.start is not None  # a duration window always has a start
+        slide = self.spec.slide
+        assert isinstance(slide, Duration)
+        contiguous = self.previous_end is not None and window.end - self.previous_end <= slide.ms
+        previous = self.previous if contiguous else {}
+        counts = count_by_rule(str(t.values[_RULE]) for t in window.current)
+        for trend in trends(counts, previous, window.start, window.end):
+            self.emit(trend.as_values())
+        self.previous, self.previous_end = counts, window.end
