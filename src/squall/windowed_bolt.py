@@ -36,6 +36,7 @@ from streamparse import Bolt, Stream
 
 from squall.windows.manager import Window, WindowManager, check_timestamp
 from squall.windows.spec import (
+    TICK_FREQ_KEY,
     WindowCapacityError,
     WindowConfigError,
     WindowInputError,
@@ -118,6 +119,18 @@ class WindowedBolt(Bolt):
                 f"{self._where}: late tuples go to stream {spec.late_stream!r}, which is not "
                 f"declared; declared streams: {sorted(declared)}. Add "
                 f"late_stream({spec.late_stream!r}) to its outputs"
+            )
+        freq = (storm_conf or {}).get(TICK_FREQ_KEY)
+        needed = spec.tick_freq_secs()
+        if needed is not None and isinstance(freq, (int, float)) and freq > needed:
+            self.logger.warning(
+                "%s: %s=%s is slower than the %s s this window needs; windows will be "
+                "evaluated up to %s s late",
+                self._where,
+                TICK_FREQ_KEY,
+                freq,
+                needed,
+                freq,
             )
         self.spec = spec
         self.windows: WindowManager[Tuple] = WindowManager(spec.length, spec.slide, spec.max_events)
@@ -216,14 +229,32 @@ class WindowedBolt(Bolt):
 
     def _advance(self, watermark: int) -> None:
         outer = self._current_tups
+        due = self.windows.advance(watermark)
         try:
-            for window in self.windows.advance(watermark):
+            for i, window in enumerate(due):
                 self._current_tups = list(window.current)
-                self.process_window(window)
+                try:
+                    self.process_window(window)
+                except Exception:
+                    # The manager has moved past these windows: fail their tuples so the
+                    # spouts replay them, or they would be acked unprocessed on eviction.
+                    self._fail_windows(due[i:], outer)
+                    raise
         finally:
             self._current_tups = outer
         for tup in self.windows.take_evicted():
             self.ack(tup)
+
+    def _fail_windows(self, windows: Sequence[Window[Tuple]], current: list[Tuple]) -> None:
+        # pystorm itself fails the tuple being processed (auto_fail): do not fail it twice
+        failed: set[Any] = (
+            {t.id for t in current} if self.auto_fail and len(current) == 1 else set()
+        )
+        for window in windows:
+            for tup in window.current:
+                if tup.id not in failed:
+                    failed.add(tup.id)
+                    self.fail(tup)
 
 
 def _input_streams(context: Mapping[str, Any]) -> set[Hashable]:

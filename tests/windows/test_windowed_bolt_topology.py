@@ -259,3 +259,22 @@ def test_initialize_must_reach_the_base_class() -> None:
     h = BoltHarness(Forgetful, raise_errors=True)
     with pytest.raises(WindowConfigError, match="call super\\(\\).initialize"):
         h.process(make_tuple(["e1", 1], fields=FIELDS))
+
+
+def test_a_failing_window_fails_its_tuples_for_replay() -> None:
+    #   tumbling windows of 2: [e1 e2] fine, [e3 e4] raises -> e3 e4 failed once each
+    class Fragile(Recorder):
+        window = WindowSpec.tumbling(Count(2))
+
+        def process_window(self, window):
+            if "e3" in [t.values[0] for t in window.current]:
+                raise RuntimeError("downstream store is down")
+            super().process_window(window)
+
+    h = BoltHarness(Fragile, raise_errors=False, sources={"source": {"default": FIELDS}})
+    for name in ["e1", "e2", "e3", "e4"]:
+        h.process(make_tuple([name, 1], fields=FIELDS, id=name))
+    assert [e.values[2] for e in h.emitted] == [["e1", "e2"]]
+    assert sorted(h.failed) == ["e3", "e4"]
+    assert h.acked == ["e1", "e2"]
+    assert "downstream store is down" in h.errors[0]
