@@ -16,6 +16,7 @@ from squall.errors import SquallError
 COMMAND_MODULES: tuple[str, ...] = (
     "squall.run_cli",
     "squall.kafka.cli",
+    "squall.storm.cli",
 )
 
 

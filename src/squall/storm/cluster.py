@@ -124,6 +124,9 @@ def storm_yaml(folder: Path, ports: ClusterPorts) -> dict[str, Any]:
         "topology.component.resources.onheap.memory.mb": 32.0,
         # Storm counts 5% of tuples (x20) by default; count every one so the UI's numbers are exact.
         "topology.stats.sample.rate": 1.0,
+        # Workers send their executors' stats to Nimbus (and so to the UI) this often; Storm's
+        # default, 60 s, leaves the UI blank for the first minute of a topology.
+        "executor.metrics.frequency.secs": 5,
     }
 
 
