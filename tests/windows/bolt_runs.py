@@ -20,10 +20,9 @@ from squall.testing import BoltHarness, make_tuple
 from squall.windowed_bolt import WindowedBolt
 from squall.windows import Window, WindowSpec
 from tests.windows.multilang import context_for, run_loop, tick_msg, tuple_msg
-from tests.windows.scenarios import Scenario, Tick
+from tests.windows.scenarios import Scenario, Tick, event
 
 FIELDS = ["name", "ts"]
-SOURCE = "source"
 
 
 class Recorder(WindowedBolt):
@@ -71,20 +70,19 @@ def _plain(value: Any) -> Any:
 
 def run_harness(sc: Scenario, bolt_cls: type[WindowedBolt] | None = None) -> Record:
     cls = bolt_cls or recorder_for(sc.spec)
-    harness = BoltHarness(
-        cls, conf=dict(cls.config or {}), component="windows", sources={SOURCE: {"default": FIELDS}}
-    )
+    sources = {src: {"default": FIELDS} for src in sc.sources}
+    harness = BoltHarness(cls, conf=dict(cls.config or {}), component="windows", sources=sources)
     now = [0.0]
     harness.bolt.clock = lambda: now[0]
     for step in sc.steps:
         if isinstance(step, Tick):
-            now[0] = step.at / 1000
+            now[0] = (step.at or 0) / 1000
             harness.tick()
         else:
-            name, ts = step
+            name, ts, source = event(step)
             now[0] = ts / 1000
-            harness.process(make_tuple([name, ts], fields=FIELDS, component=SOURCE, id=name))
-    names = {s[0] for s in sc.steps if not isinstance(s, Tick)}
+            harness.process(make_tuple([name, ts], fields=FIELDS, component=source, id=name))
+    names = set(sc.arrived)
     return Record(
         emits=[
             (e.stream, _plain(e.values), [_anchor(a) for a in e.anchors]) for e in harness.emitted
@@ -103,18 +101,18 @@ def run_multilang(
 ) -> Record:
     cls = bolt_cls or recorder_for(sc.spec)
     conf = {"topology.name": "test", **(cls.config or {})}
-    context = context_for(cls, "windows", {SOURCE: {"default": FIELDS}})
+    context = context_for(cls, "windows", {src: {"default": FIELDS} for src in sc.sources})
     messages, arrivals = [], []
     for i, step in enumerate(sc.steps):
         if isinstance(step, Tick):
             messages.append(tick_msg(f"tick{i}"))
-            arrivals.append(step.at / 1000)
+            arrivals.append((step.at or 0) / 1000)
         else:
-            name, ts = step
-            messages.append(tuple_msg(name, [name, ts], SOURCE))
+            name, ts, source = event(step)
+            messages.append(tuple_msg(name, [name, ts], source))
             arrivals.append(ts / 1000)
     record = Record()
-    names = {s[0] for s in sc.steps if not isinstance(s, Tick)}
+    names = set(sc.arrived)
     for msg in run_loop(cls, conf, context, messages, tmp_path, arrivals):
         command = msg.get("command")
         record.log.append((command, msg.get("tuple", msg.get("id"))))

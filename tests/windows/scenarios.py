@@ -3,9 +3,12 @@
 A scenario is a list of steps in arrival order:
 
 * ``("e1", 603)`` — event ``e1`` with timestamp 603 ms (processing time: arrives at clock 603);
-* ``Tick(631)``   — a tick: event time computes a watermark; processing time moves the clock.
+  ``("e1", 603, "b")`` — the same, from source component ``b`` (default ``source``);
+* ``Tick(631)``   — a tick: event time computes a watermark (``Tick(None)``: none yet);
+  processing time moves the clock.
 
-and the windows it must produce, each ``(start, end, current, new, expired)`` with names.
+and the windows it must produce, each ``(start, end, current, new, expired)`` with names, the
+tuples sent to the late stream, and the tuples the bolt fails (memory bound).
 """
 
 from __future__ import annotations
@@ -17,7 +20,16 @@ from squall.windows import Count, Duration, WindowSpec
 
 @dataclass(frozen=True)
 class Tick:
-    at: int  # event time: the watermark to reach (through the inputs); processing: the clock
+    at: int | None  # event time: the watermark it yields; processing time: the clock
+
+
+SOURCE = "source"
+Step = tuple[str, int] | tuple[str, int, str] | Tick
+
+
+def event(step: tuple) -> tuple[str, int, str]:
+    """(name, ts, source) of an event step."""
+    return (step[0], step[1], step[2] if len(step) > 2 else SOURCE)
 
 
 Expect = tuple[int | None, int, list[str], list[str], list[str]]
@@ -27,9 +39,18 @@ Expect = tuple[int | None, int, list[str], list[str], list[str]]
 class Scenario:
     name: str
     spec: WindowSpec
-    steps: list[tuple[str, int] | Tick]
+    steps: list[Step]
     windows: list[Expect]
     late: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+
+    @property
+    def sources(self) -> list[str]:
+        return sorted({event(s)[2] for s in self.steps if not isinstance(s, Tick)})
+
+    @property
+    def arrived(self) -> list[str]:
+        return [event(s)[0] for s in self.steps if not isinstance(s, Tick)]
 
 
 def names(text: str) -> list[str]:
@@ -131,7 +152,25 @@ DURATION_TUMBLING = Scenario(
     ],
 )
 
-PROCESSING_TIME = [COUNT_SLIDING, COUNT_TUMBLING, DURATION_SLIDING, DURATION_TUMBLING]
+# Replay after a fail in processing time: the replayed tuples are new arrivals and are windowed
+# again (at-least-once: e1 and e2 are counted twice). Event time: see REPLAY_EVENT.
+#
+#   e1(1) e2(2) e3(3) | r1(4) r2(5) e4(6)       tumbling count 3
+#   [e1 e2 e3]          [r1 r2 e4]
+REPLAY_PROCESSING = Scenario(
+    "processing-replay-after-fail",
+    WindowSpec.tumbling(Count(3)),
+    [("e1", 1), ("e2", 2), ("e3", 3), ("r1", 4), ("r2", 5), ("e4", 6)],
+    [w(None, 3, "e1 e2 e3", "e1 e2 e3", ""), w(None, 6, "r1 r2 e4", "r1 r2 e4", "e1 e2 e3")],
+)
+
+PROCESSING_TIME = [
+    COUNT_SLIDING,
+    COUNT_TUMBLING,
+    DURATION_SLIDING,
+    DURATION_TUMBLING,
+    REPLAY_PROCESSING,
+]
 
 # Event time: Storm's documentation example (length 20 s, slide 10 s, lag 5 s; ts in ms).
 #
@@ -263,7 +302,64 @@ EVENT_COUNT_TRIGGER = Scenario(
     ],
 )
 
+# Two input streams: the watermark waits for the slower one.
+#
+#   a: e1(100) e2(300)                    e4(600)
+#   b:                   e3(250)                   e5(700)          e6(550)
+#   tick after e2: b silent -> no watermark, no window
+#   tick after e3: min(300, 250) = 250 -> (0, 100] = e1; (100, 200] empty, skipped
+#   tick after e5: min(600, 700) = 600 -> (200, 300] = e3 e2 (timestamp order); e4 waits
+#   e6(550) on b: behind the watermark 600 -> late
+TWO_STREAMS = Scenario(
+    "event-two-input-streams",
+    WindowSpec.tumbling(Duration(100), timestamp_field="ts"),
+    [
+        ("e1", 100, "a"),
+        ("e2", 300, "a"),
+        Tick(None),
+        ("e3", 250, "b"),
+        Tick(250),
+        ("e4", 600, "a"),
+        ("e5", 700, "b"),
+        Tick(600),
+        ("e6", 550, "b"),
+    ],
+    [w(0, 100, "e1", "e1", ""), w(200, 300, "e3 e2", "e3 e2", "e1")],
+    late=("e6",),
+)
+
+# Memory bound, max_events=3:
+#
+#   e1(10) e2(20) e3(30) fill the buffer; e4(40) and e5(250) are failed (the spout replays
+#   them) but their timestamps still move event time, so the tick's watermark 250 closes
+#   (0, 100] and frees the buffer: e6 fits. A full buffer cannot stall event time.
+MEMORY_BOUND = Scenario(
+    "event-memory-bound-3",
+    WindowSpec.tumbling(Duration(100), timestamp_field="ts", max_events=3),
+    [("e1", 10), ("e2", 20), ("e3", 30), ("e4", 40), ("e5", 250), Tick(250), ("e6", 260)],
+    [w(0, 100, "e1 e2 e3", "e1 e2 e3", "")],
+    failed=("e4", "e5"),
+)
+
+# Replay after a fail, as the bolt sees it: the result of (0, 10] failed downstream, so the
+# spout re-emits e1 and e2 as new tuples r1 r2 with the same values. In event time they are
+# behind the watermark: late stream, acked, not counted twice into a closed window.
+#
+#   e1(5) e2(8) e3(15) tick -> watermark 15: (0, 10] = e1 e2   ... r1(5) r2(8) -> late
+#   e4(31) tick -> watermark 31: (10, 20] = e3
+REPLAY_EVENT = Scenario(
+    "event-replay-after-fail",
+    WindowSpec.tumbling(Duration(10), timestamp_field="ts"),
+    [("e1", 5), ("e2", 8), ("e3", 15), Tick(15), ("r1", 5), ("r2", 8), ("e4", 31), Tick(31)],
+    [w(0, 10, "e1 e2", "e1 e2", ""), w(10, 20, "e3", "e3", "e1 e2")],
+    late=("r1", "r2"),
+)
+
+
 EVENT_TIME = [
+    TWO_STREAMS,
+    MEMORY_BOUND,
+    REPLAY_EVENT,
     EVENT_SLIDING,
     EVENT_OUT_OF_ORDER,
     EVENT_LATE,

@@ -7,14 +7,15 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from squall.windows import WatermarkGenerator, WindowManager
-from tests.windows.scenarios import ALL, Scenario, Tick
+from squall.windows import WatermarkGenerator, WindowCapacityError, WindowManager
+from tests.windows.scenarios import ALL, Scenario, Tick, event
 
 
 @dataclass
 class Run:
     windows: list[tuple] = field(default_factory=list)
     late: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
     log: list[tuple[str, object]] = field(default_factory=list)  # ("window", names) / ("ack", name)
     buffered: list[str] = field(default_factory=list)
 
@@ -23,7 +24,7 @@ def run_scenario(sc: Scenario) -> Run:
     """Drive a manager the way WindowedBolt does."""
     spec = sc.spec
     mgr: WindowManager[str] = WindowManager(spec.length, spec.slide, spec.max_events)
-    gen = WatermarkGenerator(spec.lag_ms, ["in"])
+    gen = WatermarkGenerator(spec.lag_ms, sc.sources)
     run = Run()
 
     def advance(watermark: int | None) -> None:
@@ -40,13 +41,17 @@ def run_scenario(sc: Scenario) -> Run:
             else:
                 advance(step.at)
         else:
-            name, ts = step
-            if spec.event_time and not gen.track("in", ts):
+            name, ts, source = event(step)
+            if spec.event_time and not gen.track(source, ts):
                 assert mgr.is_late(ts)
                 run.late.append(name)
                 run.log.append(("ack", name))
                 continue
-            mgr.add(name, ts)
+            try:
+                mgr.add(name, ts)
+            except WindowCapacityError:
+                run.failed.append(name)
+                continue
             if not spec.event_time:
                 advance(ts)
         run.log += [("ack", name) for name in mgr.take_evicted()]
@@ -59,6 +64,7 @@ def test_timeline(sc: Scenario) -> None:
     run = run_scenario(sc)
     assert run.windows == sc.windows
     assert tuple(run.late) == sc.late
+    assert tuple(run.failed) == sc.failed
 
 
 @pytest.mark.parametrize("sc", ALL, ids=lambda sc: sc.name)
@@ -66,9 +72,8 @@ def test_each_tuple_acked_once_after_its_last_window(sc: Scenario) -> None:
     run = run_scenario(sc)
     acks = [name for kind, name in run.log if kind == "ack"]
     assert len(acks) == len(set(acks)), f"acked twice: {acks}"
-    arrived = [s[0] for s in sc.steps if not isinstance(s, Tick)]
-    # Every tuple is either acked or still buffered (waiting for a window), never lost.
-    assert sorted(acks + run.buffered) == sorted(arrived)
+    # Every tuple is acked, still buffered (waiting for a window) or failed: never lost.
+    assert sorted(acks + run.buffered + run.failed) == sorted(sc.arrived)
     for position, (kind, name) in enumerate(run.log):
         if kind == "ack":
             later_windows = [names for k, names in run.log[position:] if k == "window"]

@@ -15,6 +15,7 @@ def test_scenario_harness_and_multilang_agree(sc: Scenario, tmp_path) -> None:
     multilang = run_multilang(sc, tmp_path)
     assert harness.windows() == [tuple(w) for w in _as_json(sc.windows)]
     assert tuple(harness.late()) == sc.late
+    assert tuple(harness.fails) == sc.failed
     assert multilang == harness
 
 

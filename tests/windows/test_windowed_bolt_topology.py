@@ -14,7 +14,7 @@ from squall.testing import BoltHarness, TopologyDriver, make_tuple
 from squall.windowed_bolt import WindowedBolt, late_stream
 from squall.windows import Count, Duration, WindowConfigError, WindowSpec
 from tests.windows.bolt_runs import FIELDS, Recorder, recorder_for, run_harness
-from tests.windows.scenarios import ALL, Scenario, Tick
+from tests.windows.scenarios import ALL, Scenario, Tick, event
 
 
 class Source(Spout):
@@ -40,31 +40,35 @@ class FailFirst(Bolt):
             self.ack(tup)
 
 
-def topology(bolt_cls: type[WindowedBolt], judge: bool = False) -> type[Topology]:
-    attrs: dict = {"source": Source.spec(name="source")}
-    attrs["windows"] = bolt_cls.spec(name="windows", inputs=[attrs["source"]])
+def topology(
+    bolt_cls: type[WindowedBolt], judge: bool = False, sources=("source",)
+) -> type[Topology]:
+    attrs: dict = {name: Source.spec(name=name) for name in sources}
+    attrs["windows"] = bolt_cls.spec(name="windows", inputs=[attrs[name] for name in sources])
     if judge:
         FailFirst.seen = 0
         attrs["judge"] = FailFirst.spec(name="judge", inputs=[attrs["windows"]])
     return type("WindowTopology", (Topology,), attrs)
 
 
-def drive(sc: Scenario) -> tuple[TopologyDriver, dict[int, str]]:
+def drive(sc: Scenario) -> tuple[TopologyDriver, dict[tuple[str, int], str]]:
     clock = ManualClock()
     cls = type("Timed", (recorder_for(sc.spec),), {"clock": staticmethod(clock.now)})
-    driver = TopologyDriver(topology(cls), clock=clock)
-    names: dict[int, str] = {}
+    driver = TopologyDriver(topology(cls, sources=sc.sources), clock=clock)
+    names: dict[tuple[str, int], str] = {}
     for step in sc.steps:
-        at = (step.at if isinstance(step, Tick) else step[1]) / 1000
-        if not sc.spec.event_time and at > clock.now():
-            driver.advance(at - clock.now())
         if isinstance(step, Tick):
+            if not sc.spec.event_time and step.at / 1000 > clock.now():
+                driver.advance(step.at / 1000 - clock.now())
             driver.run()
             if sc.spec.event_time:
                 driver.advance(1.0)  # one tick: one watermark
         else:
-            [msg_id] = driver.pipe("source", [[step[0], step[1]]])
-            names[msg_id] = step[0]
+            name, ts, source = event(step)
+            if not sc.spec.event_time and ts / 1000 > clock.now():
+                driver.advance(ts / 1000 - clock.now())
+            [msg_id] = driver.pipe(source, [[name, ts]])
+            names[(source, msg_id)] = name
             driver.run()
     if not sc.spec.event_time:
         driver.advance(1.0)  # windows fall due at the first tick after their end
@@ -78,10 +82,11 @@ def test_scenario_in_a_topology(sc: Scenario) -> None:
         windows = [tuple(v) for v in driver.output("windows")]
         assert windows == [(s, e, c, n, x) for s, e, c, n, x in sc.windows]
         assert [v[3][0] for v in driver.output("windows", "late")] == list(sc.late)
-        # the spout sees exactly the acks the bolt gave in the harness run
-        acked = sorted(names[i] for i in driver.acked("source"))
+        # the spouts see exactly the acks and fails the bolt gave in the harness run
+        acked = sorted(names[(src, i)] for src in sc.sources for i in driver.acked(src))
         assert acked == sorted(run_harness(sc).acks)
-        assert driver.failed("source") == []
+        failed = sorted(names[(src, i)] for src in sc.sources for i in driver.failed(src))
+        assert failed == sorted(sc.failed)
     finally:
         driver.close()
 
@@ -172,34 +177,6 @@ def test_bad_timestamp_fails_the_tuple_and_says_why(values, message, caplog) -> 
         h.process(make_tuple(values, fields=FIELDS, id="bad"))
     assert h.failed == ["bad"] and h.emitted == []
     assert message in caplog.text and "'counter'" in caplog.text and "field 'ts'" in caplog.text
-
-
-# Two input streams: the watermark waits for the slower one.
-#
-#   a: e1(100) e2(300)                 e4(600)
-#   b:                  e3(250)                 e5(700)          e6(550)
-#   tick after e2: b silent -> no watermark, no window
-#   tick after e3: min(300, 250) = 250 -> (0, 100] = e1; (100, 200] empty, skipped
-#   tick after e5: min(600, 700) = 600 -> (200, 300] = e3 e2 (timestamp order); e4 waits
-#   e6(550) on b: behind the watermark 600 -> late stream
-def test_watermark_over_two_input_streams() -> None:
-    cls = recorder_for(WindowSpec.tumbling(Duration(100), timestamp_field="ts"))
-    sources = {"a": {"default": FIELDS}, "b": {"default": FIELDS}}
-    h = BoltHarness(cls, conf=dict(cls.config), sources=sources)
-
-    def send(name: str, ts: int, source: str) -> None:
-        h.process(make_tuple([name, ts], fields=FIELDS, component=source, id=name))
-
-    send("e1", 100, "a")
-    send("e2", 300, "a")
-    assert h.tick() == []
-    send("e3", 250, "b")
-    assert [e.values[:3] for e in h.tick()] == [[0, 100, ["e1"]]]
-    send("e4", 600, "a")
-    send("e5", 700, "b")
-    assert [e.values[:3] for e in h.tick()] == [[200, 300, ["e3", "e2"]]]
-    send("e6", 550, "b")  # 550 < watermark 600: late
-    assert [e.values[3] for e in h.emitted if e.stream == "late"] == [["e6", 550]]
 
 
 def test_missing_tick_config_is_reported_at_initialize() -> None:
