@@ -139,12 +139,15 @@ class WindowedBolt(Bolt):
 
     # -- pystorm hooks ---------------------------------------------------------------------
 
-    def process(self, tup: Tuple) -> None:
+    def _check_initialized(self) -> None:
         if not hasattr(self, "windows"):
             raise WindowConfigError(
                 f"{type(self).__name__}.initialize did not run WindowedBolt.initialize; "
                 f"call super().initialize(conf, context) from it"
             )
+
+    def process(self, tup: Tuple) -> None:
+        self._check_initialized()
         spec = self.spec
         try:
             if spec.event_time:
@@ -167,6 +170,7 @@ class WindowedBolt(Bolt):
             self._advance(ts)
 
     def process_tick(self, tup: Tuple) -> None:
+        self._check_initialized()
         if self.spec.event_time:
             watermark = self.watermarks.compute()
             if watermark is not None:
@@ -216,7 +220,11 @@ class WindowedBolt(Bolt):
         return check_timestamp(values[index], f"{where}, field {field!r}")
 
     def _now_ms(self) -> int:
-        return round(self.now() * 1000)
+        # Processing time never runs backwards (a wall-clock step back must not make
+        # tuples late): it holds at the last watermark until the clock catches up.
+        now = round(self.now() * 1000)
+        last = self.windows.watermark
+        return now if last is None or now >= last else last
 
     def _route_late(self, tup: Tuple, ts: int) -> None:
         values = list(tup.values)

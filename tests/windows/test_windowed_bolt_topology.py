@@ -255,3 +255,17 @@ def test_a_failing_window_fails_its_tuples_for_replay() -> None:
     assert sorted(h.failed) == ["e3", "e4"]
     assert h.acked == ["e1", "e2"]
     assert "downstream store is down" in h.errors[0]
+
+
+def test_processing_time_survives_a_clock_step_back() -> None:
+    cls = recorder_for(WindowSpec.tumbling(Duration(1000)))
+    h = BoltHarness(cls, conf=dict(cls.config), sources={"source": {"default": FIELDS}})
+    now = [5.0]
+    h.bolt.clock = lambda: now[0]
+    h.process(make_tuple(["e1", 0], fields=FIELDS, id="e1"))
+    now[0] = 4.2  # NTP stepped the wall clock back
+    h.process(make_tuple(["e2", 0], fields=FIELDS, id="e2"))
+    now[0] = 6.5
+    h.tick()
+    assert h.failed == []
+    assert [e.values[:3] for e in h.emitted] == [[4000, 5000, ["e1", "e2"]]]
