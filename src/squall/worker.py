@@ -21,6 +21,7 @@ from pystorm.spout import Spout as PystormSpout
 
 from squall.acker import Acker, new_edge_id
 from squall.clock import Clock
+from squall.emit_plans import bolt_plan, spout_plan
 from squall.errors import TopologyError
 from squall.hosting import build_component, values_type
 from squall.model import ComponentDef, TopologyModel
@@ -29,7 +30,9 @@ from squall.results import ComponentError, ComponentStats, RunResult, Snapshot
 from squall.routing import build_routes
 from squall.settings import RunSettings
 
-WORKER_BITS = 8  # root ids carry the owning worker in their low bits
+WORKER_BITS = 8
+_UNSET = object()
+_new_tuple = tuple.__new__  # root ids carry the owning worker in their low bits
 
 
 class Transport(Protocol):
@@ -63,11 +66,15 @@ class Executor:
         self.is_spout = comp.is_spout
         self.stats = ComponentStats()
         self.inbox = make_inbox(worker.settings.queue_policy)
+        self.fifo_append = getattr(self.inbox, "push_item", None)
         self.inflight: dict[int, Track] = {}
         self.completions: deque[tuple[bool, Any]] = deque()
         self.current: Tuple | None = None
         self.component: Any = None
         self.stock_run = False
+        self.plans: dict[str | None, Any] = {}
+        pending = conf.get("topology.max.spout.pending")
+        self.max_pending: int | None = None if pending is None else int(pending)
         self.out: dict[str, tuple[Any, Any, int, Any]] = {}
 
     def start(self) -> None:
@@ -99,12 +106,24 @@ class Executor:
         self, tup: Any, tup_id: Any = None, stream: str | None = None,
         direct_task: int | None = None, need_task_ids: bool = False,
     ) -> list[int] | None:
+        if direct_task is None and not need_task_ids:
+            plan = self.plans.get(stream, _UNSET)
+            if plan is _UNSET:
+                plan = self.plans[stream] = spout_plan(self.worker, self, stream or "default")
+            if plan is not None:
+                return plan(tup, tup_id)
         return self.worker.emit_values(self, tup, stream, tup_id, None, direct_task, need_task_ids)
 
     def _bolt_emit(
         self, tup: Any, stream: str | None = None, anchors: Any = None,
         direct_task: int | None = None, need_task_ids: bool = False,
     ) -> list[int] | None:
+        if direct_task is None and not need_task_ids:
+            plan = self.plans.get(stream, _UNSET)
+            if plan is _UNSET:
+                plan = self.plans[stream] = bolt_plan(self.worker, self, stream or "default")
+            if plan is not None:
+                return plan(tup, anchors)
         if anchors is None:
             anchors = self.component._current_tups if self.component.auto_anchor else ()
         return self.worker.emit_values(self, tup, stream, None, anchors, direct_task, need_task_ids)
@@ -232,12 +251,10 @@ class Worker:
                 progressed = True
         batch = self.settings.batch
         for ex in self.bolts:
-            inbox = ex.inbox
-            n = min(len(inbox), batch)
+            n = len(ex.inbox)
             if n:
                 progressed = True
-                for _ in range(n):
-                    self._execute(ex, inbox.pop())
+                self._execute_batch(ex, n if n < batch else batch)
         progressed |= self._run_spouts()
         if self.transport is not None:
             self.transport.flush()
@@ -247,7 +264,7 @@ class Worker:
         progressed = False
         self.backpressured = self._backpressure()
         paused = self.spouts_stopped or self.backpressured
-        max_pending = self.settings.max_spout_pending
+        pending_by_task = self.acker.pending_by_task
         for ex in self.spouts:
             comp = ex.component
             while ex.completions:
@@ -265,12 +282,18 @@ class Worker:
                     self._call(ex, comp.fail, msg_id)
             if paused:
                 continue
+            max_pending = ex.max_pending
+            stats = ex.stats
+            next_tuple = comp.next_tuple
             for _ in range(self.settings.spout_batch):
-                if max_pending is not None and self.acker.pending_by_task.get(ex.task, 0) >= max_pending:
+                if max_pending is not None and pending_by_task.get(ex.task, 0) >= max_pending:
                     break
-                before = ex.stats.emitted
-                self._call(ex, comp.next_tuple)
-                if ex.stats.emitted == before:
+                before = stats.emitted
+                try:
+                    next_tuple()
+                except Exception as exc:  # noqa: BLE001
+                    comp.raise_exception(exc)
+                if stats.emitted == before:
                     break
                 progressed = True
         return progressed
@@ -282,34 +305,46 @@ class Worker:
                 return True
         return self.transport is not None and self.transport.backlog_exceeded()
 
-    def _execute(self, ex: Executor, tup: Tuple) -> None:
+    def _execute_batch(self, ex: Executor, n: int) -> None:
+        """Run ``n`` queued tuples of one task (the hot loop: locals on purpose)."""
         comp = ex.component
-        start = perf_counter()
-        try:
-            if ex.stock_run:
-                # pystorm's Bolt._run, minus reading the tuple from a pipe
-                comp._current_tups = [tup]
-                if tup.stream == "__tick" and tup.component == "__system":
-                    comp.process_tick(tup)
-                else:
-                    comp.process(tup)
-                if comp.auto_ack:
-                    comp.ack(tup)
-                comp._current_tups = []
-            else:
-                ex.current = tup
-                comp._run()
-                ex.current = None
-        except Exception as exc:  # noqa: BLE001 - any user exception fails the tree, the run goes on
-            comp._current_tups = [tup]
-            comp._handle_run_exception(exc)
-            comp._current_tups = []
-        elapsed = perf_counter() - start
+        pop = ex.inbox.pop
         stats = ex.stats
-        stats.executed += 1
-        stats.exec_seconds += elapsed
-        if elapsed > stats.exec_max_seconds:
-            stats.exec_max_seconds = elapsed
+        clock = perf_counter
+        total = 0.0
+        peak = stats.exec_max_seconds
+        if ex.stock_run:
+            process, process_tick, ack = comp.process, comp.process_tick, comp.ack
+            auto_ack = comp.auto_ack
+        for _ in range(n):
+            tup = pop()
+            start = clock()
+            try:
+                if ex.stock_run:
+                    # pystorm's Bolt._run, minus reading the tuple from a pipe
+                    comp._current_tups = [tup]
+                    if tup[2] == "__tick" and tup[1] == "__system":
+                        process_tick(tup)
+                    else:
+                        process(tup)
+                    if auto_ack:
+                        ack(tup)
+                    comp._current_tups = []
+                else:
+                    ex.current = tup
+                    comp._run()
+                    ex.current = None
+            except Exception as exc:  # noqa: BLE001 - any user exception fails the tree, the run goes on
+                comp._current_tups = [tup]
+                comp._handle_run_exception(exc)
+                comp._current_tups = []
+            elapsed = clock() - start
+            total += elapsed
+            if elapsed > peak:
+                peak = elapsed
+        stats.executed += n
+        stats.exec_seconds += total
+        stats.exec_max_seconds = peak
 
     def _call(self, ex: Executor, method: Callable[..., Any], *args: Any) -> None:
         try:
@@ -353,7 +388,7 @@ class Worker:
         ex.stats.emitted += 1
         if self.capture:
             self.result.outputs.setdefault(ex.name, {}).setdefault(stream, []).append(list(values))
-        tvalues = vtype._make(values) if vtype is not None else tuple(values)
+        tvalues = _new_tuple(vtype, values) if vtype is not None else tuple(values)
         now = self.now
         deliver = self._deliver
         if ex.is_spout:
@@ -451,7 +486,12 @@ class Worker:
         tid = self._new_tuple_id()
         if roots is not None:
             target.inflight[tid] = Track(roots, entered)
-        target.inbox.push(Tuple(tid, ex.name, stream, ex.task, values), entered)
+        # tuple.__new__ skips namedtuple's Python-level __new__: same object, less overhead
+        tup = _new_tuple(Tuple, (tid, ex.name, stream, ex.task, values))
+        if target.fifo_append is not None:
+            target.fifo_append(tup)
+        else:
+            target.inbox.push(tup, entered)
 
     # ----------------------------------------------------------------- acking
     def ack_root(self, root: int, value: int) -> None:

@@ -26,7 +26,9 @@ def _provision(args: argparse.Namespace) -> int:
 
 def _start(args: argparse.Namespace) -> int:
     provision(progress=lambda _m: None)
-    _cluster(args).start(nimbus_port=args.nimbus_port, ui_port=args.ui_port, zookeeper_port=args.zookeeper_port)
+    _cluster(args).start(
+        nimbus_port=args.nimbus_port, ui_port=args.ui_port, zookeeper_port=args.zookeeper_port
+    )
     return 0
 
 
@@ -54,17 +56,30 @@ def register(subparsers: Any) -> None:
     prov.set_defaults(func=_provision)
 
     folder_help = "the cluster's folder (default: .runtime/storm/cluster)"
-    start = commands.add_parser("start", help="start ZooKeeper, Nimbus, a Supervisor (2 slots) and the UI")
+    start = commands.add_parser(
+        "start", help="start ZooKeeper, Nimbus, a Supervisor (2 slots) and the UI"
+    )
     start.add_argument("--dir", help=folder_help)
-    start.add_argument("--nimbus-port", type=int, default=DEFAULT_NIMBUS_PORT, help="Nimbus Thrift port (config.json's env must match; 0 = any free port)")
-    start.add_argument("--ui-port", type=int, default=DEFAULT_UI_PORT, help="UI REST port (0 = any free port)")
-    start.add_argument("--zookeeper-port", type=int, default=0, help="ZooKeeper port (default: any free port)")
+    start.add_argument(
+        "--nimbus-port",
+        type=int,
+        default=DEFAULT_NIMBUS_PORT,
+        help="Nimbus Thrift port (config.json's env must match; 0 = any free port)",
+    )
+    start.add_argument(
+        "--ui-port", type=int, default=DEFAULT_UI_PORT, help="UI REST port (0 = any free port)"
+    )
+    start.add_argument(
+        "--zookeeper-port", type=int, default=0, help="ZooKeeper port (default: any free port)"
+    )
     start.set_defaults(func=_start)
 
     stop = commands.add_parser("stop", help="stop the cluster's daemons and workers (by pid)")
     stop.add_argument("--dir", help=folder_help)
     stop.set_defaults(func=_stop)
 
-    status = commands.add_parser("status", help="daemons, ports, topologies (JSON); exit 1 if not running")
+    status = commands.add_parser(
+        "status", help="daemons, ports, topologies (JSON); exit 1 if not running"
+    )
     status.add_argument("--dir", help=folder_help)
     status.set_defaults(func=_status)

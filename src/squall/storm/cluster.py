@@ -36,7 +36,12 @@ from squall.storm.launcher import build_invocation
 from squall.storm.nimbus import nimbus_client
 
 DAEMONS = ("zookeeper", "nimbus", "supervisor", "ui")
-LAUNCH_COMMAND = {"zookeeper": "dev-zookeeper", "nimbus": "nimbus", "supervisor": "supervisor", "ui": "ui"}
+LAUNCH_COMMAND = {
+    "zookeeper": "dev-zookeeper",
+    "nimbus": "nimbus",
+    "supervisor": "supervisor",
+    "ui": "ui",
+}
 DEFAULT_NIMBUS_PORT = 6627  # what config.json's "local" env points sparse at
 DEFAULT_UI_PORT = 8081  # not Storm's 8080, a port many other tools take
 READY_TIMEOUT_S = 180.0
@@ -75,7 +80,10 @@ class DaemonProcess:
         """The live process, or None when it ended (or its pid now belongs to another one)."""
         try:
             proc = psutil.Process(self.pid)
-            if abs(proc.create_time() - self.create_time) > 1.0 or proc.status() == psutil.STATUS_ZOMBIE:
+            if (
+                abs(proc.create_time() - self.create_time) > 1.0
+                or proc.status() == psutil.STATUS_ZOMBIE
+            ):
                 return None
             return proc
         except psutil.NoSuchProcess:
@@ -97,7 +105,9 @@ class ClusterState:
         ports = raw["ports"]
         return cls(
             folder=raw["folder"],
-            ports=ClusterPorts(ports["zookeeper"], ports["nimbus"], ports["ui"], tuple(ports["slots"])),
+            ports=ClusterPorts(
+                ports["zookeeper"], ports["nimbus"], ports["ui"], tuple(ports["slots"])
+            ),
             daemons={name: DaemonProcess(**d) for name, d in raw["daemons"].items()},
         )
 
@@ -181,7 +191,11 @@ class StormCluster:
             ui=ui_port or free_port(),
             slots=(free_port(), free_port()),
         )
-        for name, port in (("zookeeper", ports.zookeeper), ("nimbus", ports.nimbus), ("ui", ports.ui)):
+        for name, port in (
+            ("zookeeper", ports.zookeeper),
+            ("nimbus", ports.nimbus),
+            ("ui", ports.ui),
+        ):
             if port_open(port):
                 raise StormRuntimeError(
                     f"port {port} wanted for the {name} is already in use on {HOST}; "
@@ -236,7 +250,9 @@ class StormCluster:
             return port_open(ports.zookeeper)
         if daemon == "ui":
             try:
-                with urllib.request.urlopen(f"http://{HOST}:{ports.ui}/api/v1/cluster/summary", timeout=5) as resp:
+                with urllib.request.urlopen(
+                    f"http://{HOST}:{ports.ui}/api/v1/cluster/summary", timeout=5
+                ) as resp:
                     return resp.status == 200
             except OSError:
                 return False
@@ -255,16 +271,23 @@ class StormCluster:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if state.daemons[daemon].process() is None:
-                raise StormRuntimeError(f"the {daemon} exited during start-up:\n{self.log_tail(daemon)}")
+                raise StormRuntimeError(
+                    f"the {daemon} exited during start-up:\n{self.log_tail(daemon)}"
+                )
             if self._ready(daemon, state.ports):
                 return
             time.sleep(POLL_S)
-        raise StormRuntimeError(f"the {daemon} was not ready after {timeout_s:.0f}s:\n{self.log_tail(daemon)}")
+        raise StormRuntimeError(
+            f"the {daemon} was not ready after {timeout_s:.0f}s:\n{self.log_tail(daemon)}"
+        )
 
     def log_tail(self, daemon: str, lines: int = 30) -> str:
         """The end of a daemon's console output and its log file, for error messages."""
         chunks = []
-        for path in (self.folder / "logs" / f"{daemon}.out", self.folder / "logs" / f"{LAUNCH_COMMAND[daemon]}.log"):
+        for path in (
+            self.folder / "logs" / f"{daemon}.out",
+            self.folder / "logs" / f"{LAUNCH_COMMAND[daemon]}.log",
+        ):
             if path.is_file():
                 text = path.read_text(errors="replace").splitlines()[-lines:]
                 chunks.append(f"--- {path}\n" + "\n".join(text))
@@ -295,7 +318,8 @@ class StormCluster:
         if state is None:
             return {"folder": str(self.folder), "running": False, "daemons": {}}
         daemons = {
-            name: {"pid": d.pid, "alive": d.process() is not None} for name, d in state.daemons.items()
+            name: {"pid": d.pid, "alive": d.process() is not None}
+            for name, d in state.daemons.items()
         }
         report: dict[str, Any] = {
             "folder": str(self.folder),
@@ -307,9 +331,12 @@ class StormCluster:
             with nimbus_client(HOST, state.ports.nimbus, timeout_ms=3000) as nimbus:
                 summary = nimbus.getClusterInfo()
             report["supervisors"] = [
-                {"host": s.host, "slots": s.num_workers, "used": s.num_used_workers} for s in summary.supervisors
+                {"host": s.host, "slots": s.num_workers, "used": s.num_used_workers}
+                for s in summary.supervisors
             ]
-            report["topologies"] = [{"name": t.name, "id": t.id, "status": t.status} for t in summary.topologies]
+            report["topologies"] = [
+                {"name": t.name, "id": t.id, "status": t.status} for t in summary.topologies
+            ]
         return report
 
     def worker_processes(self) -> list[psutil.Process]:
@@ -324,7 +351,10 @@ class StormCluster:
             with contextlib.suppress(psutil.Error):
                 cmdline = child.cmdline()
                 # The LogWriter's command line holds the worker's too: skip it.
-                if "org.apache.storm.daemon.worker.Worker" in cmdline and "org.apache.storm.LogWriter" not in cmdline:
+                if (
+                    "org.apache.storm.daemon.worker.Worker" in cmdline
+                    and "org.apache.storm.LogWriter" not in cmdline
+                ):
                     workers.append(child)
         return workers
 

@@ -47,7 +47,9 @@ def java_command() -> str:
         return str(java)
     found = shutil.which("java")
     if not found:
-        raise StormRuntimeError("no `java` on PATH: install a Java 17 JDK (apt-get install openjdk-17-jdk-headless)")
+        raise StormRuntimeError(
+            "no `java` on PATH: install a Java 17 JDK (apt-get install openjdk-17-jdk-headless)"
+        )
     return found
 
 
@@ -107,7 +109,9 @@ class StormHome:
     def log_dir(self) -> Path:
         return self.path / "logs"
 
-    def system_properties(self, daemon_name: str, log4j_file: str, log_dir: Path | None = None) -> list[str]:
+    def system_properties(
+        self, daemon_name: str, log4j_file: str, log_dir: Path | None = None
+    ) -> list[str]:
         """The -D options Storm's daemons and commands expect (see Storm's bin/storm.py)."""
         return [
             f"-Ddaemon.name={daemon_name}",

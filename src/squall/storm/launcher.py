@@ -105,7 +105,9 @@ def _parse_global(argv: Sequence[str]) -> tuple[GlobalOptions, list[str]]:
         elif flag == "--config":
             opts.config_file = value
         else:
-            raise StormRuntimeError(f"storm: unknown option {flag!r}; valid: -c key=value, --config FILE")
+            raise StormRuntimeError(
+                f"storm: unknown option {flag!r}; valid: -c key=value, --config FILE"
+            )
     return opts, rest
 
 
@@ -165,7 +167,9 @@ def _ttl(text: str, where: str) -> int:
     try:
         value = int(text)
     except ValueError as exc:
-        raise StormRuntimeError(f"storm: {where} {text!r} is not a whole number of seconds") from exc
+        raise StormRuntimeError(
+            f"storm: {where} {text!r} is not a whole number of seconds"
+        ) from exc
     if value <= 0:
         return MAX_LOCAL_TTL_S
     return min(value, MAX_LOCAL_TTL_S)
@@ -200,7 +204,9 @@ def _jar_path(text: str) -> str:
     return str(path.resolve())
 
 
-def local_invocation(home: StormHome, opts: GlobalOptions, jar: str, main: str, args: Sequence[str], ttl: int) -> Invocation:
+def local_invocation(
+    home: StormHome, opts: GlobalOptions, jar: str, main: str, args: Sequence[str], ttl: int
+) -> Invocation:
     """``org.apache.storm.LocalCluster main args`` with ``jar`` as the topology jar.
 
     The jar goes first on the classpath: Storm takes the multilang ``resources/`` folder from the
@@ -242,7 +248,9 @@ def build_invocation(argv: Sequence[str], home: StormHome | None = None) -> Invo
     home.require()
 
     if command == "version":
-        return Invocation(_java(home, opts, home.jars("lib"), "org.apache.storm.utils.VersionInfo", []))
+        return Invocation(
+            _java(home, opts, home.jars("lib"), "org.apache.storm.utils.VersionInfo", [])
+        )
     if command in ("jar", "local"):
         if len(args) < 2:
             raise StormRuntimeError(f"storm {command}: usage: storm {command} JAR CLASS [args]")
@@ -278,9 +286,28 @@ def build_invocation(argv: Sequence[str], home: StormHome | None = None) -> Invo
             _python_on_path(),
         )
     if command == "ui":
-        return Invocation([sys.executable, "-m", "squall.storm.ui", "--conf", str(home.conf_dir / "storm.yaml"), *args])
+        return Invocation(
+            [
+                sys.executable,
+                "-m",
+                "squall.storm.ui",
+                "--conf",
+                str(home.conf_dir / "storm.yaml"),
+                *args,
+            ]
+        )
     if command in COMMAND_CLASSES:
-        return Invocation(_java(home, opts, home.client_classpath(), COMMAND_CLASSES[command], args, log4j_file="cli.xml", jvm_opts=["-Xmx128m"]))
+        return Invocation(
+            _java(
+                home,
+                opts,
+                home.client_classpath(),
+                COMMAND_CLASSES[command],
+                args,
+                log4j_file="cli.xml",
+                jvm_opts=["-Xmx128m"],
+            )
+        )
     raise StormRuntimeError(f"storm: unknown command {command!r}\n{USAGE}")
 
 

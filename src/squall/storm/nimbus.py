@@ -60,7 +60,9 @@ def _last_error(errors: list[Any]) -> dict[str, Any]:
     }
 
 
-def component_stats(info: Any, window: str = ALL_TIME) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def component_stats(
+    info: Any, window: str = ALL_TIME
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(spouts, bolts) of a ``TopologyInfo``, summed over executors, in Storm UI's field names.
 
     System components (``__acker``, ``__system``, ``__metricsx``) are left out, as in Storm UI.
@@ -78,7 +80,15 @@ def component_stats(info: Any, window: str = ALL_TIME) -> tuple[list[dict[str, A
         key = "spoutId" if is_spout else "boltId"
         row = table.setdefault(
             name,
-            {key: name, "executors": 0, "tasks": 0, "emitted": 0, "transferred": 0, "acked": 0, "failed": 0}
+            {
+                key: name,
+                "executors": 0,
+                "tasks": 0,
+                "emitted": 0,
+                "transferred": 0,
+                "acked": 0,
+                "failed": 0,
+            }
             | ({} if is_spout else {"executed": 0}),
         )
         row["executors"] += 1
@@ -97,7 +107,9 @@ def component_stats(info: Any, window: str = ALL_TIME) -> tuple[list[dict[str, A
     for table in (spouts, bolts):
         for name, row in table.items():
             row.update(_last_error(info.errors.get(name, [])))
-    return sorted(spouts.values(), key=lambda r: r["spoutId"]), sorted(bolts.values(), key=lambda r: r["boltId"])
+    return sorted(spouts.values(), key=lambda r: r["spoutId"]), sorted(
+        bolts.values(), key=lambda r: r["boltId"]
+    )
 
 
 def topology_summary_json(summary: Any) -> dict[str, Any]:
@@ -143,11 +155,21 @@ def component_json(info: Any, component: str) -> dict[str, Any] | None:
         "executors": len(executors),
         "stats": row,
         "componentErrors": [
-            {"error": e.error, "errorTime": e.error_time_secs, "errorHost": e.host or "", "errorPort": e.port or ""}
+            {
+                "error": e.error,
+                "errorTime": e.error_time_secs,
+                "errorHost": e.host or "",
+                "errorPort": e.port or "",
+            }
             for e in sorted(info.errors.get(component, []), key=lambda e: -e.error_time_secs)
         ],
         "executorStats": [
-            {"id": f"[{e.executor_info.task_start}-{e.executor_info.task_end}]", "host": e.host, "port": e.port, "uptimeSeconds": e.uptime_secs}
+            {
+                "id": f"[{e.executor_info.task_start}-{e.executor_info.task_end}]",
+                "host": e.host,
+                "port": e.port,
+                "uptimeSeconds": e.uptime_secs,
+            }
             for e in executors
         ],
     }

@@ -167,7 +167,9 @@ def _digest(root: Path) -> str:
 
 def _apt_install(package: str, progress: Progress) -> None:
     if os.geteuid() != 0:
-        raise StormRuntimeError(f"`{package}` is missing: install it with `sudo apt-get install -y {package}`")
+        raise StormRuntimeError(
+            f"`{package}` is missing: install it with `sudo apt-get install -y {package}`"
+        )
     progress(f"installing the Debian package {package} (apt-get)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
@@ -220,13 +222,20 @@ def _write_files(home: StormHome) -> None:
     launcher.chmod(0o755)
 
 
-def provision(home: StormHome | None = None, *, force: bool = False, progress: Progress = _say) -> StormHome:
+def provision(
+    home: StormHome | None = None, *, force: bool = False, progress: Progress = _say
+) -> StormHome:
     """Make ``home`` a working STORM_HOME; return it. Cheap when already done."""
     root = project_root()
     home = home or StormHome.default()
     stamp = home.path / "PROVISIONED"
     digest = _digest(root)
-    if not force and stamp.is_file() and stamp.read_text().strip() == digest and home.launcher.is_file():
+    if (
+        not force
+        and stamp.is_file()
+        and stamp.read_text().strip() == digest
+        and home.launcher.is_file()
+    ):
         progress(f"Storm {STORM_VERSION} already provisioned in {home.path}")
         return home
     ensure_tools(progress)

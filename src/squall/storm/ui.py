@@ -88,7 +88,13 @@ def make_server(host: str, port: int, nimbus_host: str, nimbus_port: int) -> Thr
                 body, status = {"error": "Not Found", "errorMessage": str(exc)}, 404
             except Exception as exc:  # Nimbus down or refusing: say so, keep serving
                 LOG.exception("answering %s", self.path)
-                body, status = {"error": "Internal Server Error", "errorMessage": f"{type(exc).__name__}: {exc}"}, 500
+                body, status = (
+                    {
+                        "error": "Internal Server Error",
+                        "errorMessage": f"{type(exc).__name__}: {exc}",
+                    },
+                    500,
+                )
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -104,15 +110,27 @@ def make_server(host: str, port: int, nimbus_host: str, nimbus_port: int) -> Thr
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="storm ui", description="Storm UI's REST API")
-    parser.add_argument("--conf", required=True, help="storm.yaml to read nimbus.seeds, nimbus.thrift.port, ui.port from")
+    parser.add_argument(
+        "--conf",
+        required=True,
+        help="storm.yaml to read nimbus.seeds, nimbus.thrift.port, ui.port from",
+    )
     args = parser.parse_args(argv)
     conf = yaml.safe_load(Path(args.conf).read_text()) or {}
     seeds = conf.get("nimbus.seeds") or ["localhost"]
     nimbus_port = int(conf.get("nimbus.thrift.port", 6627))
     host, port = str(conf.get("ui.host", "127.0.0.1")), int(conf.get("ui.port", 8080))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s [%(levelname)s] %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s [%(levelname)s] %(message)s"
+    )
     server = make_server(host, port, str(seeds[0]), nimbus_port)
-    LOG.info("Storm UI REST API on http://%s:%d/api/v1/ (Nimbus %s:%d)", host, port, seeds[0], nimbus_port)
+    LOG.info(
+        "Storm UI REST API on http://%s:%d/api/v1/ (Nimbus %s:%d)",
+        host,
+        port,
+        seeds[0],
+        nimbus_port,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
