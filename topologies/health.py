@@ -1,12 +1,16 @@
-"""HealthTopology: readings -> parse -> BMI -> threshold alerts -> sinks. Wiring only.
+"""HealthTopology: readings -> parse -> BMI -> threshold alerts -> trend windows -> sinks.
+Wiring only.
 
 config.yaml is read here, on the machine that runs or submits the topology, and its settings
 travel in the Storm config (``HealthTopology.config``), so the components work the same under
 ``squall run``, ``sparse run`` and ``sparse submit`` (where only ``src/`` reaches the workers).
 
-    synthetic ──> parse ──> bmi ──> threshold ──> console
-                    │        │          │
-                    └────────┴─invalid──┴───────> console, jsonl (when sinks.jsonl_path is set)
+    synthetic ──> parse ──> bmi ──> threshold ──> trend ──> console, jsonl
+                    │        │          │            └─late─> console, jsonl
+                    │        │          └───────────────────> console, jsonl
+                    └────────┴─invalid──────────────────────> console, jsonl
+
+The jsonl sink writes only when ``sinks.jsonl_path`` is set.
 """
 
 from streamparse import Grouping, Topology
@@ -15,6 +19,7 @@ from bolts.bmi import BMIBolt
 from bolts.parse import ParseBolt
 from bolts.sinks import ConsoleSinkBolt, JsonlSinkBolt
 from bolts.threshold import ThresholdBolt
+from bolts.trend import TrendBolt
 from health.config import load_config
 from spouts.synthetic import SyntheticHealthSpout
 
@@ -29,21 +34,21 @@ class HealthTopology(Topology):
     parse = ParseBolt.spec(inputs=[synthetic], par=PAR.parse)
     bmi = BMIBolt.spec(inputs=[parse], par=PAR.bmi)
     threshold = ThresholdBolt.spec(inputs=[bmi], par=PAR.threshold)
+    # Grouped by rule: each rule's windows are counted by one task.
+    trend = TrendBolt.spec(inputs={threshold: Grouping.fields("rule")}, par=PAR.trend)
+
+    # Everything a user should see: alerts, trend windows, late alerts and invalid payloads.
+    _results = {
+        threshold: Grouping.SHUFFLE,
+        trend: Grouping.SHUFFLE,
+        trend["late"]: Grouping.SHUFFLE,
+        parse["invalid"]: Grouping.SHUFFLE,
+        bmi["invalid"]: Grouping.SHUFFLE,
+    }
     console = ConsoleSinkBolt.spec(
-        inputs={
-            threshold: Grouping.SHUFFLE,
-            parse["invalid"]: Grouping.SHUFFLE,
-            bmi["invalid"]: Grouping.SHUFFLE,
-        },
+        inputs=dict(_results),
         par=1,  # one printer keeps lines whole and in arrival order
     )
     # Always wired: it writes nothing while sinks.jsonl_path is null, so a run can switch it on
     # with `-o health.sinks.jsonl_path=...` without another topology definition.
-    jsonl = JsonlSinkBolt.spec(
-        inputs={
-            threshold: Grouping.SHUFFLE,
-            parse["invalid"]: Grouping.SHUFFLE,
-            bmi["invalid"]: Grouping.SHUFFLE,
-        },
-        par=1,  # one writer per file
-    )
+    jsonl = JsonlSinkBolt.spec(inputs=dict(_results), par=1)  # one writer per file

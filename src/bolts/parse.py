@@ -17,13 +17,12 @@ payload is data, not a failure, so replaying it would only produce the same answ
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from streamparse import Bolt, Stream
 
 from health.config import HealthConfig
-from health.parse import Reading, parse_payload, raw_preview
+from health.parse import Reading, epoch_ms, parse_payload, raw_preview
 from health.report import INVALID_FIELDS
 
 
@@ -33,13 +32,16 @@ class ParseBolt(Bolt):
         Stream(fields=list(INVALID_FIELDS), name="invalid"),
     ]
 
+    # Arrival time source (epoch ms); a test may replace it to control course-form timestamps.
+    clock = staticmethod(epoch_ms)
+
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         settings = HealthConfig.from_storm_conf(storm_conf).parse
         self.max_payload_bytes = settings.max_payload_bytes
         self.preview_chars = settings.invalid_preview_chars
 
     def process(self, tup: Any) -> None:
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = self.clock()
         payload = tup.values[0] if tup.values else None
         try:
             result = parse_payload(payload, now_ms, self.max_payload_bytes)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -34,6 +35,11 @@ TS_MS_RANGE: tuple[int, int] = (946_684_800_000, 4_102_444_800_000)
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024
 COURSE_KEYS = {"idade": "age", "altura": "height_cm", "peso": "weight_kg"}
 SELF_KEYS = ("id", "age", "height_cm", "weight_kg", "ts")
+
+
+def epoch_ms() -> int:
+    """The wall clock in epoch milliseconds (the unit of every ``ts``)."""
+    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,16 +45,15 @@ def format_invalid(record: Mapping[str, Any]) -> str:
 
 
 def format_window(record: Mapping[str, Any]) -> str:
-    """A trend window: shows the rule, the bounds, the count and the trend when present."""
-    start, end = record.get("window_start_ms", record.get("start")), record.get(
-        "window_end_ms", record.get("end")
-    )
-    known = {"rule", "count", "trend", "window_start_ms", "window_end_ms", "start", "end"}
+    """A trend window (``health.trend.TREND_FIELDS``): rule, bounds, count, trend, previous."""
+    known = ("rule", "window_start_ms", "window_end_ms", "count", "trend", "previous")
     extra = " ".join(f"{k}={v}" for k, v in record.items() if k not in known)
-    return (
-        f"WINDOW  [{_clock(start)} – {_clock(end)}) [{record.get('rule')}] "
-        f"count={record.get('count')} trend={record.get('trend')}" + (f" {extra}" if extra else "")
-    ).rstrip()
+    line = (
+        f"WINDOW  ({_clock(record.get('window_start_ms'))}, {_clock(record.get('window_end_ms'))}]"
+        f" [{record.get('rule')}] count={record.get('count')} {record.get('trend')}"
+        f" (previous {record.get('previous')})"
+    )
+    return f"{line} {extra}" if extra else line
 
 
 def format_line(component: str, stream: str, record: Mapping[str, Any]) -> str:

@@ -17,27 +17,23 @@ Settings come from the Storm config (``health.producers.*``), never from config.
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 from typing import Any
 
 from streamparse import Spout, Stream
 
 from health.config import HealthConfig
+from health.parse import epoch_ms
 from health.synthetic import SyntheticSource
 
 log = logging.getLogger(__name__)
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class SyntheticHealthSpout(Spout):
     outputs = [Stream(fields=["payload"], name="default")]
 
-    # Overridable in tests to drive the schedule with a fake clock.
-    clock = staticmethod(now_ms)
+    # Epoch ms for the schedule and self-describing ``ts``; a test may replace it.
+    clock = staticmethod(epoch_ms)
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         config = HealthConfig.from_storm_conf(storm_conf)

@@ -226,17 +226,17 @@ def test_console_sink_prints_one_line_per_alert_invalid_and_window(capsys) -> No
     sources = {
         **ALERT_SOURCE,
         "parse": {"invalid": ["raw", "reason", "ts"]},
-        "trend": {"default": ["rule", "window_start_ms", "window_end_ms", "count", "trend"]},
+        "trend": {"default": ["rule", "window_start_ms", "window_end_ms", "count", "trend", "previous"]},
     }
     harness = BoltHarness(ConsoleSinkBolt, conf=CONF, sources=sources)
     harness.process(make_tuple(ALERT, component="threshold", id=1))
     harness.process(make_tuple(["oops", "not valid JSON", TS], component="parse", stream="invalid", id=2))
-    harness.process(make_tuple(["bmi > 35", TS, TS + 10_000, 12, "rising"], component="trend", id=3))
+    harness.process(make_tuple(["bmi > 35", TS, TS + 10_000, 12, "rising", 7], component="trend", id=3))
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
     assert lines[0].startswith("ALERT") and "[bmi > 35] id=3" in lines[0] and "bmi=37.5 (obese_II)" in lines[0]
     assert lines[1].startswith("INVALID") and "not valid JSON | raw: oops" in lines[1]
-    assert lines[2].startswith("WINDOW") and "count=12 trend=rising" in lines[2]
+    assert lines[2] == "WINDOW  (22:15:23.456, 22:15:33.456] [bmi > 35] count=12 rising (previous 7)"
     assert harness.acked == [1, 2, 3]
 
 

@@ -10,9 +10,13 @@ from streamparse.thrift import StormTopology
 from thriftpy2.protocol import TBinaryProtocol
 from thriftpy2.transport import TMemoryBuffer
 
+from bolts.parse import ParseBolt
 from health.config import HealthConfig
 from health.synthetic import generate
+from spouts.synthetic import SyntheticHealthSpout
+from squall.clock import ManualClock
 from squall.runner import run_topology
+from squall.testing import TopologyDriver
 from topologies.health import HealthTopology
 
 PER_PRODUCER = 150
@@ -24,34 +28,39 @@ OVERRIDES = {
     "health.producers.max_readings_per_producer": PER_PRODUCER,
     "health.sinks.console": False,
 }
+WINDOW_MS, SLIDE_MS, LAG_MS = 10_000, 2_000, 1_000  # config.yaml windows; TrendBolt.LAG_S
 
 
-def expected_alerts() -> tuple[Counter, int, int]:
-    """Computed from the same seeded readings without the topology's parse/BMI/rule code."""
+def expected_readings() -> tuple[Counter, set[str], int, int]:
+    """From the same seeded readings, without the topology's parse/BMI/rule code: the alerts
+    (rule, reading id), the tuple ids of readings that raise none, and the valid/malformed counts."""
     settings = HealthConfig.from_storm_conf({**HealthTopology.config, **OVERRIDES}).producers
     alerts: Counter = Counter()
+    quiet: set[str] = set()
     valid = malformed = 0
     for record in generate(settings, PER_PRODUCER):
         if record.kind == "malformed":
             malformed += 1
+            quiet.add(record.tup_id)
             continue
         valid += 1
         bmi = record.weight_kg / (record.height_cm / 100) ** 2
-        if record.weight_kg > 80:
-            alerts[("weight_kg > 80", record.id)] += 1
-        if bmi > 35:
-            alerts[("bmi > 35", record.id)] += 1
-    return alerts, valid, malformed
+        fired = [("weight_kg > 80", record.weight_kg > 80), ("bmi > 35", bmi > 35)]
+        for rule, fires in fired:
+            alerts[(rule, record.id)] += fires
+        if not any(fires for _, fires in fired):
+            quiet.add(record.tup_id)
+    return +alerts, quiet, valid, malformed
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_alert_counts_match_an_independent_computation(workers: int, tmp_path: Path) -> None:
     jsonl = tmp_path / "health.jsonl"
-    conf = {**OVERRIDES, "health.sinks.jsonl_path": str(jsonl)}
+    conf = {**OVERRIDES, "health.sinks.jsonl_path": str(jsonl), "squall.drain.secs": 0.2}
     result = run_topology(
         HealthTopology, conf=conf, seconds=120, workers=workers, until_idle=True, capture=True
     )
-    alerts, valid, malformed = expected_alerts()
+    alerts, quiet, valid, malformed = expected_readings()
     assert valid + malformed == 4 * PER_PRODUCER
     assert malformed > 0 and sum(alerts.values()) > 0  # the scenario exercises both paths
     got = Counter((rule, reading_id) for rule, reading_id, _ts, _r in result.outputs["threshold"]["default"])
@@ -59,12 +68,79 @@ def test_alert_counts_match_an_independent_computation(workers: int, tmp_path: P
     assert len(result.outputs["parse"]["default"]) == valid
     assert len(result.outputs["parse"]["invalid"]) == malformed
     assert result.errors == []
-    assert result.stats["synthetic"].acked == 4 * PER_PRODUCER
-    assert result.stats["synthetic"].failed == 0 and result.pending_at_stop == 0
+    # Readings without an alert complete at once; the others wait in TrendBolt's windows,
+    # which close only when later alerts move the event-time watermark past them.
+    assert set(result.spout_acked["synthetic"]) >= quiet
+    assert result.stats["synthetic"].failed == 0
     # the file sink saw the same: one JSON object per alert and per invalid payload
     rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
-    assert Counter((r["rule"], r["reading_id"]) for r in rows if "rule" in r) == alerts
+    assert Counter((r["rule"], r["reading_id"]) for r in rows if "reading" in r) == alerts
     assert sum(r["stream"] == "invalid" for r in rows) == malformed
+
+
+class EventTime:
+    """Synthetic time: the spout's clock moves STEP_MS per read, so 600 readings span ~30 s of
+    event time (three 10 s windows) while the test runs in milliseconds; ParseBolt reads the
+    same time, so course-form readings are stamped with it too."""
+
+    STEP_MS = 50
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000_000
+
+    def spout_clock(self) -> int:
+        self.now += self.STEP_MS
+        return self.now
+
+    def arrival_clock(self) -> int:
+        return self.now
+
+
+def expected_windows(alerts: list[tuple[str, int]], watermark: int) -> list[list]:
+    """TrendBolt's output computed directly from the alerts: windows (end - 10 s, end] ending
+    at multiples of 2 s, evaluated while end < watermark, skipping windows with no alert; the
+    trend compares with the window just before when that one was evaluated."""
+    rows: list[list] = []
+    previous: Counter = Counter()
+    previous_end = None
+    end = -(-min(ts for _, ts in alerts) // SLIDE_MS) * SLIDE_MS
+    while end < watermark:
+        counts = Counter(rule for rule, ts in alerts if end - WINDOW_MS < ts <= end)
+        if counts:
+            before = previous if previous_end is not None and end - previous_end <= SLIDE_MS else Counter()
+            for rule in sorted(set(counts) | set(before)):
+                now, then = counts[rule], before[rule]
+                trend = "rising" if now > then else "falling" if now < then else "steady"
+                rows.append([rule, end - WINDOW_MS, end, now, trend, then])
+            previous, previous_end = counts, end
+        end += SLIDE_MS
+    return rows
+
+
+def test_trend_windows_match_an_independent_computation(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = EventTime()
+    monkeypatch.setattr(SyntheticHealthSpout, "clock", staticmethod(clock.spout_clock))
+    monkeypatch.setattr(ParseBolt, "clock", staticmethod(clock.arrival_clock))
+    driver = TopologyDriver(HealthTopology, conf=OVERRIDES, clock=ManualClock(), replace_spouts=[])
+    try:
+        driver.run()
+        driver.advance(2)  # ticks: TrendBolt computes the watermark and closes windows
+        alerts = [(rule, ts) for rule, _id, ts, _r in driver.output("threshold")]
+        expected_alerts, quiet, _valid, _malformed = expected_readings()
+        assert Counter((rule, i) for rule, i, _ts, _r in driver.output("threshold")) == expected_alerts
+        watermark = max(ts for _, ts in alerts) - LAG_MS
+        windows = driver.output("trend")
+        assert windows == expected_windows(alerts, watermark)
+        assert {w[4] for w in windows} >= {"rising", "falling"}  # the scenario shows both
+        assert driver.output("trend", "late") == []
+        # readings without alerts are acked at once, those whose alerts have left every window
+        # since; the rest are still held by the last open windows; none failed
+        acked = set(driver.acked("synthetic"))
+        assert acked > quiet
+        assert len(acked) + driver.in_flight == 4 * PER_PRODUCER
+        assert driver.failed("synthetic") == []
+    finally:
+        driver.close()
 
 
 def test_flux_dict_wires_every_component() -> None:
@@ -72,7 +148,7 @@ def test_flux_dict_wires_every_component() -> None:
     assert flux["name"] == "health"
     assert [s["id"] for s in flux["spouts"]] == ["synthetic"]
     bolts = {b["id"]: b for b in flux["bolts"]}
-    assert set(bolts) == {"parse", "bmi", "threshold", "console", "jsonl"}
+    assert set(bolts) == {"parse", "bmi", "threshold", "trend", "console", "jsonl"}
     assert bolts["parse"]["constructorArgs"][0] == ["streamparse_run", "bolts.parse.ParseBolt"]
     assert bolts["parse"]["parallelism"] == HealthConfig.from_storm_conf(HealthTopology.config).parallelism.parse
     streams = {(s["from"], s["to"], s["grouping"]["streamId"]) for s in flux["streams"]}
@@ -80,6 +156,9 @@ def test_flux_dict_wires_every_component() -> None:
         ("synthetic", "parse", "default"),
         ("parse", "bmi", "default"),
         ("bmi", "threshold", "default"),
+        ("threshold", "trend", "default"),
+        ("trend", "console", "default"),
+        ("trend", "console", "late"),
         ("threshold", "console", "default"),
         ("parse", "console", "invalid"),
         ("bmi", "console", "invalid"),
