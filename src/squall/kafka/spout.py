@@ -13,7 +13,9 @@
 Settings (Storm config keys, all optional except where the subclass provides them):
 ``squall.kafka.spout.max_attempts`` (5), ``squall.kafka.spout.max_in_flight`` (2000),
 ``squall.kafka.spout.commit_interval_s`` (1.0), ``squall.kafka.spout.poll_max_records`` (500),
-``squall.kafka.spout.auto_offset_reset`` ("earliest").
+``squall.kafka.spout.auto_offset_reset`` ("earliest"), ``squall.kafka.spout.idle_poll_ms``
+(100: how long a poll may wait when nothing is in flight),
+``squall.kafka.spout.session_timeout_ms`` (10000: how soon a killed member's partitions move).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class KafkaSpoutSettings:
     commit_interval_s: float = 1.0
     poll_max_records: int = 500
     auto_offset_reset: str = "earliest"
+    idle_poll_ms: int = 100
+    session_timeout_ms: int = 10_000
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers or not all(
@@ -59,6 +63,9 @@ class KafkaSpoutSettings:
             ("max_attempts", self.max_attempts, 1),
             ("max_in_flight", self.max_in_flight, 1),
             ("poll_max_records", self.poll_max_records, 1),
+            ("idle_poll_ms", self.idle_poll_ms, 0),
+            # the broker's group.min.session.timeout.ms defaults to 6 s
+            ("session_timeout_ms", self.session_timeout_ms, 6000),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise KafkaConfigError(f"{PREFIX}{name} must be an integer >= {low}, got {value!r}")
@@ -81,6 +88,8 @@ class KafkaSpoutSettings:
             "commit_interval_s",
             "poll_max_records",
             "auto_offset_reset",
+            "idle_poll_ms",
+            "session_timeout_ms",
         }
         out: dict[str, Any] = {}
         for key, value in conf.items():
@@ -140,8 +149,8 @@ class ReliableKafkaSpout(Spout):
             # A slow topology must not be thrown out of the group: polls may be far apart
             # while in-flight is full.
             max_poll_interval_ms=600_000,
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=3_000,
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=max(1000, s.session_timeout_ms // 3),
         )
         self.consumer.subscribe(list(s.topics), listener=_Listener(self))
         self.producer = KafkaProducer(
@@ -190,8 +199,12 @@ class ReliableKafkaSpout(Spout):
         now = time.monotonic()
         if room <= 0 or now < self._idle_until:
             return
+        # With nothing in flight there is nothing to ack meanwhile, so the poll may wait a
+        # little: kafka-python finishes a group join/sync only inside poll, and polls with a
+        # zero timeout abandon the sync and rejoin over and over (seen: dozens of generations).
+        wait_ms = 0 if self.tracker.in_flight() else self.settings.idle_poll_ms
         batches = self.consumer.poll(
-            timeout_ms=0, max_records=min(room, self.settings.poll_max_records)
+            timeout_ms=wait_ms, max_records=min(room, self.settings.poll_max_records)
         )
         for records in batches.values():
             self.buffered.extend(records)

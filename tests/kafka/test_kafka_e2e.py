@@ -1,0 +1,232 @@
+"""HealthKafkaTopology end to end against the real broker: nothing lost, with and without faults.
+
+Each test has its own uuid-named topics and consumer group. Readings are produced with unique
+ids (``--unique-ids``) so every expected alert is identifiable; the oracle (tests/kafka/kit.py)
+derives expected alerts and dead letters from the readings topic itself.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+from kafka import KafkaProducer
+from streamparse import Grouping, Topology
+
+from bolts.bmi import BMIBolt
+from bolts.kafka_parse import KafkaParseBolt
+from bolts.kafka_sink import AlertsKafkaSink, DeadLetterKafkaSink
+from bolts.threshold import ThresholdBolt
+from spouts.kafka_health import KafkaHealthSpout
+from squall.kafka.producer import ProduceSpec, produce
+from squall.kafka.runtime import Broker
+from tests.kafka.kit import HealthTopics, check_delivery, in_background, run_until_committed
+from topologies.health_kafka import SINK_CONF, HealthKafkaTopology
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+MALFORMED: list[bytes] = [
+    b"not json",
+    b"\xff\xfe\x00 not utf-8",
+    b'{"id": 1, "age": 30}',
+    b'[7, {"idade": 30, "altura": -170, "peso": 70}]',
+    b"",
+    b'{"id": 2, "age": NaN, "height_cm": 170, "weight_kg": 80, "ts": 1800000000000}',
+]
+
+
+def produce_readings(
+    topics: HealthTopics, per_producer: int, fmt: str = "json", id_base: int = 0
+) -> None:
+    result = produce(
+        ProduceSpec(
+            topics.bootstrap,
+            topics.readings,
+            producers=4,
+            count=per_producer,
+            fmt=fmt,  # type: ignore[arg-type]
+            unique_ids=True,
+            id_base=id_base,
+            seed=11,
+        )
+    )
+    assert result.errors == ()
+    assert result.acked == result.sent == 4 * per_producer
+
+
+def produce_malformed(topics: HealthTopics, copies: int = 5) -> int:
+    producer = KafkaProducer(bootstrap_servers=topics.bootstrap, acks="all")
+    futures = [
+        producer.send(topics.readings, payload, partition=i % topics.partitions)
+        for i, payload in enumerate(MALFORMED * copies)
+    ]
+    producer.flush()
+    for future in futures:
+        future.get(timeout=30)
+    producer.close()
+    return len(futures)
+
+
+def assert_nothing_missing(topics: HealthTopics, readings: int, invalid: int) -> None:
+    report = check_delivery(topics)
+    print("\ndelivery:", report.line())
+    assert report.readings == readings
+    assert report.invalid == invalid
+    assert report.missing_alerts == []
+    assert report.unexpected_alerts == []
+    assert report.missing_dead_letters == []
+    assert report.expected_alerts > 0
+
+
+def test_four_producers_25000_each_nothing_missing(kafka_bootstrap: str) -> None:
+    """4 x 25,000 readings (half the course's form, half self-describing) + malformed ones."""
+    topics = HealthTopics.fresh(kafka_bootstrap)
+    produce_readings(topics, 12_500, fmt="json")
+    produce_readings(topics, 12_500, fmt="seed", id_base=500_000_000)
+    bad = produce_malformed(topics)
+    result = run_until_committed(HealthKafkaTopology, topics)
+    assert result.errors == []
+    assert_nothing_missing(topics, 100_000 + bad, bad)
+
+
+class FlakyBolt(ThresholdBolt):
+    """ThresholdBolt that fails 10% of its input tuples at random (before doing anything)."""
+
+    def process(self, tup: Any) -> None:
+        if random.random() < 0.10:
+            self.fail(tup)
+            return
+        super().process(tup)
+
+
+def kafka_health_topology(threshold_bolt: type[ThresholdBolt]) -> type[Topology]:
+    """HealthKafkaTopology's wiring with another threshold bolt (a fault injector)."""
+
+    class Wiring(Topology):
+        config = HealthKafkaTopology.config
+
+        kafka = KafkaHealthSpout.spec(par=1)
+        parse = KafkaParseBolt.spec(inputs=[kafka], par=1)
+        bmi = BMIBolt.spec(inputs=[parse], par=1)
+        threshold = threshold_bolt.spec(inputs=[bmi], par=1)
+        alerts = AlertsKafkaSink.spec(inputs=[threshold], par=1, config=SINK_CONF)
+        dead_letter = DeadLetterKafkaSink.spec(
+            inputs={parse["invalid"]: Grouping.SHUFFLE, bmi["invalid"]: Grouping.SHUFFLE},
+            par=1,
+            config=SINK_CONF,
+        )
+
+    return Wiring
+
+
+def test_a_bolt_failing_10_percent_at_random_loses_nothing(kafka_bootstrap: str) -> None:
+    topics = HealthTopics.fresh(kafka_bootstrap)
+    produce_readings(topics, 2_500)
+    bad = produce_malformed(topics, copies=1)
+    # Enough attempts that no valid reading is dead-lettered by chance (0.1^20).
+    result = run_until_committed(
+        kafka_health_topology(FlakyBolt), topics, **{"squall.kafka.spout.max_attempts": 20}
+    )
+    failed = result.stats["kafka"].failed
+    assert failed > 500  # ~10% of 10,000 trees failed at least once and were replayed
+    assert_nothing_missing(topics, 10_000 + bad, bad)
+
+
+class AlwaysFailingBolt(ThresholdBolt):
+    def process(self, tup: Any) -> None:
+        reading_id = tup.values[0]
+        if reading_id % 1000 == 0:
+            raise ValueError(f"poison reading {reading_id}")
+        super().process(tup)
+
+
+def test_a_record_that_always_fails_goes_to_the_dead_letter_topic(kafka_bootstrap: str) -> None:
+    import json
+
+    from tests.kafka.kit import read_topic
+
+    topics = HealthTopics.fresh(kafka_bootstrap, partitions=2)
+    produce_readings(topics, 500)  # ids p*1e9 + n: 4 of them (n = 0) are multiples of 1000
+    run_until_committed(
+        kafka_health_topology(AlwaysFailingBolt), topics, **{"squall.kafka.spout.max_attempts": 3}
+    )
+    dead = [json.loads(r.value) for r in read_topic(kafka_bootstrap, topics.invalid)]
+    spout_dead = [d for d in dead if d["stage"] == "spout"]
+    assert sorted(json.loads(d["raw"])["id"] for d in spout_dead) == [
+        p * 1_000_000_000 for p in range(4)
+    ]
+    for d in spout_dead:
+        assert "failed 3 times" in d["reason"]
+        assert d["source"]["topic"] == topics.readings
+
+
+def test_broker_restart_mid_stream_recovers_by_itself(
+    kafka_broker: Broker, kafka_bootstrap: str
+) -> None:
+    topics = HealthTopics.fresh(kafka_bootstrap)
+    produce_readings(topics, 5_000)
+    restarted: list[Any] = []
+
+    def restart() -> None:
+        kafka_broker.stop()
+        kafka_broker.start()
+
+    def on_progress(done: int, total: int) -> None:
+        if not restarted and done >= total // 5:
+            restarted.append(in_background(restart))
+
+    run_until_committed(HealthKafkaTopology, topics, on_progress=on_progress, timeout_s=300)
+    assert restarted, "the broker was never restarted"
+    restarted[0].join(120)
+    assert kafka_broker.is_running()
+    assert_nothing_missing(topics, 20_000, 0)
+
+
+def test_readings_written_by_kcat_are_consumed(kafka_bootstrap: str, tmp_path: Any) -> None:
+    """librdkafka (Debian's kcat) as the producer instead of kafka-python."""
+    assert shutil.which("kcat"), "kcat is missing: `make kafka-runtime` installs it (apt)"
+    topics = HealthTopics.fresh(kafka_bootstrap, partitions=2)
+    rng = random.Random(3)
+    lines = []
+    for n in range(2_000):
+        lines.append(
+            f'{{"id": {n}, "age": {rng.randint(10, 50)}, "height_cm": {rng.randint(100, 200)}, '
+            f'"weight_kg": {rng.randint(30, 100)}, "ts": {1_800_000_000_000 + n}}}'
+        )
+        lines.append(
+            f'[{10_000 + n}, {{"idade": 30, "altura": 150, "peso": {rng.randint(30, 100)}}}]'
+        )
+    lines.append("this line is not a reading")
+    source = tmp_path / "readings.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    subprocess.run(
+        [
+            "kcat",
+            "-P",
+            "-l",
+            "-b",
+            kafka_bootstrap,
+            "-t",
+            topics.readings,
+            "-X",
+            "acks=all",
+            str(source),
+        ],
+        check=True,
+        timeout=120,
+    )
+    run_until_committed(HealthKafkaTopology, topics)
+    assert_nothing_missing(topics, 4_001, 1)
+    # And kcat reads the alerts the topology wrote (a second client on the output side).
+    out = subprocess.run(
+        ["kcat", "-C", "-b", kafka_bootstrap, "-t", topics.alerts, "-e", "-q"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.splitlines()
+    assert len(out) == check_delivery(topics).alerts_seen
+    assert all('"rule"' in line for line in out)
