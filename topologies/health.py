@@ -13,6 +13,8 @@ travel in the Storm config (``HealthTopology.config``), so the components work t
 The jsonl sink writes only when ``sinks.jsonl_path`` is set.
 """
 
+from pathlib import Path
+
 from streamparse import Grouping, Topology
 
 from bolts.bmi import BMIBolt
@@ -23,7 +25,8 @@ from bolts.trend import TrendBolt
 from health.config import load_config
 from spouts.synthetic import SyntheticHealthSpout
 
-CONFIG = load_config()
+# $SQUALL_HEALTH_CONFIG if set, else this project's config.yaml
+CONFIG = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
 PAR = CONFIG.parallelism
 
 

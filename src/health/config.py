@@ -3,7 +3,7 @@
 Precedence, lowest to highest:
 
 1. the defaults written in this module (each dataclass field);
-2. ``config.yaml`` at the project root, or the file named by ``$SQUALL_HEALTH_CONFIG``,
+2. the file named by ``$SQUALL_HEALTH_CONFIG``, else ``config.yaml`` at the project root,
    read once by the topology file on the machine that starts or submits the topology;
 3. ``HealthTopology.config``: the Storm config built from 2 by ``HealthConfig.to_storm_conf()``
    as flat ``health.<section>.<key>`` keys;
@@ -223,18 +223,25 @@ _SECTIONS: dict[str, type] = {
 }
 
 
-def default_config_path() -> Path:
-    """``$SQUALL_HEALTH_CONFIG`` if set, else ``config.yaml`` at the project root."""
+def default_config_path(project_file: str | os.PathLike[str] | None = None) -> Path:
+    """``$SQUALL_HEALTH_CONFIG`` if set, else ``project_file``, else the project's config.yaml.
+
+    Topology files pass their own project's ``config.yaml``, which stays right however the
+    ``health`` package was installed.
+    """
     env = os.environ.get(ENV_CONFIG_PATH)
     if env:
         return Path(env)
-    # src/health/config.py -> project root; only used on the machine that starts the topology.
+    if project_file is not None:
+        return Path(project_file)
+    # src/health/config.py -> project root (in a source checkout or an editable install).
     return Path(__file__).resolve().parents[2] / "config.yaml"
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> HealthConfig:
-    """Load ``path`` or ``default_config_path()``."""
-    return HealthConfig.load(path if path is not None else default_config_path())
+def load_config(project_file: str | os.PathLike[str] | None = None) -> HealthConfig:
+    """Load ``default_config_path(project_file)`` (run where the topology is started or
+    submitted, never in a worker)."""
+    return HealthConfig.load(default_config_path(project_file))
 
 
 # -- validation helpers -----------------------------------------------------------------

@@ -112,3 +112,14 @@ def test_storm_conf_unknown_health_key_is_an_error() -> None:
 
 def test_storm_conf_without_health_keys_gives_defaults() -> None:
     assert HealthConfig.from_storm_conf({"topology.name": "x"}) == HealthConfig()
+
+
+def test_env_path_wins_over_the_topology_file_path(monkeypatch, tmp_path) -> None:
+    given = tmp_path / "given.yaml"
+    given.write_text("producers: {count: 2}\n")
+    monkeypatch.delenv("SQUALL_HEALTH_CONFIG", raising=False)
+    assert load_config(given).producers.count == 2
+    env = tmp_path / "env.yaml"
+    env.write_text("producers: {count: 3}\n")
+    monkeypatch.setenv("SQUALL_HEALTH_CONFIG", str(env))
+    assert load_config(given).producers.count == 3
