@@ -54,3 +54,19 @@ def test_a_bad_target_is_a_clear_error():
     assert "topology file 'topologies/missing.py' not found" in proc.stderr
     proc = squall("run", "topologies/endless.py", "-o", "novalue")
     assert proc.returncode == 2 and "expected key=value" in proc.stderr
+
+
+def test_config_json_options_are_the_lowest_precedence(tmp_path):
+    # config.json says delay 20 ms; the Topology's config says 0 and wins over the file
+    proc = squall("run", "topologies/endless.py", "--seconds", "1", "--quiet")
+    work = next(line.split() for line in proc.stdout.splitlines() if line.startswith("work"))
+    assert float(work[5]) < 10.0
+    # the file still supplies what neither the topology nor -o sets; -o beats the topology
+    from squall.loading import config_file_options
+
+    assert config_file_options(PROJECT / "config.json", None)["topology.message.timeout.secs"] == 7
+    proc = squall("run", "topologies/endless.py", "--seconds", "1.5", "--quiet", "-o", "user.delay_s=0.02")
+    work = next(line.split() for line in proc.stdout.splitlines() if line.startswith("work"))
+    assert float(work[5]) >= 20.0
+    proc = squall("run", "topologies/endless.py", "-e", "prod", "--seconds", "1")
+    assert proc.returncode == 2 and "no environment 'prod'" in proc.stderr
