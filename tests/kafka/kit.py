@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from health.bmi import bmi
 from health.config import HealthConfig
@@ -102,7 +103,10 @@ def progress_of(bootstrap: str, topics: HealthTopics) -> tuple[int, int]:
             for p in sorted(consumer.partitions_for_topic(topics.readings))
         ]
         ends = consumer.end_offsets(parts)
-        committed = admin.list_group_offsets(topics.group).get(topics.group, {})
+        try:
+            committed = admin.list_group_offsets(topics.group).get(topics.group, {})
+        except KafkaError:
+            committed = {}  # no coordinator yet (group never committed, broker restarting)
         done = sum(min(committed[tp].offset, ends[tp]) for tp in parts if tp in committed)
         return done, sum(ends.values())
     finally:

@@ -7,9 +7,13 @@ derives expected alerts and dead letters from the readings topic itself.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
+import signal
 import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +27,14 @@ from bolts.threshold import ThresholdBolt
 from spouts.kafka_health import KafkaHealthSpout
 from squall.kafka.producer import ProduceSpec, produce
 from squall.kafka.runtime import Broker
-from tests.kafka.kit import HealthTopics, check_delivery, in_background, run_until_committed
+from tests.kafka.kit import (
+    HealthTopics,
+    check_delivery,
+    in_background,
+    progress_of,
+    run_until_committed,
+    wait_for,
+)
 from topologies.health_kafka import SINK_CONF, HealthKafkaTopology
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -230,3 +241,59 @@ def test_readings_written_by_kcat_are_consumed(kafka_bootstrap: str, tmp_path: A
     ).stdout.splitlines()
     assert len(out) == check_delivery(topics).alerts_seen
     assert all('"rule"' in line for line in out)
+
+
+def test_kill_9_of_the_topology_process_and_restart_loses_nothing(kafka_bootstrap: str) -> None:
+    """`squall run` as a real process: SIGKILL it mid-stream, start it again, nothing missing."""
+    topics = HealthTopics.fresh(kafka_bootstrap)
+    produce_readings(topics, 10_000)
+    command = [
+        sys.executable,
+        "-m",
+        "squall.cli",
+        "run",
+        "topologies/health_kafka.py",
+        "--quiet",
+        *topics.cli_options(**{"squall.kafka.spout.session_timeout_ms": 6000}),
+    ]
+    root = Path(__file__).resolve().parents[2]
+    log = root / ".runtime" / "kafka" / f"kill9-{topics.group}.log"
+
+    def start() -> subprocess.Popen[bytes]:
+        with open(log, "ab") as out:
+            return subprocess.Popen(command, cwd=root, stdout=out, stderr=subprocess.STDOUT)
+
+    first = start()
+    try:
+        wait_for(
+            lambda: progress_of(kafka_bootstrap, topics)[0] >= 8_000 or first.poll() is not None,
+            240,
+            "the first run committing 8,000 readings",
+        )
+        assert first.poll() is None, log.read_text()[-3000:]
+        done_before, total = progress_of(kafka_bootstrap, topics)
+        assert done_before < total, "the run finished before it could be killed: produce more"
+        os.kill(first.pid, signal.SIGKILL)
+        assert first.wait(30) == -signal.SIGKILL
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+
+    second = start()
+    try:
+        wait_for(
+            lambda: progress_of(kafka_bootstrap, topics)[0] >= total or second.poll() is not None,
+            300,
+            "the restarted run committing every reading",
+        )
+        assert second.poll() is None, log.read_text()[-3000:]
+        second.send_signal(signal.SIGINT)  # Ctrl-C: squall run drains and stops
+        assert second.wait(60) == 0, log.read_text()[-3000:]
+    finally:
+        if second.poll() is None:
+            second.kill()
+            second.wait()
+    print(f"\nkilled after {done_before} of {total} readings committed")
+    assert_nothing_missing(topics, 40_000, 0)
+    log.unlink()
