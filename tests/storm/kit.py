@@ -1,0 +1,98 @@
+"""Helpers for the Storm tests: run `sparse` and `storm` as a user would, in a copy of a
+project, and wait on observable outcomes (files, Nimbus, the UI's REST API)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from squall.storm.home import StormHome
+
+T = TypeVar("T")
+FIXTURE_PROJECT = Path(__file__).parent / "fixture_project"
+# sparse prints these on every call (paramiko, pkg_resources); they only clutter failure output.
+NOISE = ("CryptographyDeprecationWarning", "TripleDES", "pkg_resources", "parse_version")
+
+
+def storm_env(home: StormHome, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a user has after following docs/storm.md: Storm's bin/ and the venv's
+    bin/ (sparse, streamparse_run) first on PATH, LEIN_ROOT=1 (sparse refuses root without it)."""
+    path = os.pathsep.join(
+        [str(home.launcher.parent), str(Path(sys.executable).parent), os.environ["PATH"]]
+    )
+    env = {**os.environ, "PATH": path, "LEIN_ROOT": "1", "PYTHONWARNINGS": "ignore"}
+    env.pop("STORM_CONF_DIR", None)
+    return {**env, **(extra or {})}
+
+
+def copy_project(source: Path, target: Path, nimbus_port: int | None = None) -> Path:
+    """A copy of a sparse project (sparse writes _build/ and _resources/ into it); with
+    ``nimbus_port``, its "local" env points at that Nimbus."""
+    shutil.copytree(
+        source, target, ignore=shutil.ignore_patterns("__pycache__", "_build", "_resources")
+    )
+    if nimbus_port is not None:
+        config_file = target / "config.json"
+        config = json.loads(config_file.read_text())
+        config["envs"]["local"]["nimbus"] = f"localhost:{nimbus_port}"
+        config_file.write_text(json.dumps(config, indent=2))
+    return target
+
+
+def run(
+    cmd: list[str], cwd: Path, env: dict[str, str], timeout_s: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run a command to completion; its output (minus known noise) is in .stdout."""
+    proc = subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout_s,
+    )
+    proc.stdout = "\n".join(
+        line for line in proc.stdout.splitlines() if not any(n in line for n in NOISE)
+    )
+    return proc
+
+
+def eventually(
+    probe: Callable[[], T | None], what: str, timeout_s: float = 120, every_s: float = 1.0
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` otherwise."""
+    deadline = time.monotonic() + timeout_s
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(every_s)
+    raise AssertionError(f"gave up waiting for {what} after {timeout_s:.0f}s (last seen: {last!r})")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def ui_get(port: int, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def topology_id(ui_port: int, name: str) -> str | None:
+    for topo in ui_get(ui_port, "/api/v1/topology/summary")["topologies"]:
+        if topo["name"] == name:
+            return str(topo["id"])
+    return None
