@@ -96,6 +96,12 @@ def _decode(payload: object, max_payload_bytes: int) -> Any:
             ) from None
     elif isinstance(payload, str):
         text = payload
+        # A char is at least one byte: a text longer than the limit is rejected unencoded.
+        if len(text) > max_payload_bytes:
+            raise _Reject(
+                f"payload is {len(text)} characters (at least as many bytes); "
+                f"the limit is {max_payload_bytes} bytes"
+            )
         size = len(text.encode("utf-8", errors="surrogatepass"))
         if size > max_payload_bytes:
             raise _Reject(f"payload is {size} bytes; the limit is {max_payload_bytes} bytes")
