@@ -35,6 +35,13 @@ from squall.errors import ConfigError
 
 ENV_CONFIG_PATH = "SQUALL_HEALTH_CONFIG"
 STORM_PREFIX = "health."
+# StormSettings field -> the Storm config key it becomes.
+STORM_KEYS: dict[str, str] = {
+    "max_spout_pending": "topology.max.spout.pending",
+    "message_timeout_s": "topology.message.timeout.secs",
+}
+# TrendBolt's allowed disorder plus a tick, for the hold-time estimate below.
+TREND_HOLD_MARGIN_S = 2.0
 
 
 class HealthConfigError(ConfigError):
@@ -137,7 +144,7 @@ class HealthConfig:
         if "rules" in raw:
             built["rules"] = _build_rules(raw["rules"], source, key_prefix)
         config = cls(**built)
-        _check_cross_field(config, source)
+        _check_cross_field(config, source, key_prefix)
         return config
 
     @classmethod
@@ -176,6 +183,15 @@ class HealthConfig:
                     f"Storm config: unknown key {key!r}; health keys are 'health.rules' and "
                     f"'health.<section>.<setting>' with section one of {', '.join(_SECTIONS)}"
                 )
+        # The Storm settings travel as Storm's own keys, so `-o topology.max.spout.pending=N`
+        # is seen here too; Storm's defaults.yaml leaves max.spout.pending null.
+        storm = {
+            name: conf[key]
+            for name, key in STORM_KEYS.items()
+            if conf.get(key) is not None
+        }
+        if storm:
+            nested["storm"] = {**storm, **nested.get("storm", {})}
         return cls.from_mapping(nested, source="Storm config", key_prefix=STORM_PREFIX)
 
     # -- exporting ------------------------------------------------------------------------
@@ -198,6 +214,8 @@ class HealthConfig:
         """Flat, JSON-serialisable Storm config: ``health.*`` keys plus the Storm settings."""
         conf: dict[str, Any] = {}
         for name, value in self.to_mapping().items():
+            if name == "storm":
+                continue  # as Storm's own keys, below
             if name == "rules":
                 conf[STORM_PREFIX + "rules"] = value
             else:
@@ -206,8 +224,8 @@ class HealthConfig:
                     # Storm config is not safe everywhere on the JVM side.
                     if item is not None:
                         conf[f"{STORM_PREFIX}{name}.{key}"] = item
-        conf["topology.max.spout.pending"] = self.storm.max_spout_pending
-        conf["topology.message.timeout.secs"] = self.storm.message_timeout_s
+        for name, key in STORM_KEYS.items():
+            conf[key] = getattr(self.storm, name)
         return conf
 
 
@@ -399,10 +417,26 @@ def _build_rules(raw: Any, source: str, key_prefix: str) -> tuple[Rule, ...]:
         raise HealthConfigError(f"{source}: {key_prefix}{exc}") from None
 
 
-def _check_cross_field(config: HealthConfig, source: str) -> None:
-    windows = config.windows
+def _check_cross_field(config: HealthConfig, source: str, key_prefix: str = "") -> None:
+    windows, producers, storm = config.windows, config.producers, config.storm
     if windows.slide_s > windows.window_s:
         raise HealthConfigError(
-            f"{source}: windows.slide_s ({windows.slide_s}) must not exceed "
-            f"windows.window_s ({windows.window_s}); a slide longer than the window skips data"
+            f"{source}: {key_prefix}windows.slide_s ({windows.slide_s}) must not exceed "
+            f"{key_prefix}windows.window_s ({windows.window_s}); a slide longer than the window "
+            f"skips data"
         )
+    # A reading that raises an alert stays un-acked while its alert sits in TrendBolt's
+    # windows (window + slide + lag). If the synthetic spout produces more readings in that
+    # time than max.spout.pending lets out, it stalls until the held ones time out.
+    if producers.rate_per_producer_hz > 0:
+        hold_s = windows.window_s + windows.slide_s + TREND_HOLD_MARGIN_S
+        held = math.ceil(producers.count * producers.rate_per_producer_hz * hold_s)
+        if held > storm.max_spout_pending:
+            raise HealthConfigError(
+                f"{source}: {key_prefix}producers.count ({producers.count}) x "
+                f"{key_prefix}producers.rate_per_producer_hz ({producers.rate_per_producer_hz}) x "
+                f"{hold_s:g} s (window + slide + {TREND_HOLD_MARGIN_S:g} s) = {held} readings can be "
+                f"waiting on trend windows, more than storm.max_spout_pending "
+                f"(topology.max.spout.pending) = {storm.max_spout_pending}: the spout would stall. "
+                f"Raise max_spout_pending to at least {held} or lower the rate"
+            )

@@ -123,3 +123,25 @@ def test_env_path_wins_over_the_topology_file_path(monkeypatch, tmp_path) -> Non
     env.write_text("producers: {count: 3}\n")
     monkeypatch.setenv("SQUALL_HEALTH_CONFIG", str(env))
     assert load_config(given).producers.count == 3
+
+
+def test_a_rate_that_would_stall_the_spout_on_trend_windows_is_refused(tmp_path: Path) -> None:
+    # 4 x 25/s x (10 + 2 + 2) s = 1400 readings held > 1000
+    with pytest.raises(HealthConfigError) as info:
+        load_text(tmp_path, "producers: {count: 4, rate_per_producer_hz: 25}\n")
+    assert "= 1400 readings can be waiting on trend windows" in str(info.value)
+    assert "Raise max_spout_pending to at least 1400" in str(info.value)
+    ok = load_text(tmp_path, "producers: {rate_per_producer_hz: 25}\nstorm: {max_spout_pending: 1400}\n")
+    assert ok.storm.max_spout_pending == 1400
+
+
+def test_storm_keys_travel_as_storms_own_and_their_overrides_count() -> None:
+    conf = HealthConfig().to_storm_conf()
+    assert not any(key.startswith("health.storm.") for key in conf)
+    conf["health.producers.rate_per_producer_hz"] = 25
+    with pytest.raises(HealthConfigError, match="Storm config: health.producers.count"):
+        HealthConfig.from_storm_conf(conf)
+    conf["topology.max.spout.pending"] = 2000  # as `-o topology.max.spout.pending=2000`
+    assert HealthConfig.from_storm_conf(conf).storm.max_spout_pending == 2000
+    conf["topology.max.spout.pending"] = None  # Storm's defaults.yaml value
+    assert HealthConfig.from_storm_conf({**conf, "health.producers.rate_per_producer_hz": 5}).storm == HealthConfig().storm
