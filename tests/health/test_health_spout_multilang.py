@@ -1,0 +1,40 @@
+"""SyntheticHealthSpout in pystorm's real multilang loop: tuple ids come back from Storm as JSON
+and must still ack and replay the right readings."""
+
+from __future__ import annotations
+
+from health.config import HealthConfig
+from spouts.synthetic import SyntheticHealthSpout
+from tests.windows.multilang import context_for, run_loop
+
+CONF = {
+    "topology.name": "health",
+    **HealthConfig().to_storm_conf(),
+    "health.producers.count": 2,
+    "health.producers.rate_per_producer_hz": 0,
+    "health.producers.max_readings_per_producer": 2,
+    # course form only: its payload carries no clock time, so two runs emit the same payloads
+    "health.producers.self_describing_fraction": 0.0,
+    "health.producers.malformed_fraction": 0.0,
+}
+
+
+def emits(replies: list[dict]) -> list[tuple[str, list]]:
+    return [(m["id"], m["tuple"]) for m in replies if m.get("command") == "emit"]
+
+
+def test_ids_round_trip_through_storm_and_failed_ones_replay(tmp_path) -> None:
+    context = context_for(SyntheticHealthSpout, "synthetic", {})
+    first = emits(run_loop(SyntheticHealthSpout, CONF, context, [{"command": "next"}] * 5, tmp_path))
+    assert [i for i, _ in first] == ["p0-0", "p1-0", "p0-1", "p1-1"]  # then the source is done
+    commands = [
+        {"command": "next"},  # p0-0
+        {"command": "next"},  # p1-0
+        {"command": "ack", "id": "p0-0"},
+        {"command": "fail", "id": "p1-0"},
+        {"command": "next"},  # the replay of p1-0, before any new reading
+        {"command": "next"},  # p0-1
+    ]
+    replies = run_loop(SyntheticHealthSpout, CONF, context, commands, tmp_path)
+    assert emits(replies) == [first[0], first[1], first[1], first[2]]
+    assert sum(m.get("command") == "sync" for m in replies) == len(commands)
