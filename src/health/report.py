@@ -56,10 +56,28 @@ def format_window(record: Mapping[str, Any]) -> str:
     return f"{line} {extra}" if extra else line
 
 
+def format_late(record: Mapping[str, Any]) -> str:
+    """An alert that reached a windowed bolt behind its watermark (``squall.windowed_bolt``)."""
+    values = record.get("values")
+    alert = as_record(values, ALERT_FIELDS) if isinstance(values, (list, tuple)) else {}
+    ts, watermark = record.get("ts"), record.get("watermark")
+    behind = (
+        f" ({watermark - ts} ms behind)"
+        if isinstance(ts, int) and isinstance(watermark, int)
+        else ""
+    )
+    return (
+        f"LATE    {_clock(ts)} [{alert.get('rule')}] id={alert.get('reading_id')} arrived after "
+        f"the watermark {_clock(watermark)}{behind}; not counted in a window"
+    )
+
+
 def format_line(component: str, stream: str, record: Mapping[str, Any]) -> str:
     """One console line for any tuple reaching the console sink."""
     if stream == "invalid":
         return format_invalid(record)
+    if stream == "late" and "watermark" in record:
+        return format_late(record)
     if "rule" in record and "reading" in record:
         return format_alert(record)
     if "rule" in record and "count" in record:

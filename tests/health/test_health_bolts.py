@@ -179,6 +179,17 @@ def test_console_sink_prints_one_line_per_alert_invalid_and_window(capsys) -> No
     assert harness.acked == [1, 2, 3]
 
 
+def test_console_sink_explains_a_late_alert(capsys) -> None:
+    late = {"trend": {"late": ["source", "stream", "task", "values", "ts", "watermark"]}}
+    harness = BoltHarness(ConsoleSinkBolt, conf=CONF, sources=late)
+    harness.process(make_tuple(["threshold", "default", 3, ALERT, TS, TS + 2500], component="trend", stream="late"))
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line == (
+        "LATE    22:15:23.456 [bmi > 35] id=3 arrived after the watermark 22:15:25.956 "
+        "(2500 ms behind); not counted in a window"
+    )
+
+
 def test_console_sink_names_fields_without_context(capsys) -> None:
     harness = BoltHarness(ConsoleSinkBolt, conf=CONF)
     harness.process(make_tuple(ALERT, component="threshold"))
