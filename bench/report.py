@@ -1,0 +1,135 @@
+"""The benchmark table: rows, ratios, the markdown file and the plot."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass
+class Row:
+    """One measured configuration. ``records_per_s`` is None when the row could not run."""
+
+    group: str
+    name: str
+    baseline: str | None = None  # the row name the ratio is taken against
+    records_per_s: float | None = None
+    ratio: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    peak_rss_mb: float | None = None
+    outputs: str = ""  # alerts / invalid / trends, to show every row did the same work
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fill_ratios(rows: list[Row]) -> None:
+    by_name = {r.name: r for r in rows}
+    for r in rows:
+        base = by_name.get(r.baseline) if r.baseline else None
+        if base is not None and base.records_per_s and r.records_per_s:
+            r.ratio = r.records_per_s / base.records_per_s
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def _versions() -> str:
+    names = ["streamparse", "pystorm", "kafka-python", "bytewax", "msgpack"]
+    parts = [f"Python {platform.python_version()}"]
+    for name in names:
+        try:
+            parts.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            parts.append(f"{name} (not installed)")
+    try:
+        java = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=20)
+        parts.append(java.stderr.splitlines()[0] if java.stderr else "java ?")
+    except (OSError, subprocess.SubprocessError):
+        parts.append("java (not found)")
+    return ", ".join(parts)
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"{cpu}, {os.cpu_count()} cores, {platform.platform()}; load average at the end {load}"
+
+
+def write(rows: list[Row], quick: bool, extras: list[str], started: dt.datetime) -> Path:
+    """``bench/results/<date>[-quick].md`` and ``.png``; returns the markdown path."""
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / (started.strftime("%Y-%m-%d") + ("-quick" if quick else ""))
+    lines = [
+        f"# squall benchmark — {started.isoformat(timespec='seconds')}Z"
+        + (" (quick run: tiny inputs, numbers not meaningful)" if quick else ""),
+        "",
+        f"- machine: {_machine()}",
+        f"- versions: {_versions()}",
+        f"- command: `{' '.join([Path(sys.executable).name, '-m', 'bench.run', *sys.argv[1:]])}`,"
+        f" {(dt.datetime.now(dt.UTC).replace(tzinfo=None) - started).total_seconds():.0f} s",
+        "",
+        "| group | row | records/s | ratio | to | p50 ms | p99 ms | peak RSS MB | outputs | note |",
+        "|---|---|---:|---:|---|---:|---:|---:|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.group} | {r.name} | {_fmt(r.records_per_s, ',.0f')} | {_fmt(r.ratio, '.2f')} | "
+            f"{r.baseline or ''} | {_fmt(r.p50_ms, '.1f')} | {_fmt(r.p99_ms, '.1f')} | "
+            f"{_fmt(r.peak_rss_mb, '.0f')} | {r.outputs} | {r.note} |"
+        )
+    lines += ["", *extras]
+    md = stem.with_suffix(".md")
+    md.write_text("\n".join(lines) + "\n")
+    plot(rows, stem.with_suffix(".png"), quick)
+    return md
+
+
+def plot(rows: list[Row], path: Path, quick: bool) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing: no plot", file=sys.stderr)
+        return
+    shown = [r for r in rows if r.records_per_s]
+    colors = {
+        "limit": "#222222", "runner": "#4477aa", "scaling": "#66ccee", "bytewax": "#ccbb44",
+        "storm": "#ee6677", "kafka": "#228833", "chain": "#aa3377",
+    }
+    fig, ax = plt.subplots(figsize=(10, 0.32 * len(shown) + 1.5))
+    labels = [f"{r.group}: {r.name}" for r in shown][::-1]
+    values = [r.records_per_s or 0 for r in shown][::-1]
+    ax.barh(labels, values, color=[colors.get(r.group, "#999999") for r in shown][::-1])
+    for y, r in enumerate(shown[::-1]):
+        if r.ratio is not None:
+            ax.text(r.records_per_s or 0, y, f" {r.ratio:.2f}x", va="center", fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("records / s, log scale (ratio to its baseline row at the bar's end)")
+    ax.set_title("squall benchmark" + (" (quick run)" if quick else ""))
+    ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,243 @@
+"""Rows (e): end to end through the project's real Kafka broker (``squall.kafka.runtime``).
+
+One broker (its own instance folder, free ports) serves four measurements, in this order:
+
+1. **producer**: kafka-python's ``KafkaProducer`` writing the backlog as fast as it can (acks=1,
+   linger 5 ms): what the offered rates below can reach on this machine;
+2. **consumer ceiling**: a bare ``KafkaConsumer`` (no group, all partitions assigned) reading
+   that backlog: no topology can consume faster with kafka-python;
+3. **topology, backlog**: HealthKafkaTopology (KafkaHealthSpout -> parse -> BMI -> threshold ->
+   AlertsKafkaSink / DeadLetterKafkaSink) on the embedded runner draining the same backlog;
+   rate = readings / (CreateTime of the last alert record - start). Target >= 0.8x ceiling;
+4. **latency at fixed offered rates**: a producer process sends readings paced at R/s, each
+   carrying its produce time as ``ts``; the topology runs meanwhile. Latency of an alert =
+   its record's CreateTime (set when the alerts sink sends it) - the reading's ``ts``.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import resource
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from bench.health_workload import STEP_MS, T0_MS, payload
+
+Progress = Callable[[int], None]
+PARTITIONS = 4
+
+
+def _percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[k]
+
+
+def _now_payload(i: int) -> str:
+    """Reading ``i`` with its produce time as event time (``payload`` uses a fixed clock)."""
+    text = payload(i, 1000)
+    return text.replace(f'"ts": {T0_MS + i * STEP_MS}', f'"ts": {time.time_ns() // 1_000_000}')
+
+
+def _produce(bootstrap: str, topic: str, count: int, rate: float | None, out: Any) -> None:
+    """Send ``count`` readings, paced at ``rate``/s when given; report (sent, seconds)."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5,
+                             batch_size=64 * 1024)
+    start = time.monotonic()
+    for i in range(count):
+        if rate:
+            due = start + i / rate
+            delay = due - time.monotonic()
+            if delay > 0.0005:
+                time.sleep(delay)
+        producer.send(topic, _now_payload(i).encode())
+    producer.flush()
+    elapsed = time.monotonic() - start
+    producer.close()
+    out.put((count, elapsed))
+
+
+def _consume_all(bootstrap: str, topic: str, expected: int) -> float:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             max_poll_records=2000)
+    parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    consumer.assign(parts)
+    consumer.seek_to_beginning()
+    got = 0
+    start = time.monotonic()
+    while got < expected:
+        for batch in consumer.poll(timeout_ms=200).values():
+            got += len(batch)
+    elapsed = time.monotonic() - start
+    consumer.close()
+    return expected / elapsed
+
+
+def _read_alerts(bootstrap: str, topic: str) -> list[tuple[int, dict[str, Any]]]:
+    """(CreateTime ms, value) of every record in ``topic`` up to its end."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+    consumer.assign(parts)
+    consumer.seek_to_beginning()
+    ends = consumer.end_offsets(parts)
+    out = []
+    while any(consumer.position(tp) < ends[tp] for tp in parts):
+        for batch in consumer.poll(timeout_ms=500).values():
+            out.extend((r.timestamp, json.loads(r.value)) for r in batch)
+    consumer.close()
+    return out
+
+
+class _Done(KeyboardInterrupt):
+    """Ends run_topology from its progress hook (it drains and stops on Ctrl-C)."""
+
+
+def _committed(bootstrap: str, group: str, topic: str) -> tuple[int, int]:
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        ends = consumer.end_offsets(parts)
+        try:
+            committed = admin.list_group_offsets(group).get(group, {})
+        except Exception:  # noqa: BLE001 - no coordinator yet: nothing committed
+            committed = {}
+        done = sum(min(committed[tp].offset, ends[tp]) for tp in parts if tp in committed)
+        return done, sum(ends.values())
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def _run_topology(bootstrap: str, tag: str, expected: int, producer_done: Callable[[], bool],
+                  progress: Progress | None, timeout_s: float) -> dict[str, str]:
+    from squall.loading import load_topology
+    from squall.runner import run_topology
+
+    topics = {"readings": f"readings-{tag}", "alerts": f"alerts-{tag}",
+              "invalid": f"invalid-{tag}"}
+    group = f"bench-{tag}"
+    topology = load_topology("topologies/health_kafka.py")
+    conf = {
+        "health.kafka.bootstrap_servers": bootstrap,
+        "health.kafka.readings_topic": topics["readings"],
+        "health.kafka.alerts_topic": topics["alerts"],
+        "health.kafka.invalid_topic": topics["invalid"],
+        "health.kafka.group_id": group,
+        "health.sinks.console": False,
+        "squall.drain.secs": 2.0,
+    }
+    started = time.monotonic()
+
+    def watch(elapsed: float, snapshot: Any) -> None:
+        done, total = _committed(bootstrap, group, topics["readings"])
+        if progress is not None:
+            progress(done)
+        if producer_done() and total >= expected and done >= total:
+            raise _Done()
+        if time.monotonic() - started > timeout_s:
+            raise RuntimeError(f"topology committed {done} of {total} readings in {timeout_s} s")
+
+    result = run_topology(topology, conf, progress=watch, progress_every_s=0.5)
+    if result.errors:
+        raise RuntimeError(f"topology reported {len(result.errors)} errors: {result.errors[0]}")
+    return topics
+
+
+def kafka_rows(records: int, rates: list[int], seconds: float,
+               progress: Progress | None = None) -> dict[str, Any]:
+    from squall.kafka.runtime import Broker, ensure_topics, is_provisioned, kafka_version
+
+    if not is_provisioned():
+        return {"rows": [{"name": "kafka", "note": "not provisioned (make kafka-runtime)"}]}
+    broker = Broker(f"bench-{os.getpid()}", heap="512m")
+    broker.remove()
+    print("    starting the Kafka broker ...", flush=True)
+    broker.start()
+    rows: list[dict[str, Any]] = []
+    try:
+        bootstrap = broker.bootstrap
+        version = kafka_version()
+        ctx = mp.get_context("fork")
+
+        def fresh() -> str:
+            tag = uuid.uuid4().hex[:8]
+            ensure_topics(bootstrap, {f"readings-{tag}": PARTITIONS, f"alerts-{tag}": 1,
+                                      f"invalid-{tag}": 1})
+            return tag
+
+        # 1 + 2: producer and consumer ceilings on one backlog.
+        tag = fresh()
+        queue = ctx.Queue()
+        print(f"    producing {records:,} readings ...", flush=True)
+        _produce(bootstrap, f"readings-{tag}", records, None, queue)
+        sent, produce_s = queue.get()
+        rows.append({"name": "kafka-python producer (backlog)", "records_per_s": sent / produce_s,
+                     "baseline": None, "note": f"Kafka {version}, acks=1, linger 5 ms"})
+        ceiling = _consume_all(bootstrap, f"readings-{tag}", records)
+        rows.append({"name": "kafka-python consumer ceiling", "records_per_s": ceiling,
+                     "baseline": None, "note": f"{PARTITIONS} partitions, no group"})
+        # 3: the topology drains the backlog.
+        print("    HealthKafkaTopology draining the backlog ...", flush=True)
+        start_ms = time.time_ns() // 1_000_000
+        topics = _run_topology(bootstrap, tag, records, lambda: True, progress, timeout_s=600)
+        alerts = _read_alerts(bootstrap, topics["alerts"])
+        last_ms = max(ts for ts, _ in alerts)
+        rows.append({"name": "HealthKafkaTopology, backlog, 1 proc",
+                     "records_per_s": records / ((last_ms - start_ms) / 1000),
+                     "baseline": "kafka-python consumer ceiling",
+                     "outputs": f"{len(alerts)} alerts",
+                     "note": "target >= 0.8x the consumer ceiling"})
+        # 4: latency at fixed offered rates.
+        for rate in rates:
+            tag = fresh()
+            count = int(rate * seconds)
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_produce,
+                               args=(bootstrap, f"readings-{tag}", count, rate, queue))
+            print(f"    offering {rate:,}/s for {seconds:.0f} s ...", flush=True)
+            proc.start()
+            produced: list[tuple[int, float]] = []
+
+            def producer_done(queue: Any = queue, produced: list[Any] = produced) -> bool:
+                if not produced and not queue.empty():
+                    produced.append(queue.get())
+                return bool(produced)
+
+            topics = _run_topology(bootstrap, tag, count, producer_done, progress,
+                                   timeout_s=seconds * 10 + 120)
+            proc.join()
+            alerts = _read_alerts(bootstrap, topics["alerts"])
+            latencies = sorted(ts - value["ts"] for ts, value in alerts)
+            sent, produce_s = produced[0]
+            achieved = sent / produce_s
+            rows.append({
+                "name": f"HealthKafkaTopology at {rate:,}/s offered",
+                "records_per_s": achieved, "baseline": None,
+                "p50_ms": _percentile(latencies, 0.50), "p99_ms": _percentile(latencies, 0.99),
+                "outputs": f"{len(alerts)} alerts",
+                "note": (f"offered {achieved:,.0f}/s achieved" +
+                         ("" if achieved >= 0.95 * rate else
+                          f" — kafka-python could not offer {rate:,}/s here")),
+            })
+    finally:
+        broker.stop()
+        broker.remove()
+    # This process only (the topology and its clients), not the broker's JVM.
+    own_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for row in rows:
+        row["peak_rss_mb"] = own_mb
+    return {"rows": rows}

@@ -1,0 +1,5 @@
+"""Placeholder, replaced below."""
+
+
+def report_lines(quick: bool) -> list[str]:
+    return []
