@@ -7,7 +7,9 @@ allowed disorder. Output ``default``: ``TREND_FIELDS`` (see ``health.trend``), o
 per window, anchored to the window's alerts. Alerts behind the watermark go to ``late``.
 
 Wiring: group the input by ``rule`` (``Grouping.fields("rule")``) when ``par`` > 1, so that each
-rule is counted by one task. Ticks drive the watermark: the class config asks for one per
+rule is counted by one task. Each task's event time then advances only with its own rules'
+alerts (a watermark is per task, as in Storm): a task whose rules stop firing reports its last
+windows once one of them fires again. Ticks drive the watermark: the class config asks for one per
 second, which streamparse copies into the spec unless the topology passes its own ``config``
 (then include ``TrendBolt.config`` in it).
 """
