@@ -2,6 +2,7 @@
 
 KAFKA_LIB := .runtime/kafka/lib/.provisioned
 PROVISION += kafka-runtime
+PROVISION += kafka-runtime
 
 $(KAFKA_LIB): runtime/kafka/pom.xml | $(BIN)/squall
 	$(BIN)/squall kafka provision
@@ -13,7 +14,7 @@ kcat:
 	@command -v kcat >/dev/null || { apt-get update -qq && apt-get install -y -qq kcat; }
 
 kafka-start: $(KAFKA_LIB) ## start the broker in .runtime/kafka/instances/default (topics for the health topology)
-	$(BIN)/squall kafka start --topics readings:4,alerts:1,trends:1,dead-letter:1
+	$(BIN)/squall kafka start --topics health.readings:4,health.alerts,health.invalid,health.trends
 
 kafka-stop: ## stop the broker started by kafka-start
 	$(BIN)/squall kafka stop

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from squall.kafka import runtime
@@ -10,6 +11,8 @@ from squall.kafka.errors import KafkaRuntimeError
 from squall.kafka.producer import FORMATS, ProduceSpec, produce, progress_printer
 
 DEFAULT_INSTANCE = "default"
+# Lets scripts (and the docs test) use their own broker without repeating --instance.
+INSTANCE_ENV = "SQUALL_KAFKA_INSTANCE"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -56,6 +59,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     _instance_arg(bootstrap)
     bootstrap.set_defaults(func=_bootstrap)
 
+    read = actions.add_parser(
+        "read", help="print a topic's records (from the beginning to its current end)"
+    )
+    read.add_argument("topic", help="topic to read, e.g. health.alerts")
+    read.add_argument("--max", type=int, default=None, help="print at most this many")
+    read.add_argument("--bootstrap", default=None, help="host:port (default: the running broker)")
+    _instance_arg(read)
+    read.set_defaults(func=_read)
+
     prod = subparsers.add_parser(
         "produce",
         help="send the course's readings to Kafka from N simultaneous producers",
@@ -92,7 +104,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def _instance_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--instance", default=DEFAULT_INSTANCE, help="broker instance name (default %(default)s)"
+        "--instance",
+        default=os.environ.get(INSTANCE_ENV, DEFAULT_INSTANCE),
+        help=f"broker instance name (default ${INSTANCE_ENV} or {DEFAULT_INSTANCE!r})",
     )
 
 
@@ -152,6 +166,15 @@ def _status(args: argparse.Namespace) -> int:
 
 def _bootstrap(args: argparse.Namespace) -> int:
     print(_running_bootstrap(args.instance))
+    return 0
+
+
+def _read(args: argparse.Namespace) -> int:
+    if args.max is not None and args.max < 0:
+        raise KafkaRuntimeError(f"--max must be >= 0, got {args.max}")
+    bootstrap = args.bootstrap or _running_bootstrap(args.instance)
+    for value in runtime.read_topic(bootstrap, args.topic, args.max):
+        print(value.decode("utf-8", errors="backslashreplace") if value is not None else "")
     return 0
 
 

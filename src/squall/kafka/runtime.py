@@ -98,6 +98,7 @@ def provision(
     root = root or project_root()
     lib = lib_dir(root)
     if is_provisioned(root):
+        (lib / ".provisioned").touch()  # newer than pom.xml again, for make
         if out and not quiet:
             print(f"kafka runtime: up to date in {lib}", file=out)
         return lib
@@ -620,6 +621,32 @@ def _wait_topics_visible(bootstrap: str, topics: Mapping[str, int], timeout_s: f
                 f"the broker reports {seen}"
             )
         time.sleep(0.2)
+
+
+def read_topic(bootstrap: str, topic: str, limit: int | None = None) -> list[bytes]:
+    """The values of ``topic`` from the beginning up to its end as of now (at most ``limit``)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise KafkaRuntimeError(
+                f"no topic {topic!r} on {bootstrap}; it has {sorted(list_topics(bootstrap))}"
+            )
+        parts = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(parts)
+        consumer.seek_to_beginning()
+        ends = consumer.end_offsets(parts)
+        values: list[bytes] = []
+        while any(consumer.position(tp) < ends[tp] for tp in parts):
+            for batch in consumer.poll(timeout_ms=500).values():
+                values.extend(record.value for record in batch)
+            if limit is not None and len(values) >= limit:
+                return values[:limit]
+        return values
+    finally:
+        consumer.close()
 
 
 def delete_topics(bootstrap: str, names: list[str]) -> None:
