@@ -1,0 +1,334 @@
+"""The Kafka spout and sinks alone, with in-memory stand-ins for kafka-python's clients.
+
+These check our own bookkeeping (what is emitted, acked, committed, replayed, dead-lettered)
+step by step; the real-broker behaviour is in test_kafka_e2e.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import namedtuple
+from typing import Any
+
+import kafka
+import pytest
+from kafka import OffsetAndMetadata, TopicPartition
+from kafka.future import Future
+
+from bolts.kafka_parse import KafkaParseBolt
+from bolts.kafka_sink import AlertsKafkaSink, DeadLetterKafkaSink, source_object
+from spouts.kafka_health import KafkaHealthSpout
+from squall.kafka.errors import KafkaConfigError
+from squall.testing import BoltHarness, SpoutHarness, make_tuple
+
+Record = namedtuple("Record", "topic partition offset value")
+TOPIC = "health.readings"
+
+
+class SendFuture(Future):
+    """kafka-python's send future: ``get`` blocks for the broker's answer (here: is it there)."""
+
+    def get(self, timeout: float | None = None) -> Any:
+        if not self.is_done:
+            raise kafka.errors.KafkaTimeoutError(f"no answer within {timeout}s")
+        if self.failed():
+            raise self.exception
+        return self.value
+
+
+class FakeProducer:
+    """Records sends; futures complete only when the test says the broker answered."""
+
+    instances: list[FakeProducer] = []
+
+    def __init__(self, **config: Any) -> None:
+        self.config = config
+        self.sent: list[tuple[str, bytes | None, bytes, Future]] = []
+        self.auto_ack = True
+        FakeProducer.instances.append(self)
+
+    def send(self, topic: str, value: bytes, key: bytes | None = None) -> Future:
+        future = SendFuture()
+        self.sent.append((topic, key, value, future))
+        if self.auto_ack:
+            future.success(object())
+        return future
+
+    def flush(self, timeout: float | None = None) -> None:
+        pass
+
+    def close(self, timeout: float | None = None) -> None:
+        pass
+
+
+class FakeConsumer:
+    """Hands out queued records from ``poll``; records commits; can simulate a rebalance."""
+
+    instances: list[FakeConsumer] = []
+
+    def __init__(self, **config: Any) -> None:
+        self.config = config
+        self.queue: list[Record] = []
+        self.commits: list[dict[TopicPartition, OffsetAndMetadata]] = []
+        self.listener: Any = None
+        FakeConsumer.instances.append(self)
+
+    def subscribe(self, topics: list[str], listener: Any = None) -> None:
+        self.topics = topics
+        self.listener = listener
+
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, list[Record]]:
+        n = len(self.queue) if max_records is None else max_records
+        taken, self.queue = self.queue[:n], self.queue[n:]
+        out: dict[Any, list[Record]] = {}
+        for record in taken:
+            out.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
+        return out
+
+    def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        self.commits.append(offsets)
+
+    def close(self, autocommit: bool = True) -> None:
+        pass
+
+
+@pytest.fixture(autouse=True)
+def fake_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    FakeProducer.instances.clear()
+    FakeConsumer.instances.clear()
+    monkeypatch.setattr(kafka, "KafkaProducer", FakeProducer)
+    monkeypatch.setattr(kafka, "KafkaConsumer", FakeConsumer)
+
+
+def spout(**tuning: Any) -> tuple[SpoutHarness, FakeConsumer, FakeProducer]:
+    conf = {
+        "health.kafka.bootstrap_servers": "127.0.0.1:9",
+        "squall.kafka.spout.commit_interval_s": 0,  # commit at every chance: visible at once
+        **{f"squall.kafka.spout.{k}": v for k, v in tuning.items()},
+    }
+    harness = SpoutHarness(KafkaHealthSpout, conf, component="kafka")
+    return harness, FakeConsumer.instances[-1], FakeProducer.instances[-1]
+
+
+def records(partition: int, offsets: range, value: bytes = b'[1, {"idade": 1}]') -> list[Record]:
+    return [Record(TOPIC, partition, o, value) for o in offsets]
+
+
+def drain(harness: SpoutHarness, rounds: int = 50) -> list[Any]:
+    out = []
+    for _ in range(rounds):
+        harness.spout._idle_until = 0.0  # no idle back-off: the fake broker answers at once
+        out.extend(harness.next_tuple())
+    return out
+
+
+def last_commit(consumer: FakeConsumer) -> dict[tuple[str, int], int]:
+    merged: dict[tuple[str, int], int] = {}
+    for commit in consumer.commits:
+        merged.update({(tp.topic, tp.partition): meta.offset for tp, meta in commit.items()})
+    return merged
+
+
+def test_spout_emits_payload_and_source_with_a_string_tup_id() -> None:
+    harness, consumer, _ = spout()
+    consumer.queue = records(0, range(3)) + records(1, range(5, 6))
+    emitted = drain(harness)
+    assert [e.tup_id for e in emitted] == [
+        f"{TOPIC}:0:0",
+        f"{TOPIC}:0:1",
+        f"{TOPIC}:0:2",
+        f"{TOPIC}:1:5",
+    ]
+    assert emitted[0].values == ['[1, {"idade": 1}]', f"{TOPIC}:0:0"]
+    assert json.loads(json.dumps(emitted[0].tup_id)) == emitted[0].tup_id
+    # group member settings that make at-least-once possible
+    assert consumer.config["enable_auto_commit"] is False
+    assert consumer.config["group_id"] == "squall-health"
+
+
+def test_spout_commits_only_the_acked_prefix() -> None:
+    harness, consumer, _ = spout()
+    consumer.queue = records(0, range(4))
+    drain(harness)
+    harness.ack(f"{TOPIC}:0:1")
+    harness.ack(f"{TOPIC}:0:2")
+    assert last_commit(consumer).get((TOPIC, 0), 0) == 0  # 0 is still in flight
+    harness.ack(f"{TOPIC}:0:0")
+    assert last_commit(consumer)[(TOPIC, 0)] == 3
+    harness.ack(f"{TOPIC}:0:3")
+    assert last_commit(consumer)[(TOPIC, 0)] == 4
+
+
+def test_failed_tuple_is_replayed_then_dead_lettered_with_its_reason() -> None:
+    harness, consumer, producer = spout(max_attempts=2)
+    consumer.queue = records(0, range(2), value=b'{"id": 5}')
+    first = drain(harness)
+    tup_id = f"{TOPIC}:0:0"
+    harness.fail(tup_id)
+    replay = harness.next_tuple()
+    assert [(e.tup_id, e.values) for e in replay] == [(tup_id, first[0].values)]
+    harness.fail(tup_id)  # second failure = max_attempts: dead-lettered, not replayed
+    assert drain(harness) == []
+    assert len(producer.sent) == 1
+    topic, key, value, _ = producer.sent[0]
+    assert topic == "health.invalid"
+    assert key == tup_id.encode()
+    dead = json.loads(value)
+    assert dead["raw"] == '{"id": 5}'
+    assert "failed 2 times" in dead["reason"]
+    assert dead["source"] == {"topic": TOPIC, "partition": 0, "offset": 0}
+    assert dead["stage"] == "spout"
+    # dead-lettered counts as done: the commit moves past it once 1 is acked too
+    harness.ack(f"{TOPIC}:0:1")
+    assert last_commit(consumer)[(TOPIC, 0)] == 2
+
+
+def test_dead_letter_waits_for_the_broker_before_counting_as_done() -> None:
+    harness, consumer, producer = spout(max_attempts=1)
+    consumer.queue = records(0, range(1))
+    drain(harness)
+
+    def refuse(topic: str, value: bytes, key: bytes | None = None) -> Future:
+        future = SendFuture()
+        future.failure(kafka.errors.KafkaTimeoutError("broker down"))
+        return future
+
+    producer.send = refuse  # type: ignore[method-assign]
+    harness.fail(f"{TOPIC}:0:0")
+    assert last_commit(consumer).get((TOPIC, 0), 0) == 0
+    del producer.send  # the broker is back
+    drain(harness, rounds=1)
+    assert last_commit(consumer)[(TOPIC, 0)] == 1
+    assert len(producer.sent) == 1
+
+
+def test_non_utf8_payload_goes_straight_to_the_dead_letter_topic() -> None:
+    harness, consumer, producer = spout()
+    consumer.queue = records(3, range(7, 8), value=b"\xff\xfeabc")
+    assert drain(harness) == []
+    dead = json.loads(producer.sent[0][2])
+    assert dead["reason"] == "payload is not UTF-8: byte 0xff at offset 0"
+    assert dead["raw"] == "\\xff\\xfeabc"
+    assert last_commit(consumer)[(TOPIC, 3)] == 8
+
+
+def test_in_flight_is_bounded() -> None:
+    harness, consumer, _ = spout(max_in_flight=3)
+    consumer.queue = records(0, range(10))
+    assert len(drain(harness)) == 3
+    harness.ack(f"{TOPIC}:0:0")
+    assert len(drain(harness)) == 1
+
+
+def test_rebalance_drops_revoked_partitions_cleanly() -> None:
+    harness, consumer, _ = spout()
+    consumer.queue = records(0, range(3)) + records(1, range(3))
+    drain(harness)
+    harness.ack(f"{TOPIC}:0:0")
+    harness.fail(f"{TOPIC}:0:1")  # queued for replay
+    consumer.listener.on_partitions_revoked([TopicPartition(TOPIC, 0)])
+    # what was done in partition 0 was committed before letting go of it
+    assert last_commit(consumer)[(TOPIC, 0)] == 1
+    commits_before = len(consumer.commits)
+    assert harness.next_tuple() == []  # the replay of 0:1 was dropped with the partition
+    harness.ack(f"{TOPIC}:0:2")  # a late ack for a revoked partition: ignored
+    assert len(consumer.commits) == commits_before
+    harness.ack(f"{TOPIC}:1:0")
+    assert last_commit(consumer)[(TOPIC, 1)] == 1
+    # the partition comes back (to us or another member) from its committed offset
+    consumer.queue = records(0, range(1, 3))
+    assert [e.tup_id for e in drain(harness)] == [f"{TOPIC}:0:1", f"{TOPIC}:0:2"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("max_attempts", 0, "max_attempts must be an integer >= 1, got 0"),
+        ("max_in_flight", "many", "max_in_flight must be an integer >= 1, got 'many'"),
+        ("auto_offset_reset", "none", "'earliest' or 'latest', got 'none'"),
+        ("max_atempts", 3, "unknown setting 'squall.kafka.spout.max_atempts'"),
+    ],
+)
+def test_bad_spout_settings_are_named(key: str, value: Any, message: str) -> None:
+    with pytest.raises(KafkaConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        spout(**{key: value})
+
+
+# --------------------------------------------------------------------------------- sinks
+
+ALERT_SOURCES = {"threshold": {"default": ["rule", "reading_id", "ts", "reading"]}}
+CONF = {"health.kafka.bootstrap_servers": "127.0.0.1:9"}
+
+
+def alert(reading_id: int) -> Any:
+    return make_tuple(
+        ["bmi > 35", reading_id, 1, {"id": reading_id}],
+        fields=["rule", "reading_id", "ts", "reading"],
+        component="threshold",
+        id=reading_id,
+    )
+
+
+def test_sink_acks_only_after_the_broker_acknowledged() -> None:
+    harness = BoltHarness(AlertsKafkaSink, CONF, component="alerts", sources=ALERT_SOURCES)
+    producer = FakeProducer.instances[-1]
+    producer.auto_ack = False
+    harness.process(alert(7))
+    harness.process(alert(8))
+    assert harness.acked == []  # sent, but the broker has not answered
+    producer.sent[0][3].success(object())
+    harness.tick()
+    assert harness.acked == [7]
+    producer.sent[1][3].failure(kafka.errors.KafkaTimeoutError("no answer"))
+    harness.tick()
+    assert harness.failed == [8]  # the spout will replay it
+    topic, key, value, _ = producer.sent[0]
+    assert topic == "health.alerts"
+    assert key == b"7"
+    assert json.loads(value) == {"rule": "bmi > 35", "reading_id": 7, "ts": 1, "reading": {"id": 7}}
+
+
+def test_sink_settles_completed_writes_on_the_next_tuple_without_a_tick() -> None:
+    harness = BoltHarness(AlertsKafkaSink, CONF, component="alerts", sources=ALERT_SOURCES)
+    harness.process(alert(1))  # the fake broker answers at once
+    harness.process(alert(2))
+    assert harness.acked == [1, 2]
+
+
+def test_dead_letter_sink_names_the_source_record() -> None:
+    sources = {"parse": {"invalid": ["raw", "reason", "ts", "source"]}}
+    harness = BoltHarness(DeadLetterKafkaSink, CONF, component="dead_letter", sources=sources)
+    tup = make_tuple(
+        ["not json", "not valid JSON", 5, f"{TOPIC}:2:41"],
+        fields=["raw", "reason", "ts", "source"],
+        component="parse",
+        stream="invalid",
+        id=1,
+    )
+    harness.process(tup)
+    topic, key, value, _ = FakeProducer.instances[-1].sent[0]
+    assert topic == "health.invalid"
+    assert key == f"{TOPIC}:2:41".encode()
+    assert json.loads(value) == {
+        "raw": "not json",
+        "reason": "not valid JSON",
+        "ts": 5,
+        "source": {"topic": TOPIC, "partition": 2, "offset": 41},
+        "stage": "parse",
+    }
+    assert harness.acked == [1]
+    assert source_object(None) is None
+
+
+def test_kafka_parse_bolt_appends_the_source_to_invalid_output() -> None:
+    harness = BoltHarness(KafkaParseBolt, {}, component="parse")
+    out = harness.process(make_tuple(["{oops", f"{TOPIC}:0:9"], fields=["payload", "source"]))
+    assert [e.stream for e in out] == ["invalid"]
+    raw, reason, _ts, source = out[0].values
+    assert (raw, source) == ("{oops", f"{TOPIC}:0:9")
+    assert "not valid JSON" in reason
+    good = harness.process(
+        make_tuple(['[3, {"idade": 30, "altura": 170, "peso": 70}]', f"{TOPIC}:0:10"])
+    )
+    assert [e.stream for e in good] == ["default"]
+    assert good[0].values[0] == 3
