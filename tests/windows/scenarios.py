@@ -152,6 +152,53 @@ DURATION_TUMBLING = Scenario(
     ],
 )
 
+# Processing time, the last 3 tuples every 2 s (Storm's withWindow(Count, Duration)).
+#
+#   clock  500 900 1500 1800 | 2001 | 3000 | 4001 | 6001
+#          e1  e2  e3   e4   | tick | e5   | tick | tick
+#   end 2000: last 3 = e2 e3 e4   e1 pushed out before any window: reported expired
+#   end 4000: e3 e4 e5
+#   end 6000: e3 e4 e5 again: a count window keeps its last 3 however old they are
+COUNT_EVERY_DURATION = Scenario(
+    "count3-every-2s",
+    WindowSpec.sliding(Count(3), Duration.seconds(2)),
+    [
+        ("e1", 500),
+        ("e2", 900),
+        ("e3", 1500),
+        ("e4", 1800),
+        Tick(2001),
+        ("e5", 3000),
+        Tick(4001),
+        Tick(6001),
+    ],
+    [
+        w(None, 2000, "e2 e3 e4", "e2 e3 e4", "e1"),
+        w(None, 4000, "e3 e4 e5", "e5", "e2"),
+        w(None, 6000, "e3 e4 e5", "", ""),
+    ],
+)
+
+# Processing time, the last second, evaluated on every tuple (Storm's withWindow(Duration)).
+#
+#   clock  100 600 1200 2500
+#          e1  e2  e3   e4
+#   (-900, 100]   e1
+#   (-400, 600]   e1 e2
+#   (200, 1200]   e2 e3          e1 expired
+#   (1500, 2500]  e4             e2 e3 expired
+DURATION_EVERY_TUPLE = Scenario(
+    "duration-1s-every-tuple",
+    WindowSpec.sliding(Duration.seconds(1)),
+    [("e1", 100), ("e2", 600), ("e3", 1200), ("e4", 2500)],
+    [
+        w(-900, 100, "e1", "e1", ""),
+        w(-400, 600, "e1 e2", "e2", ""),
+        w(200, 1200, "e2 e3", "e3", "e1"),
+        w(1500, 2500, "e4", "e4", "e2 e3"),
+    ],
+)
+
 # Replay after a fail in processing time: the replayed tuples are new arrivals and are windowed
 # again (at-least-once: e1 and e2 are counted twice). Event time: see REPLAY_EVENT.
 #
@@ -169,6 +216,8 @@ PROCESSING_TIME = [
     COUNT_TUMBLING,
     DURATION_SLIDING,
     DURATION_TUMBLING,
+    COUNT_EVERY_DURATION,
+    DURATION_EVERY_TUPLE,
     REPLAY_PROCESSING,
 ]
 
