@@ -21,6 +21,7 @@ from collections import defaultdict
 from typing import Any
 
 from squall.clock import MonotonicClock
+from squall.errors import SquallError
 from squall.model import TopologyModel
 from squall.results import RunResult, Snapshot
 from squall.settings import RunSettings
@@ -86,6 +87,10 @@ class PipeTransport:
                 try:
                     written = os.write(self.out_fds[worker], buf)
                 except BlockingIOError:
+                    break
+                except BrokenPipeError:
+                    # that worker died; the coordinator reports it and stops the run
+                    buf.clear()
                     break
                 del buf[:written]
 
@@ -164,7 +169,11 @@ def _worker_main(
     transport = PipeTransport(index, out_fds, in_fds, counters, settings.queue_capacity, workers)
     worker = Worker(model, settings, tasks, MonotonicClock(), index=index, task_worker=task_worker,
                     transport=transport, capture=capture)
-    worker.start()
+    try:
+        worker.start()
+    except SquallError as exc:
+        results.put((index, exc))
+        return
     next_publish = 0.0
     quiet_rounds = 0
     while not events["finish"].is_set():
@@ -240,14 +249,14 @@ def run_multiprocess(
                 progress(now - started, Snapshot(
                     spout_emitted=totals[EMITTED], trees_acked=totals[ACKED],
                     trees_failed=totals[FAILED], errors=totals[ERRORS], in_flight=totals[PENDING]))
-            if not any(p.is_alive() for p in procs):
-                break
+            if not all(p.is_alive() for p in procs):
+                break  # a worker only exits early when it failed: stop the others too
     except KeyboardInterrupt:
         pass
     events["stop_spouts"].set()
     deadline = time.monotonic() + settings.drain_s
     last_quiet = None
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and all(p.is_alive() for p in procs):
         time.sleep(0.02)
         quiet, marks = _quiescent(counters, workers)
         if quiet and _totals(counters, workers)[PENDING] == 0 and marks == last_quiet:
@@ -255,15 +264,31 @@ def run_multiprocess(
         last_quiet = marks if quiet else None
     events["finish"].set()
     merged = RunResult(workers=workers)
-    for _ in procs:
+    failure: SquallError | None = None
+    pending = len(procs)
+    give_up = time.monotonic() + 30
+    while pending and time.monotonic() < give_up:
         try:
-            _, part = results.get(timeout=30)
+            _, part = results.get(timeout=0.1)
         except queue.Empty:
-            break
+            # a dead worker never answers: wait only for those alive (or with data in flight)
+            if not any(p.is_alive() for p in procs) and results.empty():
+                break
+            continue
+        pending -= 1
+        if isinstance(part, SquallError):
+            failure = part
+            continue
         merged.merge(part)
     for p in procs:
         p.join(timeout=10)
         if p.is_alive():
             p.kill()
     merged.elapsed_s = time.monotonic() - started
+    if failure is not None:
+        raise failure
+    missing = [p.name for p in procs if p.exitcode not in (0, None)]
+    if missing:
+        raise SquallError(f"worker process(es) {missing} died (exit codes "
+                          f"{[p.exitcode for p in procs]}); their tasks' results are lost")
     return merged

@@ -78,9 +78,15 @@ class Executor:
         self.out: dict[str, tuple[Any, Any, int, Any]] = {}
 
     def start(self) -> None:
-        comp = build_component(
-            self.comp.cls, self.conf, self.worker.model.context_for(self.task), self.on_message
-        )
+        try:
+            comp = build_component(
+                self.comp.cls, self.conf, self.worker.model.context_for(self.task), self.on_message
+            )
+        except Exception as exc:
+            raise TopologyError(
+                f"component {self.name!r} (task {self.task}, class {self.comp.cls.__name__}) failed to "
+                f"initialize: {type(exc).__name__}: {exc}"
+            ) from exc
         self.component = comp
         comp.read_tuple = self._read_tuple
         cls = type(comp)

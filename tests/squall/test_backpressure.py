@@ -76,3 +76,25 @@ def test_worker_is_single_threaded():
     before = threading.active_count()
     run_topology(sc.WordCount, until_idle=True)
     assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_component_failing_to_initialize_is_a_clear_error(workers):
+    from streamparse import Bolt, Topology
+
+    from squall.errors import TopologyError
+    from squall.runner import run_topology
+    from tests.squall import scenarios as sc
+
+    class Broken(Bolt):
+        outputs = ["n"]
+
+        def initialize(self, conf, ctx):
+            raise KeyError("db.url")
+
+    class T(Topology):
+        source = sc.NumberSpout.spec()
+        broken = Broken.spec(inputs=[source])
+
+    with pytest.raises(TopologyError, match=r"component 'broken' \(task 1, class Broken\) failed to initialize: KeyError"):
+        run_topology(T, until_idle=True, workers=workers)

@@ -69,6 +69,7 @@ class ClusterPorts:
     nimbus: int
     ui: int
     slots: tuple[int, ...]
+    supervisor: int  # the Supervisor's own Thrift port (workers report to it)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,11 @@ class ClusterState:
         return cls(
             folder=raw["folder"],
             ports=ClusterPorts(
-                ports["zookeeper"], ports["nimbus"], ports["ui"], tuple(ports["slots"])
+                ports["zookeeper"],
+                ports["nimbus"],
+                ports["ui"],
+                tuple(ports["slots"]),
+                ports["supervisor"],
             ),
             daemons={name: DaemonProcess(**d) for name, d in raw["daemons"].items()},
         )
@@ -126,6 +131,7 @@ def storm_yaml(folder: Path, ports: ClusterPorts) -> dict[str, Any]:
         "storm.local.dir": str(folder / "data"),
         "storm.log.dir": str(folder / "logs"),
         "supervisor.slots.ports": list(ports.slots),
+        "supervisor.thrift.port": ports.supervisor,
         "ui.host": HOST,
         "ui.port": ports.ui,
         "nimbus.childopts": "-Xmx256m",
@@ -157,6 +163,7 @@ class StormCluster:
         return ClusterState.from_json(self.state_file.read_text())
 
     def _save(self, state: ClusterState) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)  # stop() must work even if it was removed
         self.state_file.write_text(state.to_json())
 
     def env(self) -> dict[str, str]:
@@ -190,6 +197,7 @@ class StormCluster:
             nimbus=nimbus_port or free_port(),
             ui=ui_port or free_port(),
             slots=(free_port(), free_port()),
+            supervisor=free_port(),
         )
         for name, port in (
             ("zookeeper", ports.zookeeper),
@@ -218,6 +226,14 @@ class StormCluster:
                 state.daemons[daemon] = self._launch(daemon)
                 self._save(state)
                 self._wait_ready(daemon, state, ready_timeout_s)
+            # A daemon can look ready and then die (e.g. the Supervisor registers with ZooKeeper
+            # before finding its Thrift port taken): check them all once more.
+            time.sleep(2 * POLL_S)
+            for daemon, entry in state.daemons.items():
+                if entry.process() is None:
+                    raise StormRuntimeError(
+                        f"the {daemon} exited right after start-up:\n{self.log_tail(daemon)}"
+                    )
         except BaseException:
             self.stop(progress=lambda _m: None)
             raise
