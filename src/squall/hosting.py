@@ -34,6 +34,7 @@ def build_component(
     context: dict[str, Any],
     send_message: Callable[[dict[str, Any]], None],
     initialize: bool = True,
+    clock: Callable[[], float] | None = None,
 ) -> Component:
     """Instantiate ``cls`` without touching the process's stdin/stdout, then ``initialize`` it.
 
@@ -61,6 +62,10 @@ def build_component(
                 vtype = values_type(source, stream, tuple(fields))
                 if vtype is not None:
                     component._source_tuple_types[source][stream] = vtype
+    if clock is not None and callable(getattr(component, "clock", None)):
+        # components that read time through a ``clock`` attribute (WindowedBolt does) follow
+        # the test's manual clock instead of the wall clock
+        component.clock = clock
     if initialize:
         component.initialize(conf, context)
     return component

@@ -112,3 +112,32 @@ def test_driver_timeouts_follow_the_manual_clock():
     assert driver.acked("source") == [2] and driver.failed("source") == []
     driver.advance(1.0)
     assert sorted(driver.failed("source")) == [1, 3]
+
+
+def test_driver_hands_its_manual_clock_to_processing_time_windows():
+    from streamparse import Stream, Topology
+
+    from squall.windowed_bolt import WindowedBolt
+    from squall.windows import Duration, WindowSpec
+
+    class PerTwoSeconds(WindowedBolt):
+        window = WindowSpec.tumbling(Duration.seconds(2))  # processing time: the clock decides
+        outputs = [Stream(fields=["end", "count"])]
+
+        def process_window(self, window):
+            self.emit([window.end, len(window.current)])
+
+    class Windowed(Topology):
+        source = sc.NumberSpout.spec()
+        per_two = PerTwoSeconds.spec(inputs=[source])
+
+    clock = ManualClock(start=100.0)
+    driver = TopologyDriver(Windowed, clock=clock)
+    driver.pipe("source", [[1], [2]])
+    driver.run()
+    clock.advance(1.0)
+    driver.pipe("source", [[3]])
+    driver.advance(2.0)  # ticks at 101 s, 102 s, 103 s
+    # windows hold start < t <= end: 1 and 2 arrived at 100 s, 3 at 101 s
+    assert driver.output("per_two") == [[100_000, 2], [102_000, 1]]
+    assert sorted(driver.acked("source")) == [1, 2, 3]
