@@ -34,7 +34,7 @@ from bolts.parse import ParseBolt
 from bolts.threshold import ThresholdBolt
 from bolts.trend import LAG_S, TrendBolt
 from health.bmi import bmi, who_class
-from health.config import HealthConfig, WindowSettings
+from health.config import HealthConfig, ProducerSettings, WindowSettings
 from health.parse import Reading, parse_payload
 from health.rules import firing
 from health.trend import TREND_FIELDS, trends
@@ -83,7 +83,12 @@ class Workload:
 
     def storm_conf(self) -> dict[str, Any]:
         """The ``health.*`` keys the project's bolts read, plus the bench spout's settings."""
-        health = HealthConfig(windows=WindowSettings(self.window_s, self.slide_s))
+        health = HealthConfig(
+            # Not used (the bench spout replaces the synthetic one); unpaced, so the config's
+            # check of producer rate x window against max.spout.pending does not apply.
+            producers=ProducerSettings(rate_per_producer_hz=0.0),
+            windows=WindowSettings(self.window_s, self.slide_s),
+        )
         conf = {k: v for k, v in health.to_storm_conf().items() if k.startswith("health.")}
         conf.update({
             "bench.records": self.records,
@@ -91,7 +96,7 @@ class Workload:
             "bench.by_patient": self.by_patient,
             # Storm's rule for windowed bolts: pending trees must exceed what a window holds,
             # or the spout stops while the window waits for the watermark (a stall).
-            "topology.max.spout.pending": None,
+            "topology.max.spout.pending": 100_000_000,
         })
         return conf
 

@@ -76,10 +76,12 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {platform.platform()}; load average at the end {load}"
 
 
-def write(rows: list[Row], quick: bool, extras: list[str], started: dt.datetime) -> Path:
-    """``bench/results/<date>[-quick].md`` and ``.png``; returns the markdown path."""
-    RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / (started.strftime("%Y-%m-%d") + ("-quick" if quick else ""))
+def write(rows: list[Row], quick: bool, extras: list[str], started: dt.datetime,
+          folder: Path | None = None) -> Path:
+    """``<folder>/<date>[-quick].md`` and ``.png`` (folder: bench/results); the markdown path."""
+    folder = folder or RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / (started.strftime("%Y-%m-%d") + ("-quick" if quick else ""))
     lines = [
         f"# squall benchmark — {started.isoformat(timespec='seconds')}Z"
         + (" (quick run: tiny inputs, numbers not meaningful)" if quick else ""),

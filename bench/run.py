@@ -77,7 +77,10 @@ def specs(quick: bool) -> list[Spec]:
 
 
 def storm_specs(quick: bool) -> list[Spec]:
-    return []
+    records, seconds = (2_000, 30) if quick else (20_000, 60)
+    return [Spec("storm", "storm", "bench.rows_storm:storm_rows",
+                 {"records": records, "seconds": seconds, "serializers": ["json"]},
+                 baseline=None, timeout_s=600)]
 
 
 def kafka_specs(quick: bool) -> list[Spec]:
@@ -118,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny inputs (the smoke test)")
     parser.add_argument("--only", action="append", metavar="GROUP",
                         help="only these groups: limit runner bytewax scaling storm kafka chain serializer")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the results (default bench/results)")
     args = parser.parse_args(argv)
     # The streamparse project convention (as `sparse` and `squall run` load topologies): the
     # components under src/ are importable. Spawned row processes inherit sys.path.
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
         extras += report_lines(args.quick)
     fill_ratios(rows)
-    path = write(rows, args.quick, extras, started)
+    path = write(rows, args.quick, extras, started, args.out)
     print(path.read_text())
     print(f"wrote {path} and {path.with_suffix('.png')}")
     return 0

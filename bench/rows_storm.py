@@ -1,0 +1,187 @@
+"""Row (c): HealthTopology under Storm's local mode (``sparse run``, Python components as
+multilang subprocesses) next to the embedded runner on the same topology and input.
+
+Both run the project's own HealthTopology (synthetic spout -> parse -> BMI -> threshold -> trend
+-> console/jsonl sinks) with the same overrides: the synthetic producers unpaced
+(``rate_per_producer_hz=0``) and bounded (``max_readings_per_producer``), the console off, the
+JSON-lines sink on. The rate is measured the same way for both, from outside: the sink file is
+sampled every 0.1 s and the slope between 10% and 90% of its final line count, scaled by
+readings per line, is the steady-state readings/s (Storm's JVM and jar start-up excluded).
+
+The run happens in a copy of the project (sparse writes _build/ and _resources/ into it), with
+the topology file renamed ``healthbench.py``: ``sparse run -n health`` imports the module
+``health``, which is the project's ``health`` package, not ``topologies/health.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+Progress = Callable[[int], None]
+PRODUCERS = 4
+
+
+def _copy_project(target: Path, serializer: str) -> Path:
+    target.mkdir(parents=True)
+    for name in ("config.json", "project.clj", "config.yaml"):
+        shutil.copy(ROOT / name, target / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in ("src", "virtualenvs"):
+        shutil.copytree(ROOT / name, target / name, ignore=ignore)
+    (target / "topologies").mkdir()
+    shutil.copy(ROOT / "topologies" / "health.py", target / "topologies" / "healthbench.py")
+    config = json.loads((target / "config.json").read_text())
+    config["serializer"] = serializer
+    (target / "config.json").write_text(json.dumps(config, indent=2))
+    return target
+
+
+def _overrides(per_producer: int, jsonl: Path) -> dict[str, Any]:
+    return {
+        "health.sinks.console": False,
+        "health.sinks.jsonl_path": str(jsonl),
+        "health.producers.count": PRODUCERS,
+        "health.producers.rate_per_producer_hz": 0,
+        "health.producers.max_readings_per_producer": per_producer,
+        # TrendBolt holds each alerting reading's tree for window + slide + lag: the spout must
+        # be allowed more pending trees than that, or it stalls (Storm's windowed-bolt rule).
+        "topology.max.spout.pending": 1_000_000,
+    }
+
+
+class FileWatch:
+    """Samples the line count of a file until stopped; prints progress."""
+
+    def __init__(self, path: Path, progress: Progress | None) -> None:
+        self.path, self.progress = path, progress
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _count(self) -> int:
+        try:
+            with open(self.path, "rb") as f:
+                return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+        except FileNotFoundError:
+            return 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            lines = self._count()
+            self.samples.append((time.monotonic(), lines))
+            if self.progress is not None:
+                self.progress(lines)
+            self._stop.wait(0.1)
+
+    def __enter__(self) -> FileWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append((time.monotonic(), self._count()))
+
+    def steady_rate(self) -> tuple[float | None, int]:
+        """(lines/s between 10% and 90% of the final count, final count)."""
+        final = self.samples[-1][1] if self.samples else 0
+        if final < 10:
+            return None, final
+        t10 = next(t for t, n in self.samples if n >= 0.1 * final)
+        t90 = next(t for t, n in self.samples if n >= 0.9 * final)
+        n10 = next(n for t, n in self.samples if n >= 0.1 * final)
+        n90 = next(n for t, n in self.samples if n >= 0.9 * final)
+        if t90 <= t10:
+            return None, final
+        return (n90 - n10) / (t90 - t10), final
+
+
+def _runner(project: Path, overrides: dict[str, Any], jsonl: Path,
+            progress: Progress | None) -> tuple[float | None, int]:
+    from squall.loading import load_topology
+    from squall.runner import run_topology
+
+    topology = load_topology(str(project / "topologies" / "healthbench.py"))
+    with FileWatch(jsonl, progress) as watch:
+        result = run_topology(topology, {**overrides, "squall.drain.secs": 1.0},
+                              until_idle=True)
+    if result.errors:
+        raise RuntimeError(f"embedded run reported {len(result.errors)} errors: {result.errors[0]}")
+    return watch.steady_rate()
+
+
+def _storm(project: Path, overrides: dict[str, Any], jsonl: Path, seconds: int,
+           progress: Progress | None) -> tuple[float | None, int, str]:
+    from squall.storm.home import StormHome
+
+    home = StormHome.default()
+    env = {**os.environ, "LEIN_ROOT": "1", "PYTHONWARNINGS": "ignore",
+           "PATH": os.pathsep.join([str(home.launcher.parent), str(Path(sys.executable).parent),
+                                    os.environ["PATH"]])}
+    env.pop("STORM_CONF_DIR", None)
+    cmd = ["sparse", "run", "-e", "local", "-n", "healthbench", "-t", str(seconds)]
+    for key, value in overrides.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        cmd += ["-o", f"{key}={text}"]
+    log = project / "sparse-run.log"
+    with FileWatch(jsonl, progress) as watch, open(log, "w") as out:
+        proc = subprocess.run(cmd, cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT,
+                              timeout=seconds + 240)
+    if proc.returncode != 0:
+        tail = log.read_text()[-1500:]
+        raise RuntimeError(f"sparse run exited {proc.returncode}: {tail}")
+    rate, final = watch.steady_rate()
+    return rate, final, str(log)
+
+
+def storm_rows(records: int, seconds: int, serializers: list[str],
+               progress: Progress | None = None) -> dict[str, Any]:
+    from squall.storm.home import STORM_VERSION, StormHome
+
+    home = StormHome.default()
+    if not home.is_provisioned():
+        return {"rows": [{"name": "Storm local mode, JSON multilang", "baseline": None,
+                          "note": f"not provisioned ({home.path} missing: make storm-runtime)"}]}
+    per_producer = records // PRODUCERS
+    readings = per_producer * PRODUCERS
+    rows: list[dict[str, Any]] = []
+    work = Path(tempfile.mkdtemp(prefix="squall-bench-storm-"))
+    try:
+        project = _copy_project(work / "runner", "json")
+        jsonl = work / "runner.jsonl"
+        print("    embedded runner on HealthTopology ...", flush=True)
+        # 5x the readings: the runner is much faster, and the slope needs enough samples.
+        runner_readings = readings * 5
+        rate, lines = _runner(project, _overrides(per_producer * 5, jsonl), jsonl, progress)
+        per_line = runner_readings / lines if lines else 0.0
+        base = "embedded runner, HealthTopology"
+        rows.append({"name": base, "records_per_s": rate and rate * per_line, "baseline": None,
+                     "outputs": f"{lines} sink lines",
+                     "note": f"{runner_readings:,} readings (5x the Storm rows'), steady state"})
+        for serializer in serializers:
+            project = _copy_project(work / f"storm-{serializer}", serializer)
+            jsonl = work / f"storm-{serializer}.jsonl"
+            print(f"    sparse run (Storm {STORM_VERSION} local mode, {serializer}) ...", flush=True)
+            rate, got, _log = _storm(project, _overrides(per_producer, jsonl), jsonl, seconds,
+                                     progress)
+            expected = lines / 5
+            complete = "" if got >= 0.99 * expected else f"; only {got} of ~{expected:.0f} lines"
+            rows.append({"name": f"Storm local mode, {serializer} multilang",
+                         "records_per_s": rate and rate * per_line, "baseline": base,
+                         "outputs": f"{got} sink lines",
+                         "note": f"Storm {STORM_VERSION}, 1 worker JVM; peak RSS is the "
+                                 f"largest process's (the JVM){complete}"})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"rows": rows}
