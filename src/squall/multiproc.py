@@ -256,11 +256,18 @@ def run_multiprocess(
     events["stop_spouts"].set()
     deadline = time.monotonic() + settings.drain_s
     last_quiet = None
+    quiet_since: float | None = None
     while time.monotonic() < deadline and all(p.is_alive() for p in procs):
         time.sleep(0.02)
         quiet, marks = _quiescent(counters, workers)
-        if quiet and _totals(counters, workers)[PENDING] == 0 and marks == last_quiet:
-            break
+        if quiet and marks == last_quiet:
+            now = time.monotonic()
+            quiet_since = quiet_since or now
+            # done when no tree is left, or the ones left are held and nothing moves (see drain)
+            if _totals(counters, workers)[PENDING] == 0 or now - quiet_since >= settings.drain_idle_s:
+                break
+        else:
+            quiet_since = None
         last_quiet = marks if quiet else None
     events["finish"].set()
     merged = RunResult(workers=workers)

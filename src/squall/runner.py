@@ -96,14 +96,25 @@ def drive(
 
 
 def drain(worker: Worker) -> None:
-    """Stop the spouts and let in-flight trees finish, bounded by ``squall.drain.secs``."""
+    """Stop the spouts and let in-flight trees finish, bounded by ``squall.drain.secs``.
+
+    Trees still held when nothing has moved for ``squall.drain.idle.secs`` are held by a
+    component (a window waiting for more input, a batch): waiting longer cannot ack them, so
+    the drain ends there; their spouts replay them on the next run (at-least-once).
+    """
     worker.spouts_stopped = True
-    deadline = time.monotonic() + worker.settings.drain_s
+    start = time.monotonic()
+    deadline = start + worker.settings.drain_s
+    idle_limit = worker.settings.drain_idle_s
     manual = isinstance(worker.clock, ManualClock)
-    while time.monotonic() < deadline:
+    last_change, last_pending = start, len(worker.acker)
+    while (now := time.monotonic()) < deadline:
         progressed = worker.step()
-        if not progressed and worker.idle() and (len(worker.acker) == 0 or manual):
+        pending = len(worker.acker)
+        if pending != last_pending or worker.queued():
+            # tick tuples alone are no progress: only trees finishing or tuples moving are
+            last_change, last_pending = now, pending
+        if worker.idle() and (pending == 0 or manual or now - last_change >= idle_limit):
             return
         if not progressed:
             time.sleep(0.0005)
-

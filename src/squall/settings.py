@@ -32,6 +32,7 @@ class RunSettings:
     batch: int
     spout_batch: int
     drain_s: float
+    drain_idle_s: float
     fail_fast: bool
 
     @classmethod
@@ -51,6 +52,7 @@ class RunSettings:
             batch=int(_number(conf, "squall.batch", 64, 1)),  # type: ignore[arg-type]
             spout_batch=int(_number(conf, "squall.spout.batch", 16, 1)),  # type: ignore[arg-type]
             drain_s=float(_number(conf, "squall.drain.secs", 5, 0)),  # type: ignore[arg-type]
+            drain_idle_s=float(_number(conf, "squall.drain.idle.secs", 1, 0)),  # type: ignore[arg-type]
             fail_fast=bool(conf.get("squall.fail.fast", False)),
         )
 

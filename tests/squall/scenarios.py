@@ -142,7 +142,8 @@ class NeverAckThirds(Bolt):
 
 
 class Timeout(Topology):
-    config = {"topology.message.timeout.secs": 1}
+    # the held trees only end by timeout: let the drain at stop wait for it
+    config = {"topology.message.timeout.secs": 1, "squall.drain.idle.secs": 3}
     source = NumberSpout.spec()
     holder = NeverAckThirds.spec(inputs=[source], par=2)
 
