@@ -79,7 +79,7 @@ def specs(quick: bool) -> list[Spec]:
 def storm_specs(quick: bool) -> list[Spec]:
     records, seconds = (2_000, 30) if quick else (20_000, 60)
     return [Spec("storm", "storm", "bench.rows_storm:storm_rows",
-                 {"records": records, "seconds": seconds, "serializers": ["json"]},
+                 {"records": records, "seconds": seconds, "serializers": ["json", "msgpack"]},
                  baseline=None, timeout_s=600)]
 
 
