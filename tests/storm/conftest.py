@@ -1,9 +1,12 @@
 """Real Apache Storm for the tests: provisioned into .runtime/storm on first use (Maven Central,
-idempotent), and one single-node cluster per session on 127.0.0.1 and free ports, in a pytest
-temp folder, stopped by pid at the end."""
+idempotent), and one single-node cluster per session on 127.0.0.1 and free ports, in
+``.runtime/storm/clusters/pytest-<pid>/`` (not a pytest temp folder: a concurrent pytest run
+prunes old ones), stopped by pid and removed at the end."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,21 +17,26 @@ from squall.storm.home import StormHome
 from squall.storm.provision import provision
 
 
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
 @pytest.fixture(scope="session")
 def storm_home() -> StormHome:
-    return provision(progress=lambda message: print(message, flush=True))
+    return provision(progress=_say)
 
 
 @pytest.fixture(scope="session")
-def storm_cluster(
-    storm_home: StormHome, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[StormCluster]:
-    cluster = StormCluster(tmp_path_factory.mktemp("storm-cluster"), storm_home)
-    cluster.start(nimbus_port=0, ui_port=0, progress=lambda message: print(message, flush=True))
+def storm_cluster(storm_home: StormHome) -> Iterator[StormCluster]:
+    folder = storm_home.path / "clusters" / f"pytest-{os.getpid()}"
+    cluster = StormCluster(folder, storm_home)
+    cluster.stop(progress=_say)  # a leftover of a crashed session with the same pid
+    cluster.start(nimbus_port=0, ui_port=0, progress=_say)
     try:
         yield cluster
     finally:
-        cluster.stop(progress=lambda message: print(message, flush=True))
+        cluster.stop(progress=_say)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

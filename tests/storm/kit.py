@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -91,8 +92,38 @@ def ui_get(port: int, path: str) -> Any:
         return json.loads(resp.read())
 
 
+def ui_get_if_found(port: int, path: str) -> Any:
+    """Like ui_get, but None for a 404 (e.g. a component not scheduled yet)."""
+    try:
+        return ui_get(port, path)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise
+
+
 def topology_id(ui_port: int, name: str) -> str | None:
     for topo in ui_get(ui_port, "/api/v1/topology/summary")["topologies"]:
         if topo["name"] == name:
             return str(topo["id"])
     return None
+
+
+def table_rows(text: str) -> list[dict[str, str]]:
+    """The data rows of a table `sparse list` prints (texttable wraps long cells over several
+    lines: the pieces of each cell are joined back)."""
+    lines = text.splitlines()
+    rows: list[dict[str, str]] = []
+    header: list[str] = []
+    current: list[str] = []
+    for line in lines:
+        if line.startswith("+="):
+            header, current = current, []
+        elif line.startswith("+-"):
+            if header and current:
+                rows.append(dict(zip(header, current, strict=True)))
+            current = []
+        elif line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            current = cells if not current else [a + b for a, b in zip(current, cells, strict=True)]
+    return rows

@@ -1,0 +1,213 @@
+"""`sparse submit | list | kill` against a real single-node Storm cluster (the session's
+``storm_cluster``: ZooKeeper, Nimbus, a Supervisor with 2 slots, the UI's REST API), a worker
+killed with SIGKILL, and a topology whose bolt fails every tuple."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from squall.storm.cluster import StormCluster
+
+from .kit import (
+    FIXTURE_PROJECT,
+    copy_project,
+    eventually,
+    read_jsonl,
+    run,
+    storm_env,
+    table_rows,
+    topology_id,
+    ui_get,
+    ui_get_if_found,
+)
+
+pytestmark = [pytest.mark.storm, pytest.mark.slow]
+
+
+class Sparse:
+    """`sparse` in a copy of the fixture project whose "local" env points at the test cluster."""
+
+    def __init__(self, cluster: StormCluster, project: Path) -> None:
+        self.cluster = cluster
+        self.project = project
+        self.env = storm_env(cluster.home)
+
+    def __call__(self, *args: str) -> str:
+        out = run(["sparse", *args], self.project, self.env)
+        assert out.returncode == 0, f"sparse {' '.join(args)} failed:\n{out.stdout[-5000:]}"
+        return out.stdout
+
+    @property
+    def ui_port(self) -> int:
+        state = self.cluster.state()
+        assert state is not None
+        return state.ports.ui
+
+
+@pytest.fixture
+def sparse(storm_cluster: StormCluster, project_copy: Path) -> Iterator[Sparse]:
+    state = storm_cluster.state()
+    assert state is not None
+    tool = Sparse(
+        storm_cluster, copy_project(FIXTURE_PROJECT, project_copy, nimbus_port=state.ports.nimbus)
+    )
+    yield tool
+    # Leave the cluster empty for the next test whatever happened (a topology may be gone already).
+    for name in ("squares", "crashing", "rejecting"):
+        if topology_id(tool.ui_port, name):
+            run(
+                ["sparse", "kill", "-e", "local", "-n", name, "--wait", "1"], tool.project, tool.env
+            )
+    eventually(
+        lambda: not ui_get(tool.ui_port, "/api/v1/topology/summary")["topologies"],
+        "an empty cluster",
+    )
+
+
+def _component(topology: dict, key: str, name: str) -> dict:
+    """A spout's or bolt's row (key "spouts"/"bolts"); empty before its executors are scheduled."""
+    return next((c for c in topology[key] if c[key[:-1] + "Id"] == name), {})
+
+
+def test_submit_list_ui_worker_kill_and_kill(sparse: Sparse, storm_cluster: StormCluster) -> None:
+    output = sparse.project / "out.jsonl"
+    count = 300
+    sparse(
+        "submit",
+        "-e",
+        "local",
+        "-n",
+        "squares",
+        "-o",
+        f"fixture.output={output}",
+        "-o",
+        f"fixture.count={count}",
+        "-o",
+        "fixture.delay_s=0.04",
+    )
+    [listed] = table_rows(sparse("list", "-e", "local"))
+    assert (listed["name"], listed["status"]) == ("squares", "ACTIVE")
+
+    # Mid-stream: some numbers are written, not all.
+    eventually(
+        lambda: 50 <= len(read_jsonl(output)) < count, "the stream to be under way", every_s=0.2
+    )
+    [worker] = storm_cluster.worker_processes()
+    os.kill(worker.pid, signal.SIGKILL)
+    killed_at = len(read_jsonl(output))
+
+    # The Supervisor notices and starts a new worker JVM for the same topology.
+    new_workers = eventually(
+        lambda: [w for w in storm_cluster.worker_processes() if w.pid != worker.pid],
+        "a restarted worker",
+    )
+    assert len(new_workers) == 1
+    # The new worker's spout starts again from 0 (the fixture keeps no state): every number
+    # reaches the file again, written by new Python processes.
+    old_pids = {r["pid"] for r in read_jsonl(output)[:killed_at]}
+
+    def replayed() -> set[int] | None:
+        seen = {r["n"] for r in read_jsonl(output)[killed_at:] if r["pid"] not in old_pids}
+        return seen if seen == set(range(count)) else None
+
+    eventually(replayed, "every number again from the restarted worker", timeout_s=180)
+
+    # The UI's REST API shows the components executing.
+    topo_id = topology_id(sparse.ui_port, "squares")
+    assert topo_id
+
+    def counted() -> dict | None:
+        topology = ui_get(sparse.ui_port, f"/api/v1/topology/{topo_id}")
+        bolt = _component(topology, "bolts", "record")
+        return (
+            topology if bolt.get("executed", 0) >= count and bolt.get("acked", 0) >= count else None
+        )
+
+    topology = eventually(counted, "the UI to count the record bolt's tuples", timeout_s=60)
+    assert topology["status"] == "ACTIVE"
+    assert _component(topology, "spouts", "numbers")["acked"] >= count
+    assert _component(topology, "bolts", "record")["executors"] == 2
+
+    sparse("kill", "-e", "local", "-n", "squares", "--wait", "1")
+    eventually(
+        lambda: "No topologies found" in sparse("list", "-e", "local"),
+        "sparse list to show no topology",
+    )
+
+
+def _component_errors(ui_port: int, topo_id: str, component: str) -> list[str] | None:
+    found = ui_get_if_found(ui_port, f"/api/v1/topology/{topo_id}/component/{component}")
+    return [e["error"] for e in found["componentErrors"]] if found else None
+
+
+def test_a_bolt_crashing_on_every_tuple_is_reported_and_restarted_not_hung(
+    sparse: Sparse, storm_cluster: StormCluster
+) -> None:
+    sparse(
+        "submit",
+        "-e",
+        "local",
+        "-n",
+        "crashing",
+        "-o",
+        "fixture.count=5",
+        "-o",
+        "fixture.output=/dev/null",
+    )
+    topo_id = eventually(lambda: topology_id(sparse.ui_port, "crashing"), "the topology in the UI")
+
+    def crash_reported() -> list[str] | None:
+        errors = _component_errors(sparse.ui_port, topo_id, "crash") or []
+        return errors if any("fixture bolt crashes on every tuple" in e for e in errors) else None
+
+    eventually(crash_reported, "the Python exception among the bolt's errors in the UI")
+    topology = ui_get(sparse.ui_port, f"/api/v1/topology/{topo_id}")
+    assert topology["status"] == "ACTIVE"
+    assert _component(topology, "bolts", "crash")["lastError"]
+
+    # The worker halts with its bolt; the Supervisor starts it again (and the log says why).
+    def restarts() -> str | None:
+        logs = list(
+            (storm_cluster.folder / "logs" / "workers-artifacts").glob(f"{topo_id}/*/worker.log")
+        )
+        text = "\n".join(log.read_text(errors="replace") for log in logs)
+        return text if text.count(f"Launching worker for {topo_id}") >= 2 else None
+
+    log_text = eventually(restarts, "the Supervisor to restart the crashed worker")
+    assert "ValueError: fixture bolt crashes on every tuple" in log_text
+    assert "ShellBolt died" in log_text
+
+
+def test_a_bolt_failing_every_tuple_shows_failed_counts(sparse: Sparse) -> None:
+    sparse(
+        "submit",
+        "-e",
+        "local",
+        "-n",
+        "rejecting",
+        "-o",
+        "fixture.count=5",
+        "-o",
+        "fixture.output=/dev/null",
+    )
+    topo_id = eventually(lambda: topology_id(sparse.ui_port, "rejecting"), "the topology in the UI")
+
+    def failures_counted() -> dict | None:
+        topology = ui_get(sparse.ui_port, f"/api/v1/topology/{topo_id}")
+        spout, bolt = (
+            _component(topology, "spouts", "numbers"),
+            _component(topology, "bolts", "reject"),
+        )
+        return topology if spout.get("failed", 0) >= 5 and bolt.get("failed", 0) >= 5 else None
+
+    topology = eventually(failures_counted, "failed tuples counted for the spout and the bolt")
+    bolt = _component(topology, "bolts", "reject")
+    assert bolt["acked"] == 0
+    assert "fixture bolt rejects every tuple" in bolt["lastError"]
+    errors = _component_errors(sparse.ui_port, topo_id, "reject")
+    assert errors and all("fixture bolt rejects every tuple" in e for e in errors)
