@@ -237,6 +237,7 @@ def provision(
         and home.launcher.is_file()
     ):
         progress(f"Storm {STORM_VERSION} already provisioned in {home.path}")
+        stamp.touch()  # newer than its inputs: `make storm-runtime` need not ask again
         return home
     ensure_tools(progress)
     home.path.mkdir(parents=True, exist_ok=True)
