@@ -62,9 +62,10 @@ def build_component(
                 vtype = values_type(source, stream, tuple(fields))
                 if vtype is not None:
                     component._source_tuple_types[source][stream] = vtype
-    if clock is not None and callable(getattr(component, "clock", None)):
-        # components that read time through a ``clock`` attribute (WindowedBolt does) follow
-        # the test's manual clock instead of the wall clock
+    if clock is not None:
+        # a component reading time through ``clock`` (WindowedBolt does) follows the given one
+        if not callable(getattr(component, "clock", None)):
+            raise TypeError(f"{cls.__name__} has no callable `clock` attribute to replace")
         component.clock = clock
     if initialize:
         component.initialize(conf, context)

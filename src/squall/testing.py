@@ -206,7 +206,9 @@ class TopologyDriver:
 
     The named spouts (all, by default) are replaced by scripted ones; ``pipe`` queues their
     input, ``run`` processes until nothing moves, ``advance`` moves the clock (firing tick
-    tuples and message timeouts at each due instant along the way) and runs again.
+    tuples and message timeouts at each due instant along the way) and runs again. Components
+    named in ``clocked`` read the driver's clock (seconds) through their ``clock`` attribute, as a
+    processing-time ``WindowedBolt`` does.
     """
 
     __test__ = False
@@ -217,6 +219,7 @@ class TopologyDriver:
         conf: dict[str, Any] | None = None,
         clock: ManualClock | None = None,
         replace_spouts: Sequence[str] | None = None,
+        clocked: Sequence[str] = (),
     ) -> None:
         self.clock = clock or ManualClock()
         self.model = build_model(topology)
@@ -237,6 +240,10 @@ class TopologyDriver:
             self.model, RunSettings.from_conf(merged), sorted(self.model.task_component),
             self.clock, capture=True,
         )
+        unknown = set(clocked) - set(self.model.components)
+        if unknown:
+            raise ValueError(f"clocked={sorted(unknown)}: no such components; components: {sorted(self.model.components)}")
+        self._worker.clocked = frozenset(clocked)
         self._worker.start()
         self._ids = itertools.count(1)
 

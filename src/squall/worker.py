@@ -20,7 +20,7 @@ from pystorm.component import Tuple
 from pystorm.spout import Spout as PystormSpout
 
 from squall.acker import Acker, new_edge_id
-from squall.clock import Clock, ManualClock
+from squall.clock import Clock
 from squall.emit_plans import bolt_plan, spout_plan
 from squall.errors import TopologyError
 from squall.hosting import build_component, values_type
@@ -81,7 +81,7 @@ class Executor:
         try:
             comp = build_component(
                 self.comp.cls, self.conf, self.worker.model.context_for(self.task), self.on_message,
-                clock=self.worker.component_clock,
+                clock=self.worker.clock.now if self.name in self.worker.clocked else None,
             )
         except Exception as exc:
             raise TopologyError(
@@ -221,8 +221,8 @@ class Worker:
         self.backpressured = False
         self.stop_error: ComponentError | None = None
         self.on_error: Callable[[ComponentError], None] | None = None
-        # a manual clock is handed to components that read time through ``clock``
-        self.component_clock = clock.now if isinstance(clock, ManualClock) else None
+        # components (by name) that read time through a ``clock`` attribute get this clock's
+        self.clocked: frozenset[str] = frozenset()
 
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> None:

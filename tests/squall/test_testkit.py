@@ -114,7 +114,7 @@ def test_driver_timeouts_follow_the_manual_clock():
     assert sorted(driver.failed("source")) == [1, 3]
 
 
-def test_driver_hands_its_manual_clock_to_processing_time_windows():
+def test_driver_hands_its_clock_to_processing_time_windows():
     from streamparse import Stream, Topology
 
     from squall.windowed_bolt import WindowedBolt
@@ -132,7 +132,7 @@ def test_driver_hands_its_manual_clock_to_processing_time_windows():
         per_two = PerTwoSeconds.spec(inputs=[source])
 
     clock = ManualClock(start=100.0)
-    driver = TopologyDriver(Windowed, clock=clock)
+    driver = TopologyDriver(Windowed, clock=clock, clocked=["per_two"])
     driver.pipe("source", [[1], [2]])
     driver.run()
     clock.advance(1.0)
