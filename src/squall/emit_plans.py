@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 _new_tuple = tuple.__new__
 SHUFFLE_LIKE = ("shuffle", "none", "local_or_shuffle")
 
-BoltPlan = Callable[[Any, Any], None]
-SpoutPlan = Callable[[Any, Any], None]
+BoltPlan = Callable[..., Any]
+SpoutPlan = Callable[..., Any]
 
 
 def _simple_targets(worker: Worker, ex: Executor, stream: str) -> tuple[Any, ...] | None:
@@ -63,8 +63,8 @@ def _check(ex: Executor, stream: str, values: Any, nfields: int) -> None:
         )
 
 
-def bolt_plan(worker: Worker, ex: Executor, stream: str) -> BoltPlan | None:
-    simple = _simple_targets(worker, ex, stream)
+def bolt_plan(worker: Worker, ex: Executor, plan_stream: str) -> BoltPlan | None:
+    simple = _simple_targets(worker, ex, plan_stream)
     if simple is None:
         return None
     _, vtype, nfields, next_target = simple
@@ -72,12 +72,21 @@ def bolt_plan(worker: Worker, ex: Executor, stream: str) -> BoltPlan | None:
     name, task = ex.name, ex.task
     new_id = worker._new_tuple_id
     getrandbits = random.Random().getrandbits
-    captured = _capture_list(worker, name, stream)
+    captured = _capture_list(worker, name, plan_stream)
     from squall.worker import Track
 
-    def emit(values: Any, anchors: Any) -> None:
+    fallback = ex.bolt_emit_general
+
+    def emit(
+        tup: Any, stream: str | None = None, anchors: Any = None,
+        direct_task: int | None = None, need_task_ids: bool = False,
+    ) -> Any:
+        # the signature is pystorm Bolt.emit's: installed as the component's own ``emit``
+        if (stream is not None and stream != plan_stream) or direct_task is not None or need_task_ids:
+            return fallback(tup, stream, anchors, direct_task, need_task_ids)
+        values = tup
         if type(values) is not list or (nfields and len(values) != nfields):
-            _check(ex, stream, values, nfields)
+            _check(ex, plan_stream, values, nfields)
         stats.emitted += 1
         if captured is not None:
             captured.append(list(values))
@@ -105,27 +114,36 @@ def bolt_plan(worker: Worker, ex: Executor, stream: str) -> BoltPlan | None:
         if roots is not None:
             target.inflight[tid] = Track(roots, entered)
         tvalues = _new_tuple(vtype, values) if vtype is not None else tuple(values)
-        target.fifo_append(_new_tuple(Tuple, (tid, name, stream, task, tvalues)))
+        target.fifo_append(_new_tuple(Tuple, (tid, name, plan_stream, task, tvalues)))
 
     return emit
 
 
-def spout_plan(worker: Worker, ex: Executor, stream: str) -> SpoutPlan | None:
-    simple = _simple_targets(worker, ex, stream)
+def spout_plan(worker: Worker, ex: Executor, plan_stream: str) -> SpoutPlan | None:
+    simple = _simple_targets(worker, ex, plan_stream)
     if simple is None or not worker.settings.acking:
         return None
     _, vtype, nfields, next_target = simple
     stats, name, task = ex.stats, ex.name, ex.task
     new_id = worker._new_tuple_id
     getrandbits = random.Random().getrandbits
-    captured = _capture_list(worker, name, stream)
+    captured = _capture_list(worker, name, plan_stream)
     acker = worker.acker
     index = worker.index
     from squall.worker import WORKER_BITS, Track
 
-    def emit(values: Any, msg_id: Any) -> None:
+    fallback = ex.spout_emit_general
+
+    def emit(
+        tup: Any, tup_id: Any = None, stream: str | None = None,
+        direct_task: int | None = None, need_task_ids: bool = False,
+    ) -> Any:
+        # the signature is pystorm Spout.emit's: installed as the component's own ``emit``
+        if (stream is not None and stream != plan_stream) or direct_task is not None or need_task_ids:
+            return fallback(tup, tup_id, stream, direct_task, need_task_ids)
+        values, msg_id = tup, tup_id
         if type(values) is not list or (nfields and len(values) != nfields):
-            _check(ex, stream, values, nfields)
+            _check(ex, plan_stream, values, nfields)
         stats.emitted += 1
         if captured is not None:
             captured.append(list(values))
@@ -134,7 +152,7 @@ def spout_plan(worker: Worker, ex: Executor, stream: str) -> SpoutPlan | None:
         target = next_target() if next_target is not None else None
         if msg_id is None:
             if target is not None:
-                target.fifo_append(_new_tuple(Tuple, (tid, name, stream, task, tvalues)))
+                target.fifo_append(_new_tuple(Tuple, (tid, name, plan_stream, task, tvalues)))
             return
         now = worker.now
         root = (worker._next_root << WORKER_BITS) | index
@@ -144,7 +162,28 @@ def spout_plan(worker: Worker, ex: Executor, stream: str) -> SpoutPlan | None:
             return
         edge = getrandbits(64) or 1
         target.inflight[tid] = Track({root: edge}, now)
-        target.fifo_append(_new_tuple(Tuple, (tid, name, stream, task, tvalues)))
+        target.fifo_append(_new_tuple(Tuple, (tid, name, plan_stream, task, tvalues)))
         acker.init(root, edge, task, msg_id, now)
 
     return emit
+
+
+def make_local_ack(ex: Executor, acker: Any) -> Callable[[Any], None]:
+    """pystorm Bolt.ack for a single-process run: the acker's bookkeeping inlined."""
+    roots_map, finish = acker._roots, acker._finish
+    inflight, stats = ex.inflight, ex.stats
+
+    def ack(tup: Any) -> None:
+        stats.acked += 1
+        track = inflight.pop(tup.id if isinstance(tup, Tuple) else tup, None)
+        if track is None:
+            return
+        ackval = track.ackval
+        for root, edge in track.roots.items():
+            entry = roots_map.get(root)
+            if entry is not None:  # else: the tree already failed or timed out
+                entry.xor ^= edge ^ ackval
+                if entry.xor == 0:
+                    finish(root, entry, True)
+
+    return ack

@@ -21,7 +21,7 @@ from pystorm.spout import Spout as PystormSpout
 
 from squall.acker import Acker, new_edge_id
 from squall.clock import Clock
-from squall.emit_plans import bolt_plan, spout_plan
+from squall.emit_plans import bolt_plan, make_local_ack, spout_plan
 from squall.errors import TopologyError
 from squall.hosting import build_component, values_type
 from squall.model import ComponentDef, TopologyModel
@@ -118,7 +118,12 @@ class Executor:
             if plan is _UNSET:
                 plan = self.plans[stream] = spout_plan(self.worker, self, stream or "default")
             if plan is not None:
-                return plan(tup, tup_id)
+                return plan(tup, tup_id, stream)
+        return self.spout_emit_general(tup, tup_id, stream, direct_task, need_task_ids)
+
+    def spout_emit_general(
+        self, tup: Any, tup_id: Any, stream: str | None, direct_task: int | None, need_task_ids: bool,
+    ) -> list[int] | None:
         return self.worker.emit_values(self, tup, stream, tup_id, None, direct_task, need_task_ids)
 
     def _bolt_emit(
@@ -130,10 +135,29 @@ class Executor:
             if plan is _UNSET:
                 plan = self.plans[stream] = bolt_plan(self.worker, self, stream or "default")
             if plan is not None:
-                return plan(tup, anchors)
+                return plan(tup, stream, anchors)
+        return self.bolt_emit_general(tup, stream, anchors, direct_task, need_task_ids)
+
+    def bolt_emit_general(
+        self, tup: Any, stream: str | None, anchors: Any, direct_task: int | None, need_task_ids: bool,
+    ) -> list[int] | None:
         if anchors is None:
             anchors = self.component._current_tups if self.component.auto_anchor else ()
         return self.worker.emit_values(self, tup, stream, None, anchors, direct_task, need_task_ids)
+
+    def install_default_plan(self) -> None:
+        """Once every task exists: make the default stream's plan the component's ``emit``."""
+        comp = self.component
+        if "default" not in self.comp.streams:
+            return
+        if self.is_spout and comp.emit == self._spout_emit:
+            plan = self.plans[None] = spout_plan(self.worker, self, "default")
+        elif not self.is_spout and comp.emit == self._bolt_emit:
+            plan = self.plans[None] = bolt_plan(self.worker, self, "default")
+        else:
+            return
+        if plan is not None:
+            comp.emit = plan
 
     def _ack(self, tup: Any) -> None:
         self.stats.acked += 1
@@ -232,6 +256,10 @@ class Worker:
             freq = ex.conf.get("topology.tick.tuple.freq.secs")
             if freq and not ex.is_spout:
                 self._ticks.append([now + float(freq), float(freq), ex])
+        for ex in self.executors.values():
+            ex.install_default_plan()
+            if self.transport is None and not ex.is_spout and ex.component.ack == ex._ack:
+                ex.component.ack = make_local_ack(ex, self.acker)
         for ex in self.spouts:
             ex.component.activate()
 
