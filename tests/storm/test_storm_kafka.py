@@ -1,0 +1,261 @@
+"""HealthKafkaTopology on real Storm against a real Kafka broker: `sparse run` produces the same
+alerts, dead letters and trend windows as the embedded runner for the same readings, and after
+`sparse submit` a worker killed with SIGKILL mid-stream loses no reading.
+
+The broker is this module's own instance of the project's Kafka (squall.kafka.runtime, as in
+tests/kafka), on 127.0.0.1 and free ports. The delivery oracle (tests/kafka/kit.check_delivery)
+derives the expected alerts and dead letters from the readings topic itself.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kafka import KafkaProducer
+
+from squall.kafka.runtime import Broker, ensure_topics
+from squall.storm.cluster import StormCluster
+from squall.storm.home import StormHome
+from tests.kafka.kit import (
+    HealthTopics,
+    check_delivery,
+    progress_of,
+    read_topic,
+    run_until_committed,
+)
+from tests.kafka.test_kafka_e2e import produce_malformed, produce_readings
+
+from .kit import NOISE, copy_project, eventually, run, storm_env
+
+pytestmark = [pytest.mark.storm, pytest.mark.kafka, pytest.mark.slow]
+
+ROOT = Path(__file__).parents[2]
+PROJECT_ENTRIES = ("src", "topologies", "virtualenvs", "config.json", "project.clj", "config.yaml")
+EVENT_BASE_MS = 1_795_000_000_000
+
+
+@pytest.fixture(scope="module")
+def bootstrap() -> Iterator[str]:
+    broker = Broker(f"pytest-storm-{os.getpid()}", heap="512m")
+    broker.remove()  # a leftover of a crashed session with the same pid
+    broker.start(out=sys.stderr)
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+        broker.remove()
+
+
+def health_project(
+    target: Path, nimbus_port: int | None = None, **config_changes: dict[str, Any]
+) -> Path:
+    """A copy of this project (what sparse needs), with config.yaml sections changed."""
+    staging = target.parent / f"{target.name}-staging"
+    staging.mkdir(parents=True)
+    for name in PROJECT_ENTRIES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, staging / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, staging / name)
+    config = yaml.safe_load((staging / "config.yaml").read_text())
+    for section, values in config_changes.items():
+        config[section] = {**config.get(section, {}), **values}
+    (staging / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    project = copy_project(staging, target, nimbus_port)
+    shutil.rmtree(staging)
+    return project
+
+
+def load_topology(project: Path, name: str) -> Any:
+    """The Topology class of ``project/topologies/<name>.py`` (its own config.yaml applies)."""
+    spec = importlib.util.spec_from_file_location(
+        f"storm_test_{name}_{id(project)}", project / "topologies" / f"{name}.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.HealthKafkaTopology
+
+
+def storm_twin(topics: HealthTopics) -> HealthTopics:
+    """Same readings topic, own consumer group and output topics: Storm's run next to the
+    embedded runner's on the same input."""
+    twin = replace(
+        topics,
+        alerts=topics.alerts + "-storm",
+        invalid=topics.invalid + "-storm",
+        trends=topics.trends + "-storm",
+        group=topics.group + "-storm",
+    )
+    ensure_topics(topics.bootstrap, {twin.alerts: 2, twin.invalid: 1, twin.trends: 1})
+    return twin
+
+
+def produce_event_time_readings(topics: HealthTopics, count: int, spacing_ms: int) -> None:
+    """Valid readings with ids 1..count and event times ``spacing_ms`` apart (not wall-clock
+    times), in order on partition 0: enough event time for the trend windows to close."""
+    producer = KafkaProducer(bootstrap_servers=topics.bootstrap, acks="all")
+    futures = []
+    for i in range(count):
+        doc = {
+            "id": i + 1,
+            "age": 18 + i % 60,
+            "height_cm": 150 + (i * 7) % 50,
+            "weight_kg": 45 + (i * 13) % 75,
+            "ts": EVENT_BASE_MS + i * spacing_ms,
+        }
+        futures.append(producer.send(topics.readings, json.dumps(doc).encode(), partition=0))
+    producer.flush()
+    for future in futures:
+        future.get(timeout=30)
+    producer.close()
+
+
+def alerts_of(topics: HealthTopics) -> set[tuple[str, int]]:
+    return {
+        (d["rule"], d["reading_id"])
+        for d in (json.loads(r.value) for r in read_topic(topics.bootstrap, topics.alerts))
+    }
+
+
+def trends_of(topics: HealthTopics) -> list[dict[str, Any]]:
+    records = [json.loads(r.value) for r in read_topic(topics.bootstrap, topics.trends)]
+    return sorted(records, key=lambda d: (d["rule"], d["window_start_ms"]))
+
+
+def committed_all(topics: HealthTopics) -> bool:
+    done, total = progress_of(topics.bootstrap, topics)
+    return bool(total) and done >= total
+
+
+def test_sparse_run_gives_the_embedded_runners_alerts_and_trends(
+    bootstrap: str, storm_home: StormHome, tmp_path: Path
+) -> None:
+    # One partition and one task per bolt: the readings reach the trend windows in event-time
+    # order in both runners, so the windows must match exactly (with 4 partitions read in a
+    # different interleaving, alerts can fall behind a window's watermark in one run only).
+    topics = HealthTopics.fresh(bootstrap, partitions=1)
+    ensure_topics(bootstrap, {topics.trends: 1})
+    twin = storm_twin(topics)
+    produce_event_time_readings(topics, 2000, spacing_ms=20)
+    bad = produce_malformed(topics, copies=1)
+    project = health_project(
+        tmp_path / "project", parallelism={"parse": 1, "bmi": 1, "threshold": 1, "trend": 1}
+    )
+
+    embedded = run_until_committed(load_topology(project, "health_kafka"), topics)
+    assert embedded.errors == []
+
+    # No -t: it runs until Ctrl-C (SIGINT), which comes once everything is committed and the
+    # trend windows stopped coming.
+    log = (tmp_path / "sparse-run.log").open("w")
+    proc = subprocess.Popen(
+        ["sparse", "run", "-e", "local", "-n", "health_kafka", *twin.cli_options()],
+        cwd=project,
+        env=storm_env(storm_home),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        eventually(
+            lambda: proc.poll() is not None or committed_all(twin),
+            "Storm to commit every reading",
+            timeout_s=240,
+        )
+        assert proc.poll() is None, "sparse run ended by itself:\n" + _tail(
+            tmp_path / "sparse-run.log"
+        )
+        expected_windows = len(trends_of(topics))
+        eventually(
+            lambda: len(trends_of(twin)) >= expected_windows, "Storm's trend windows", timeout_s=60
+        )
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+        log.close()
+
+    report = check_delivery(twin)
+    assert (report.readings, report.invalid, report.missing_alerts, report.unexpected_alerts) == (
+        2000 + bad,
+        bad,
+        [],
+        [],
+    )
+    assert report.missing_dead_letters == []
+    assert alerts_of(twin) == alerts_of(topics)
+    storm_trends, embedded_trends = trends_of(twin), trends_of(topics)
+    assert embedded_trends, "no trend window closed: the readings span too little event time"
+    assert storm_trends == embedded_trends
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    text = [
+        line
+        for line in path.read_text(errors="replace").splitlines()
+        if not any(n in line for n in NOISE)
+    ]
+    return "\n".join(text[-lines:])
+
+
+def test_sparse_submit_worker_killed_mid_stream_loses_nothing(
+    bootstrap: str, storm_cluster: StormCluster, tmp_path: Path
+) -> None:
+    state = storm_cluster.state()
+    assert state is not None
+    topics = HealthTopics.fresh(bootstrap)
+    ensure_topics(bootstrap, {topics.trends: 1})
+    produce_readings(topics, 2_500)  # 4 producers: 10,000 readings
+    bad = produce_malformed(topics, copies=1)
+    project = health_project(tmp_path / "project", nimbus_port=state.ports.nimbus)
+    env = storm_env(storm_cluster.home)
+
+    out = run(
+        ["sparse", "submit", "-e", "local", "-n", "health_kafka", *topics.cli_options()],
+        project,
+        env,
+    )
+    assert out.returncode == 0, out.stdout[-5000:]
+    try:
+
+        def under_way() -> bool:
+            done, total = progress_of(bootstrap, topics)
+            return 0 < done < total
+
+        eventually(
+            under_way, "the topology to commit part of the readings", timeout_s=180, every_s=0.2
+        )
+        [worker] = storm_cluster.worker_processes()
+        os.kill(worker.pid, signal.SIGKILL)
+        eventually(
+            lambda: [w for w in storm_cluster.worker_processes() if w.pid != worker.pid],
+            "a restarted worker",
+        )
+        eventually(
+            lambda: committed_all(topics),
+            "every reading committed after the restart",
+            timeout_s=300,
+        )
+    finally:
+        run(["sparse", "kill", "-e", "local", "-n", "health_kafka", "--wait", "1"], project, env)
+
+    report = check_delivery(topics)
+    print("\ndelivery after kill -9:", report.line())
+    assert report.readings == 10_000 + bad
+    assert report.missing_alerts == []
+    assert report.unexpected_alerts == []
+    assert report.missing_dead_letters == []
+    assert report.expected_alerts > 0
