@@ -110,7 +110,8 @@ def measure(quick: bool, only: list[str] | None) -> list[Any]:
                     setattr(row, key, fields[key])
             row.peak_rss_mb = fields.get("peak_rss_mb", got.get("peak_rss_mb"))
             rate = "—" if row.records_per_s is None else f"{row.records_per_s:,.0f} rec/s"
-            print(f"{label}: {row.name}: {rate} ({time.monotonic() - started:.1f} s) {row.note}",
+            shown = label if row.name == spec.name else f"{label}: {row.name}"
+            print(f"{shown}: {rate} ({time.monotonic() - started:.1f} s) {row.note}",
                   flush=True)
             rows.append(row)
     return rows
