@@ -34,9 +34,11 @@ def storm_env(home: StormHome, extra: dict[str, str] | None = None) -> dict[str,
     return {**env, **(extra or {})}
 
 
-def copy_project(source: Path, target: Path, nimbus_port: int | None = None) -> Path:
+def copy_project(
+    source: Path, target: Path, nimbus_port: int | None = None, ui_port: int | None = None
+) -> Path:
     """A copy of a sparse project (sparse writes _build/ and _resources/ into it); with
-    ``nimbus_port``, its "local" env points at that Nimbus."""
+    ``nimbus_port`` (and ``ui_port``), its "local" env points at that cluster."""
     shutil.copytree(
         source, target, ignore=shutil.ignore_patterns("__pycache__", "_build", "_resources")
     )
@@ -44,6 +46,8 @@ def copy_project(source: Path, target: Path, nimbus_port: int | None = None) -> 
         config_file = target / "config.json"
         config = json.loads(config_file.read_text())
         config["envs"]["local"]["nimbus"] = f"localhost:{nimbus_port}"
+        if ui_port is not None:
+            config["envs"]["local"]["ui.port"] = ui_port
         config_file.write_text(json.dumps(config, indent=2))
     return target
 

@@ -112,11 +112,21 @@ def component_stats(
     )
 
 
+def pretty_duration(seconds: int) -> str:
+    """Storm UI's uptime form: ``1d 2h 3m 4s`` (leading zero units left out)."""
+    days, rest = divmod(int(seconds), 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (minutes, "m")) if v]
+    return " ".join([*parts, f"{secs}s"]) if parts else f"{secs}s"
+
+
 def topology_summary_json(summary: Any) -> dict[str, Any]:
     return {
         "id": summary.id,
         "name": summary.name,
         "status": summary.status,
+        "uptime": pretty_duration(summary.uptime_secs),
         "uptimeSeconds": summary.uptime_secs,
         "tasksTotal": summary.num_tasks,
         "workersTotal": summary.num_workers,
@@ -128,16 +138,36 @@ def topology_summary_json(summary: Any) -> dict[str, Any]:
 
 def topology_json(info: Any, window: str = ALL_TIME) -> dict[str, Any]:
     spouts, bolts = component_stats(info, window)
+    user_executors = [
+        e for e in info.executors if not e.component_id.startswith(SYSTEM_STREAM_PREFIX)
+    ]
     return {
         "id": info.id,
         "name": info.name,
         "status": info.status,
+        "uptime": pretty_duration(info.uptime_secs),
         "uptimeSeconds": info.uptime_secs,
         "window": window,
         "executorsTotal": len(info.executors),
+        "tasksTotal": sum(
+            e.executor_info.task_end - e.executor_info.task_start + 1 for e in info.executors
+        ),
         "workersTotal": len({(e.host, e.port) for e in info.executors}),
+        # As Storm UI: the topology's tuples are its spouts' (acked/failed trees), emitted and
+        # transferred counted over its own components.
+        "topologyStats": [
+            {
+                "window": window,
+                "windowPretty": "All time" if window == ALL_TIME else pretty_duration(int(window)),
+                "emitted": sum(r["emitted"] for r in [*spouts, *bolts]),
+                "transferred": sum(r["transferred"] for r in [*spouts, *bolts]),
+                "acked": sum(r["acked"] for r in spouts),
+                "failed": sum(r["failed"] for r in spouts),
+            }
+        ],
         "spouts": spouts,
         "bolts": bolts,
+        "componentsTotal": len({e.component_id for e in user_executors}),
     }
 
 
@@ -179,8 +209,11 @@ def cluster_json(summary: Any) -> dict[str, Any]:
     slots_total = sum(s.num_workers for s in summary.supervisors)
     slots_used = sum(s.num_used_workers for s in summary.supervisors)
     versions = {s.version for s in summary.supervisors if s.version}
+    nimbus_uptime = max((n.uptime_secs for n in summary.nimbuses), default=0)
     return {
         "stormVersion": next(iter(versions), ""),
+        "nimbusUptime": pretty_duration(nimbus_uptime),
+        "nimbusUptimeSeconds": nimbus_uptime,
         "supervisors": len(summary.supervisors),
         "topologies": len(summary.topologies),
         "slotsTotal": slots_total,
@@ -197,6 +230,7 @@ def supervisors_json(summary: Any) -> dict[str, Any]:
             {
                 "id": s.supervisor_id,
                 "host": s.host,
+                "uptime": pretty_duration(s.uptime_secs),
                 "uptimeSeconds": s.uptime_secs,
                 "slotsTotal": s.num_workers,
                 "slotsUsed": s.num_used_workers,
