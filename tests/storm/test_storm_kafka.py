@@ -25,6 +25,7 @@ import pytest
 import yaml
 from kafka import KafkaProducer
 
+from squall.kafka.producer import ProduceSpec, produce
 from squall.kafka.runtime import Broker, ensure_topics
 from squall.storm.cluster import StormCluster
 from squall.storm.home import StormHome
@@ -35,7 +36,6 @@ from tests.kafka.kit import (
     read_topic,
     run_until_committed,
 )
-from tests.kafka.test_kafka_e2e import produce_malformed, produce_readings
 
 from .kit import NOISE, copy_project, eventually, run, storm_env
 
@@ -124,6 +124,47 @@ def produce_event_time_readings(topics: HealthTopics, count: int, spacing_ms: in
     producer.close()
 
 
+# Payloads the parse bolt must send to the dead-letter topic (bad JSON, bad UTF-8, missing or
+# invalid fields, empty).
+MALFORMED: tuple[bytes, ...] = (
+    b"not json",
+    b"\xff\xfe\x00 not utf-8",
+    b'{"id": 1, "age": 30}',
+    b"",
+    b'{"id": 2, "age": NaN, "height_cm": 170, "weight_kg": 80, "ts": 1800000000000}',
+)
+
+
+def produce_readings(topics: HealthTopics, per_producer: int) -> int:
+    """4 producer processes (squall produce) with unique ids; returns how many the broker has."""
+    result = produce(
+        ProduceSpec(
+            topics.bootstrap,
+            topics.readings,
+            producers=4,
+            count=per_producer,
+            fmt="json",
+            unique_ids=True,
+            seed=11,
+        )
+    )
+    assert result.errors == () and result.acked == result.sent == 4 * per_producer
+    return result.acked
+
+
+def produce_malformed(topics: HealthTopics) -> int:
+    producer = KafkaProducer(bootstrap_servers=topics.bootstrap, acks="all")
+    futures = [
+        producer.send(topics.readings, payload, partition=i % topics.partitions)
+        for i, payload in enumerate(MALFORMED)
+    ]
+    producer.flush()
+    for future in futures:
+        future.get(timeout=30)
+    producer.close()
+    return len(futures)
+
+
 def alerts_of(topics: HealthTopics) -> set[tuple[str, int]]:
     return {
         (d["rule"], d["reading_id"])
@@ -151,7 +192,7 @@ def test_sparse_run_gives_the_embedded_runners_alerts_and_trends(
     ensure_topics(bootstrap, {topics.trends: 1})
     twin = storm_twin(topics)
     produce_event_time_readings(topics, 2000, spacing_ms=20)
-    bad = produce_malformed(topics, copies=1)
+    bad = produce_malformed(topics)
     project = health_project(
         tmp_path / "project", parallelism={"parse": 1, "bmi": 1, "threshold": 1, "trend": 1}
     )
@@ -218,8 +259,8 @@ def test_sparse_submit_worker_killed_mid_stream_loses_nothing(
     assert state is not None
     topics = HealthTopics.fresh(bootstrap)
     ensure_topics(bootstrap, {topics.trends: 1})
-    produce_readings(topics, 2_500)  # 4 producers: 10,000 readings
-    bad = produce_malformed(topics, copies=1)
+    readings = produce_readings(topics, 2_500)  # 4 producers: 10,000 readings
+    bad = produce_malformed(topics)
     project = health_project(tmp_path / "project", nimbus_port=state.ports.nimbus)
     env = storm_env(storm_cluster.home)
 
@@ -254,7 +295,7 @@ def test_sparse_submit_worker_killed_mid_stream_loses_nothing(
 
     report = check_delivery(topics)
     print("\ndelivery after kill -9:", report.line())
-    assert report.readings == 10_000 + bad
+    assert report.readings == readings + bad
     assert report.missing_alerts == []
     assert report.unexpected_alerts == []
     assert report.missing_dead_letters == []

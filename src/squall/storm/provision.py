@@ -198,15 +198,26 @@ def _run_maven(root: Path, home: StormHome, progress: Progress) -> None:
         f"-Dstorm.home={home.path}",
         "package",
     ]
-    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in out.stdout.splitlines():
-        if "Copying" in line or "BUILD" in line or "ERROR" in line:
-            progress("  " + line.removeprefix("[INFO] "))
-    if out.returncode != 0:
+    # Streamed, so a first run (a few hundred files from Maven Central) shows it is moving.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    downloads = 0
+    for line in proc.stdout:
+        lines.append(line.rstrip())
+        if line.startswith("[INFO] Downloaded from"):
+            downloads += 1
+            if downloads % 50 == 0:
+                progress(f"  {downloads} files downloaded from Maven Central so far")
+        elif "BUILD" in line or line.startswith("[ERROR]"):
+            progress("  " + line.rstrip().removeprefix("[INFO] "))
+    if proc.wait() != 0:
         raise StormRuntimeError(
-            f"Maven could not assemble Storm (exit {out.returncode}); command: {' '.join(cmd)}\n"
-            + "\n".join(out.stdout.splitlines()[-25:])
+            f"Maven could not assemble Storm (exit {proc.returncode}); command: {' '.join(cmd)}\n"
+            + "\n".join(lines[-25:])
         )
+    if downloads:
+        progress(f"  {downloads} files downloaded from Maven Central")
 
 
 def _write_files(home: StormHome) -> None:
