@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
+from squall.runner import run_topology
 from squall.storm.home import STORM_VERSION, StormHome
 
 from .kit import FIXTURE_PROJECT, copy_project, read_jsonl, run, storm_env
 
 pytestmark = [pytest.mark.storm, pytest.mark.slow]
+ROOT = Path(__file__).parents[2]
 
 
 def test_storm_version_matches_project_clj(storm_home: StormHome) -> None:
@@ -55,3 +61,79 @@ def test_sparse_run_runs_the_topology_in_local_mode_for_t_seconds(
     assert all(r["square"] == r["n"] ** 2 for r in records)
     # par=2: two Python processes shared the work.
     assert len({r["pid"] for r in records}) == 2
+
+
+def _health_records(path: Path) -> tuple[Counter[tuple], Counter[tuple]]:
+    """(alerts, invalid records) of a JSON-lines sink file, without wall-clock fields."""
+    alerts: Counter[tuple] = Counter()
+    invalid: Counter[tuple] = Counter()
+    for line in read_jsonl(path):
+        if line["component"] == "threshold":
+            reading = line["reading"]
+            alerts[
+                (line["rule"], line["reading_id"], reading["weight_kg"], reading["height_cm"])
+            ] += 1
+        else:
+            invalid[(line["component"], line["stream"], line.get("reason", ""))] += 1
+    return alerts, invalid
+
+
+def test_sparse_run_health_topology_gives_the_embedded_runners_alerts(
+    storm_home: StormHome, tmp_path: Path
+) -> None:
+    # HealthTopology (topologies/health.py, synthetic readings) in a copy of the project where
+    # the file is named health_synthetic.py: sparse imports a topology file by its bare module
+    # name, and `health` is the domain package in src/, which would be imported instead.
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("src", "topologies"):
+        shutil.copytree(ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("config.json", "project.clj"):
+        shutil.copy(ROOT / name, project / name)
+    (project / "topologies" / "health.py").rename(project / "topologies" / "health_synthetic.py")
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    # A bounded, unpaced run: 4 producers x 50 seeded readings (the same in both runners).
+    config["producers"] |= {"max_readings_per_producer": 50, "rate_per_producer_hz": 0}
+    (project / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+    storm_out = tmp_path / "storm.jsonl"
+    # The console sink prints to stdout, which is Storm's multilang pipe: off under Storm.
+    out = run(
+        [
+            "sparse",
+            "run",
+            "-e",
+            "local",
+            "-n",
+            "health_synthetic",
+            "-t",
+            "25",
+            "-o",
+            "health.sinks.console=false",
+            "-o",
+            f"health.sinks.jsonl_path={storm_out}",
+        ],
+        project,
+        storm_env(storm_home),
+    )
+    assert out.returncode == 0, out.stdout[-5000:]
+
+    spec = importlib.util.spec_from_file_location(
+        "health_synthetic_copy", project / "topologies" / "health_synthetic.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    embedded_out = tmp_path / "embedded.jsonl"
+    result = run_topology(
+        module.HealthTopology,
+        {"health.sinks.console": False, "health.sinks.jsonl_path": str(embedded_out)},
+        until_idle=True,
+    )
+    assert result.errors == []
+
+    storm_alerts, storm_invalid = _health_records(storm_out)
+    embedded_alerts, embedded_invalid = _health_records(embedded_out)
+    assert sum(embedded_alerts.values()) > 0 and sum(embedded_invalid.values()) > 0
+    assert storm_alerts == embedded_alerts
+    assert storm_invalid == embedded_invalid
