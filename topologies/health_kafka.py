@@ -6,21 +6,31 @@ broker has the record. Topics and the broker come from config.yaml's ``kafka`` s
 (override with ``-o health.kafka.bootstrap_servers=127.0.0.1:PORT``).
 
     kafka ──> parse ──> bmi ──> threshold ──> alerts  (health.alerts)
-                │        │          └───────> console
+                │        │          ├───────> console
+                │        │          └─> trend_feed ··> trend ──> trends (health.trends), console
+                │        │                                └─late─> console
                 └────────┴──invalid─────────> dead_letter (health.invalid), console
+
+``··>`` is unanchored (bolts/kafka_trend_feed.py says why): alerts and dead letters are
+at-least-once, trend windows at-most-once.
 """
+
+from pathlib import Path
 
 from streamparse import Grouping, Topology
 
 from bolts.bmi import BMIBolt
 from bolts.kafka_parse import KafkaParseBolt
-from bolts.kafka_sink import AlertsKafkaSink, DeadLetterKafkaSink
+from bolts.kafka_sink import AlertsKafkaSink, DeadLetterKafkaSink, TrendsKafkaSink
+from bolts.kafka_trend_feed import TrendFeedBolt
 from bolts.sinks import ConsoleSinkBolt
 from bolts.threshold import ThresholdBolt
+from bolts.trend import TrendBolt
 from health.config import load_config
 from spouts.kafka_health import KafkaHealthSpout
 
-CONFIG = load_config()
+# $SQUALL_HEALTH_CONFIG if set, else this project's config.yaml
+CONFIG = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
 PAR = CONFIG.parallelism
 # Sinks ack on the broker's acknowledgement; a tick each second settles the last writes.
 SINK_CONF = {"topology.tick.tuple.freq.secs": 1}
@@ -34,6 +44,10 @@ class HealthKafkaTopology(Topology):
     bmi = BMIBolt.spec(inputs=[parse], par=PAR.bmi)
     threshold = ThresholdBolt.spec(inputs=[bmi], par=PAR.threshold)
     alerts = AlertsKafkaSink.spec(inputs=[threshold], par=PAR.sinks, config=SINK_CONF)
+    trend_feed = TrendFeedBolt.spec(inputs=[threshold], par=1)
+    # Grouped by rule: each rule's windows are counted by one task.
+    trend = TrendBolt.spec(inputs={trend_feed: Grouping.fields("rule")}, par=PAR.trend)
+    trends = TrendsKafkaSink.spec(inputs=[trend], par=1, config=SINK_CONF)
     dead_letter = DeadLetterKafkaSink.spec(
         inputs={parse["invalid"]: Grouping.SHUFFLE, bmi["invalid"]: Grouping.SHUFFLE},
         par=1,
@@ -42,6 +56,8 @@ class HealthKafkaTopology(Topology):
     console = ConsoleSinkBolt.spec(
         inputs={
             threshold: Grouping.SHUFFLE,
+            trend: Grouping.SHUFFLE,
+            trend["late"]: Grouping.SHUFFLE,
             parse["invalid"]: Grouping.SHUFFLE,
             bmi["invalid"]: Grouping.SHUFFLE,
         },

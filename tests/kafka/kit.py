@@ -40,6 +40,7 @@ class HealthTopics:
     readings: str
     alerts: str
     invalid: str
+    trends: str
     group: str
     partitions: int = 4
 
@@ -51,10 +52,14 @@ class HealthTopics:
             readings=f"readings-{tag}",
             alerts=f"alerts-{tag}",
             invalid=f"invalid-{tag}",
+            trends=f"trends-{tag}",
             group=f"health-{tag}",
             partitions=partitions,
         )
-        ensure_topics(bootstrap, {topics.readings: partitions, topics.alerts: 2, topics.invalid: 1})
+        ensure_topics(
+            bootstrap,
+            {topics.readings: partitions, topics.alerts: 2, topics.invalid: 1, topics.trends: 1},
+        )
         return topics
 
     def conf(self, **extra: Any) -> dict[str, Any]:
@@ -64,6 +69,7 @@ class HealthTopics:
             "health.kafka.alerts_topic": self.alerts,
             "health.kafka.invalid_topic": self.invalid,
             "health.kafka.group_id": self.group,
+            "squall.kafka.trends_topic": self.trends,
             "health.sinks.console": False,
             **extra,
         }

@@ -54,6 +54,9 @@ class FakeProducer:
             future.success(object())
         return future
 
+    def partitions_for(self, topic: str) -> set[int] | None:
+        return None if topic.startswith("missing") else {0}
+
     def flush(self, timeout: float | None = None) -> None:
         pass
 
@@ -293,6 +296,12 @@ def test_sink_settles_completed_writes_on_the_next_tuple_without_a_tick() -> Non
     harness.process(alert(1))  # the fake broker answers at once
     harness.process(alert(2))
     assert harness.acked == [1, 2]
+
+
+def test_sink_refuses_to_start_on_a_missing_topic() -> None:
+    conf = {**CONF, "health.kafka.alerts_topic": "missing.alerts"}
+    with pytest.raises(KafkaConfigError, match="topic 'missing.alerts' does not exist on"):
+        BoltHarness(AlertsKafkaSink, conf, component="alerts")
 
 
 def test_dead_letter_sink_names_the_source_record() -> None:

@@ -7,6 +7,7 @@ derives expected alerts and dead letters from the readings topic itself.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -32,6 +33,7 @@ from tests.kafka.kit import (
     check_delivery,
     in_background,
     progress_of,
+    read_topic,
     run_until_committed,
     wait_for,
 )
@@ -101,6 +103,11 @@ def test_four_producers_25000_each_nothing_missing(kafka_bootstrap: str) -> None
     result = run_until_committed(HealthKafkaTopology, topics)
     assert result.errors == []
     assert_nothing_missing(topics, 100_000 + bad, bad)
+    # Trend windows reach their topic too (at-most-once: counted, not checked one by one).
+    trends = [json.loads(r.value) for r in read_topic(kafka_bootstrap, topics.trends)]
+    print(f"trend windows written: {len(trends)}")
+    assert trends
+    assert all({"rule", "window_start_ms", "window_end_ms", "count"} <= set(t) for t in trends)
 
 
 class FlakyBolt(ThresholdBolt):
@@ -155,10 +162,6 @@ class AlwaysFailingBolt(ThresholdBolt):
 
 
 def test_a_record_that_always_fails_goes_to_the_dead_letter_topic(kafka_bootstrap: str) -> None:
-    import json
-
-    from tests.kafka.kit import read_topic
-
     topics = HealthTopics.fresh(kafka_bootstrap, partitions=2)
     produce_readings(topics, 500)  # ids p*1e9 + n: 4 of them (n = 0) are multiples of 1000
     run_until_committed(

@@ -58,6 +58,7 @@ class KafkaSinkBolt(Bolt):
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         from kafka import KafkaProducer
 
+        self.conf = storm_conf
         self.topic = self.sink_topic(storm_conf)
         self.max_pending = int(_setting(storm_conf, "max_pending", 5000, 1))
         self.flush_timeout_s = _setting(storm_conf, "flush_timeout_s", 10.0, 0.1)
@@ -70,10 +71,35 @@ class KafkaSinkBolt(Bolt):
             linger_ms=5,
             batch_size=64 * 1024,
             client_id=f"squall-sink-{self.topic}",
+            max_block_ms=15_000,  # bounds the start-up topic check when the broker is away
         )
+        self._check_topic()
         self.pending: deque[tuple[Any, Any]] = deque()  # (tuple, send future), in send order
         self.written = 0
         self.write_failures = 0
+
+    def _check_topic(self) -> None:
+        """Fail at start, naming the topic, rather than block every send on a missing one.
+
+        (kafka-python waits ``max_block_ms`` for metadata on each send to an unknown topic,
+        which would freeze the whole worker; the project's broker never auto-creates topics.)
+        """
+        from kafka.errors import KafkaError
+
+        try:
+            partitions = self.producer.partitions_for(self.topic)
+        except KafkaError as exc:
+            partitions = None
+            detail = f" ({type(exc).__name__})"
+        else:
+            detail = ""
+        if not partitions:
+            self.producer.close(timeout=1)
+            raise KafkaConfigError(
+                f"sink {type(self).__name__}: topic {self.topic!r} does not exist on "
+                f"{self.bootstrap_servers(self.conf)}{detail}; create it first, e.g. "
+                f"`squall kafka start --topics {self.topic}`"
+            )
 
     def record(self, tup: Any) -> dict[str, Any]:
         values = list(tup.values)
