@@ -84,7 +84,7 @@ def storm_specs(quick: bool) -> list[Spec]:
 
 
 def kafka_specs(quick: bool) -> list[Spec]:
-    records, rates, seconds = (2_000, [200], 2.0) if quick else (100_000, [1_000, 10_000], 15.0)
+    records, rates, seconds = (2_000, [200], 2.0) if quick else (100_000, [1_000, 3_000, 10_000], 15.0)
     return [Spec("kafka", "kafka", "bench.rows_kafka:kafka_rows",
                  {"records": records, "rates": rates, "seconds": seconds}, timeout_s=900)]
 
