@@ -160,7 +160,14 @@ class StormCluster:
     def state(self) -> ClusterState | None:
         if not self.state_file.is_file():
             return None
-        return ClusterState.from_json(self.state_file.read_text())
+        text = self.state_file.read_text()
+        try:
+            return ClusterState.from_json(text)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StormRuntimeError(
+                f"cannot read the cluster state {self.state_file} ({type(exc).__name__}: {exc}); "
+                f"it holds:\n{text}\nend the pids listed there, then delete the file"
+            ) from exc
 
     def _save(self, state: ClusterState) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)  # stop() must work even if it was removed
