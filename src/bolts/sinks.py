@@ -6,6 +6,7 @@ them (``source->stream->fields``), else from the health topology's known layouts
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from streamparse import Bolt
@@ -39,15 +40,21 @@ class _SinkBolt(Bolt):
 
 
 class ConsoleSinkBolt(_SinkBolt):
-    """Prints one line per tuple (under Storm, pystorm routes stdout to the worker log)."""
+    """One line per tuple: on the terminal under squall, in the worker log under Storm.
+
+    Under Storm a Python component's stdout IS the multilang pipe (pystorm 3.1.4 does not
+    redirect print() on Python 3), so printing there kills the worker; its stderr is what
+    ShellBolt copies into the worker log.
+    """
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         self._fields_from_context(context)
         self.enabled = HealthConfig.from_storm_conf(storm_conf).sinks.console
+        self.out = sys.stdout if storm_conf.get("squall.embedded") else sys.stderr
 
     def process(self, tup: Any) -> None:
         if self.enabled:
-            print(format_line(tup.component, tup.stream, self.record(tup)), flush=True)
+            print(format_line(tup.component, tup.stream, self.record(tup)), file=self.out, flush=True)
 
 
 class JsonlSinkBolt(_SinkBolt):

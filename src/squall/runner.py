@@ -21,6 +21,8 @@ def resolve_conf(topology: type[Topology], overrides: dict[str, Any] | None) -> 
     """Topology config, then ``overrides`` (the command line's ``-o``) on top — sparse's order."""
     conf = dict(topology.config or {})
     conf.update(overrides or {})
+    # lets a component tell squall from Storm (where stdout is the multilang pipe, for one)
+    conf["squall.embedded"] = True
     return conf
 
 

@@ -129,6 +129,7 @@ class BoltHarness(_Recorder):
         super().__init__()
         conf = dict(conf or {})
         conf.setdefault("topology.name", "test")
+        conf.setdefault("squall.embedded", True)
         self.raise_errors = raise_errors
         self._current: Tuple | None = None
         self.bolt = build_component(
@@ -172,6 +173,7 @@ class SpoutHarness(_Recorder):
         super().__init__()
         conf = dict(conf or {})
         conf.setdefault("topology.name", "test")
+        conf.setdefault("squall.embedded", True)
         self.spout = build_component(
             spout_cls, conf, _context(component, task, None), self.on_message, initialize=False
         )

@@ -222,3 +222,12 @@ def test_jsonl_sink_without_a_path_writes_nothing(tmp_path: Path, monkeypatch) -
     harness = BoltHarness(JsonlSinkBolt, conf=CONF)
     harness.process(make_tuple(ALERT, component="threshold", id=1))
     assert list(tmp_path.iterdir()) == [] and harness.acked == [1]
+
+
+def test_console_sink_never_writes_to_stdout_under_storm(capsys) -> None:
+    # under Storm stdout is the multilang pipe: a stray line there kills the worker
+    harness = BoltHarness(ConsoleSinkBolt, conf={**CONF, "squall.embedded": False}, sources=ALERT_SOURCE)
+    harness.process(make_tuple(ALERT, component="threshold", id=1))
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("ALERT") and "[bmi > 35] id=3" in captured.err
