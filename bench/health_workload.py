@@ -3,9 +3,9 @@
 One definition of the input (``payload``) and of the work, used by every row:
 
 * ``hand_loop``: the same work in a plain Python loop (the practical limit): the project's own
-  ``health.parse.parse_payload``, ``health.bmi``, ``health.rules.firing``, and per-rule alert
+  ``health_core.parse.parse_payload``, ``health_core.bmi``, ``health_core.rules.firing``, and per-rule alert
   counts in a 10 s event-time window sliding every 2 s, with the trend against the previous
-  window (``health.trend``), computed incrementally per slide (what a hand-tuned loop would do);
+  window (``health_core.trend``), computed incrementally per slide (what a hand-tuned loop would do);
 * ``BenchHealth``: the project's bolts (ParseBolt, BMIBolt, ThresholdBolt, TrendBolt) wired
   behind a deterministic spout, for the embedded runner; a ``Tally`` bolt counts alerts,
   invalid readings and trend tuples and stamps the time of the last alert in shared memory,
@@ -33,11 +33,11 @@ from bolts.bmi import BMIBolt
 from bolts.parse import ParseBolt
 from bolts.threshold import ThresholdBolt
 from bolts.trend import LAG_S, TrendBolt
-from health.bmi import bmi, who_class
-from health.config import HealthConfig, ProducerSettings, WindowSettings
-from health.parse import Reading, parse_payload
-from health.rules import firing
-from health.trend import TREND_FIELDS, trends
+from health_core.bmi import bmi, who_class
+from health_core.config import HealthConfig, ProducerSettings, WindowSettings
+from health_core.parse import Reading, parse_payload
+from health_core.rules import firing
+from health_core.trend import TREND_FIELDS, trends
 
 T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 STEP_MS = 10  # 100 readings per second of event time (e.g. 20 producers at 5 Hz)

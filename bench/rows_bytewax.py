@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.health_workload import LAG_S, Outcome, Workload, payload
-from health.bmi import bmi, who_class
-from health.config import HealthConfig
-from health.parse import Reading, parse_payload
-from health.rules import firing
-from health.trend import classify
+from health_core.bmi import bmi, who_class
+from health_core.config import HealthConfig
+from health_core.parse import Reading, parse_payload
+from health_core.rules import firing
+from health_core.trend import classify
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

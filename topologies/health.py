@@ -22,7 +22,7 @@ from bolts.parse import ParseBolt
 from bolts.sinks import ConsoleSinkBolt, JsonlSinkBolt
 from bolts.threshold import ThresholdBolt
 from bolts.trend import TrendBolt
-from health.config import load_config
+from health_core.config import load_config
 from spouts.synthetic import SyntheticHealthSpout
 
 # $SQUALL_HEALTH_CONFIG if set, else this project's config.yaml

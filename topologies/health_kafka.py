@@ -26,7 +26,7 @@ from bolts.kafka_trend_feed import TrendFeedBolt
 from bolts.sinks import ConsoleSinkBolt
 from bolts.threshold import ThresholdBolt
 from bolts.trend import TrendBolt
-from health.config import load_config
+from health_core.config import load_config
 from spouts.kafka_health import KafkaHealthSpout
 
 # $SQUALL_HEALTH_CONFIG if set, else this project's config.yaml

@@ -1,7 +1,7 @@
 """BMIBolt: adds ``bmi`` and its WHO ``bmi_class`` to each reading.
 
 Input ``["reading_id", "ts", "reading"]`` (ParseBolt's default stream); output the same fields,
-with ``reading`` extended by ``bmi`` (float) and ``bmi_class`` (see ``health.bmi``). A reading
+with ``reading`` extended by ``bmi`` (float) and ``bmi_class`` (see ``health_core.bmi``). A reading
 without a usable height/weight (only possible when wired to something other than ParseBolt)
 goes to the ``invalid`` stream with the reason, like ParseBolt's.
 """
@@ -14,8 +14,8 @@ from typing import Any
 
 from streamparse import Bolt, Stream
 
-from health.bmi import bmi, who_class
-from health.report import INVALID_FIELDS
+from health_core.bmi import bmi, who_class
+from health_core.report import INVALID_FIELDS
 
 
 class BMIBolt(Bolt):

@@ -13,7 +13,7 @@ from typing import Any
 from streamparse import Stream
 
 from bolts.parse import ParseBolt
-from health.report import INVALID_FIELDS
+from health_core.report import INVALID_FIELDS
 
 
 class KafkaParseBolt(ParseBolt):

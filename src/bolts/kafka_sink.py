@@ -21,7 +21,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from health.config import HealthConfig
+from health_core.config import HealthConfig
 from squall.kafka.sink import KafkaSinkBolt
 
 TRENDS_TOPIC_KEY = "squall.kafka.trends_topic"

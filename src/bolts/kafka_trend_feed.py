@@ -17,7 +17,7 @@ from typing import Any
 
 from streamparse import Bolt, Stream
 
-from health.report import ALERT_FIELDS
+from health_core.report import ALERT_FIELDS
 
 
 class TrendFeedBolt(Bolt):

@@ -9,7 +9,7 @@ Outputs:
   (id, age, height_cm, weight_kg, ts epoch ms, form); ``ts`` is the arrival time for the
   course form.
 * ``invalid``: ``["raw", "reason", "ts"]`` — the payload as text (bounded, see
-  ``health.parse.raw_preview``), a readable reason, and the arrival time in epoch ms.
+  ``health_core.parse.raw_preview``), a readable reason, and the arrival time in epoch ms.
 
 Every input tuple is acked exactly once and produces exactly one output tuple: a malformed
 payload is data, not a failure, so replaying it would only produce the same answer again.
@@ -21,9 +21,9 @@ from typing import Any
 
 from streamparse import Bolt, Stream
 
-from health.config import HealthConfig
-from health.parse import Reading, epoch_ms, parse_payload, raw_preview
-from health.report import INVALID_FIELDS
+from health_core.config import HealthConfig
+from health_core.parse import Reading, epoch_ms, parse_payload, raw_preview
+from health_core.report import INVALID_FIELDS
 
 
 class ParseBolt(Bolt):

@@ -11,8 +11,8 @@ from typing import Any
 
 from streamparse import Bolt
 
-from health.config import HealthConfig
-from health.report import ALERT_FIELDS, INVALID_FIELDS, as_record, format_line, to_json_line
+from health_core.config import HealthConfig
+from health_core.report import ALERT_FIELDS, INVALID_FIELDS, as_record, format_line, to_json_line
 
 
 def _known_fields(component: str, stream: str, size: int) -> tuple[str, ...] | None:

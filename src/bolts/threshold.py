@@ -1,7 +1,7 @@
 """ThresholdBolt: one alert per rule that fires for a reading.
 
-Rules come from config.yaml's ``rules`` through the Storm config key ``health.rules`` (a list of
-rule strings, see ``health.rules``); defaults ``weight_kg > 80`` and ``bmi > 35``.
+Rules come from config.yaml's ``rules`` through the Storm config key ``health_core.rules`` (a list of
+rule strings, see ``health_core.rules``); defaults ``weight_kg > 80`` and ``bmi > 35``.
 
 Input: ``["reading_id", "ts", "reading"]`` from BMIBolt (``reading`` has ``bmi``).
 
@@ -23,9 +23,9 @@ from typing import Any
 
 from streamparse import Bolt, Stream
 
-from health.config import HealthConfig
-from health.report import ALERT_FIELDS
-from health.rules import firing
+from health_core.config import HealthConfig
+from health_core.report import ALERT_FIELDS
+from health_core.rules import firing
 
 
 class ThresholdBolt(Bolt):

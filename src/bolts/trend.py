@@ -3,7 +3,7 @@
 Input: ThresholdBolt's alerts ``["rule", "reading_id", "ts", "reading"]`` (``ts`` epoch ms,
 the event time). Window: ``health.windows.window_s`` long, sliding every
 ``health.windows.slide_s`` (config.yaml ``windows``; default 10 s every 2 s), with ``LAG_S`` of
-allowed disorder. Output ``default``: ``TREND_FIELDS`` (see ``health.trend``), one tuple per rule
+allowed disorder. Output ``default``: ``TREND_FIELDS`` (see ``health_core.trend``), one tuple per rule
 per window, anchored to the window's alerts. Alerts behind the watermark go to ``late``.
 
 Wiring: group the input by ``rule`` (``Grouping.fields("rule")``) when ``par`` > 1, so that each
@@ -22,9 +22,9 @@ from typing import Any
 from pystorm.component import Tuple
 from streamparse import Stream
 
-from health.config import HealthConfig
-from health.report import ALERT_FIELDS
-from health.trend import TREND_FIELDS, count_by_rule, trends
+from health_core.config import HealthConfig
+from health_core.report import ALERT_FIELDS
+from health_core.trend import TREND_FIELDS, count_by_rule, trends
 from squall.windowed_bolt import WindowedBolt, late_stream
 from squall.windows import Duration, Window, WindowSpec
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from streamparse import Stream
 
-from health.config import HealthConfig
+from health_core.config import HealthConfig
 from squall.kafka.spout import KafkaSpoutSettings, ReliableKafkaSpout
 
 

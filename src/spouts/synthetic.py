@@ -22,9 +22,9 @@ from typing import Any
 
 from streamparse import Spout, Stream
 
-from health.config import HealthConfig
-from health.parse import epoch_ms
-from health.synthetic import SyntheticSource
+from health_core.config import HealthConfig
+from health_core.parse import epoch_ms
+from health_core.synthetic import SyntheticSource
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from health.bmi import CLASS_NAMES, bmi, who_class
-from health.rules import RuleError, firing, parse_rule, parse_rules
+from health_core.bmi import CLASS_NAMES, bmi, who_class
+from health_core.rules import RuleError, firing, parse_rule, parse_rules
 
 
 def test_bmi_formula() -> None:

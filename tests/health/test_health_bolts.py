@@ -9,7 +9,7 @@ from bolts.bmi import BMIBolt
 from bolts.parse import ParseBolt
 from bolts.sinks import ConsoleSinkBolt, JsonlSinkBolt
 from bolts.threshold import ThresholdBolt
-from health.config import HealthConfig
+from health_core.config import HealthConfig
 from squall.testing import BoltHarness, make_tuple
 from tests.health.payloads import COURSE_OK, MALFORMED, SELF_OK, TS
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from health.config import HealthConfig, HealthConfigError, default_config_path, load_config
+from health_core.config import HealthConfig, HealthConfigError, default_config_path, load_config
 from squall.errors import ConfigError
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"

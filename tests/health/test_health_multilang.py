@@ -9,7 +9,7 @@ import json
 from bolts.bmi import BMIBolt
 from bolts.parse import ParseBolt
 from bolts.threshold import ThresholdBolt
-from health.config import HealthConfig
+from health_core.config import HealthConfig
 from tests.health.payloads import MALFORMED, SELF_OK
 from tests.windows.multilang import context_for, run_loop, tuple_msg
 

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from health.parse import Invalid, Reading, parse_payload, raw_preview
+from health_core.parse import Invalid, Reading, parse_payload, raw_preview
 
 ARRIVAL = 1_700_000_000_000
 TS = 1_700_000_123_456

@@ -2,8 +2,8 @@
 
 import json
 
-from health.config import HealthConfig
-from health.synthetic import generate
+from health_core.config import HealthConfig
+from health_core.synthetic import generate
 from spouts.synthetic import SyntheticHealthSpout
 from squall.testing import SpoutHarness
 

@@ -3,7 +3,7 @@ and must still ack and replay the right readings."""
 
 from __future__ import annotations
 
-from health.config import HealthConfig
+from health_core.config import HealthConfig
 from spouts.synthetic import SyntheticHealthSpout
 from tests.windows.multilang import context_for, run_loop
 

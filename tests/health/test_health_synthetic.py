@@ -2,9 +2,9 @@
 
 import dataclasses
 
-from health.config import ProducerSettings
-from health.parse import Invalid, Reading, parse_payload
-from health.synthetic import SyntheticSource, generate, record_values
+from health_core.config import ProducerSettings
+from health_core.parse import Invalid, Reading, parse_payload
+from health_core.synthetic import SyntheticSource, generate, record_values
 
 NOW = 1_700_000_000_000
 

@@ -11,8 +11,8 @@ from thriftpy2.protocol import TBinaryProtocol
 from thriftpy2.transport import TMemoryBuffer
 
 from bolts.parse import ParseBolt
-from health.config import HealthConfig
-from health.synthetic import generate
+from health_core.config import HealthConfig
+from health_core.synthetic import generate
 from spouts.synthetic import SyntheticHealthSpout
 from squall.clock import ManualClock
 from squall.runner import run_topology

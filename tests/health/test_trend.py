@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from health.trend import TREND_FIELDS, RuleTrend, classify, count_by_rule, trends
+from health_core.trend import TREND_FIELDS, RuleTrend, classify, count_by_rule, trends
 
 
 @pytest.mark.parametrize(

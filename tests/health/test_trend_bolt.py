@@ -8,8 +8,8 @@ import json
 import pytest
 
 from bolts.trend import TrendBolt
-from health.config import HealthConfigError
-from health.report import ALERT_FIELDS
+from health_core.config import HealthConfigError
+from health_core.report import ALERT_FIELDS
 from squall.testing import BoltHarness, make_tuple
 from squall.windows import WindowConfigError
 from tests.windows.multilang import context_for, run_loop, tick_msg, tuple_msg

@@ -11,7 +11,7 @@ from bolts.bmi import BMIBolt
 from bolts.parse import ParseBolt
 from bolts.threshold import ThresholdBolt
 from bolts.trend import TrendBolt
-from health.config import HealthConfig
+from health_core.config import HealthConfig
 from spouts.synthetic import SyntheticHealthSpout
 from squall.clock import ManualClock
 from squall.testing import TopologyDriver

@@ -1,7 +1,7 @@
 """Helpers of the end-to-end tests: topics per test, reading topics back, the delivery check.
 
 The check is an oracle built from the readings topic itself: every record the broker holds
-there is parsed with the health domain code (``health.parse``, ``health.bmi``, the configured
+there is parsed with the health domain code (``health_core.parse``, ``health_core.bmi``, the configured
 rules) to say which alerts must exist and which records must be dead letters; the alerts and
 dead-letter topics are then read back and compared. Duplicates are counted (at-least-once
 allows them); missing ones fail the test.
@@ -22,10 +22,10 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from health.bmi import bmi
-from health.config import HealthConfig
-from health.parse import Reading, parse_payload
-from health.rules import firing
+from health_core.bmi import bmi
+from health_core.config import HealthConfig
+from health_core.parse import Reading, parse_payload
+from health_core.rules import firing
 from squall.kafka.runtime import ensure_topics
 from squall.runner import run_topology
 

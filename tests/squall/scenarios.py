@@ -211,7 +211,7 @@ class NamedStreams(Topology):
 
 # ---------------------------------------------------------------- ticks, pending, unreliable
 class TickCounter(Bolt):
-    outputs = ["ticks"]
+    outputs = ["ticks", "task"]
 
     def initialize(self, conf, ctx):
         self.ticks = 0
@@ -221,7 +221,7 @@ class TickCounter(Bolt):
 
     def process_tick(self, tup):
         self.ticks += 1
-        self.emit([self.ticks])
+        self.emit([self.ticks, self.task_id])
 
 
 class SlowSpout(NumberSpout):

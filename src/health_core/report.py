@@ -45,7 +45,7 @@ def format_invalid(record: Mapping[str, Any]) -> str:
 
 
 def format_window(record: Mapping[str, Any]) -> str:
-    """A trend window (``health.trend.TREND_FIELDS``): rule, bounds, count, trend, previous."""
+    """A trend window (``health_core.trend.TREND_FIELDS``): rule, bounds, count, trend, previous."""
     known = ("rule", "window_start_ms", "window_end_ms", "count", "trend", "previous")
     extra = " ".join(f"{k}={v}" for k, v in record.items() if k not in known)
     line = (

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from health.config import ProducerSettings
+from health_core.config import ProducerSettings
 
 Kind = Literal["course", "self", "malformed"]
 

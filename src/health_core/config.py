@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from health.rules import Rule, RuleError, parse_rules
+from health_core.rules import Rule, RuleError, parse_rules
 from squall.errors import ConfigError
 
 ENV_CONFIG_PATH = "SQUALL_HEALTH_CONFIG"
@@ -252,7 +252,7 @@ def default_config_path(project_file: str | os.PathLike[str] | None = None) -> P
         return Path(env)
     if project_file is not None:
         return Path(project_file)
-    # src/health/config.py -> project root (in a source checkout or an editable install).
+    # src/health_core/config.py -> project root (in a source checkout or an editable install).
     return Path(__file__).resolve().parents[2] / "config.yaml"
 
 
