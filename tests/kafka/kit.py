@@ -130,7 +130,7 @@ class RunWatch:
 
     topics: HealthTopics
     timeout_s: float
-    on_progress: Callable[[int, int], None] | None = None
+    on_progress: Callable[[int, int, Any], None] | None = None
     history: list[tuple[float, int, int]] = field(default_factory=list)
 
     def __call__(self, elapsed: float, snapshot: Any) -> None:
@@ -146,7 +146,7 @@ class RunWatch:
             file=sys.stderr,
         )
         if self.on_progress is not None:
-            self.on_progress(done, total)
+            self.on_progress(done, total, snapshot)
         if total and done >= total:
             raise _Finished()
         if elapsed > self.timeout_s:
@@ -158,7 +158,7 @@ def run_until_committed(
     topology: Any,
     topics: HealthTopics,
     timeout_s: float = 240.0,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Callable[[int, int, Any], None] | None = None,
     **conf: Any,
 ) -> Any:
     watch = RunWatch(topics, timeout_s, on_progress)

@@ -8,6 +8,7 @@ derives expected alerts and dead letters from the readings topic itself.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import shutil
@@ -188,7 +189,7 @@ def test_broker_restart_mid_stream_recovers_by_itself(
         kafka_broker.stop()
         kafka_broker.start()
 
-    def on_progress(done: int, total: int) -> None:
+    def on_progress(done: int, total: int, snapshot: Any) -> None:
         if not restarted and done >= total // 5:
             restarted.append(in_background(restart))
 
@@ -300,3 +301,51 @@ def test_kill_9_of_the_topology_process_and_restart_loses_nothing(kafka_bootstra
     print(f"\nkilled after {done_before} of {total} readings committed")
     assert_nothing_missing(topics, 40_000, 0)
     log.unlink()
+
+
+def test_a_rebalance_mid_stream_loses_nothing(
+    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A second group member (`squall run` in another process) works a while, then leaves.
+
+    This run joins while the other holds every partition, so they are split; when this run has
+    tuples in flight, the other is stopped (Ctrl-C: drain, commit, leave the group), which
+    revokes every partition here (kafka-python's eager protocol): the in-flight state of the
+    revoked partitions is dropped and their records come back from the committed offsets.
+    """
+    caplog.set_level(logging.INFO, logger="squall.component")
+    topics = HealthTopics.fresh(kafka_bootstrap)
+    produce_readings(topics, 15_000)
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "-m", "squall.cli", "run", "topologies/health_kafka.py", "--quiet"]
+    other = subprocess.Popen(
+        [*command, *topics.cli_options()],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    stopped: list[int] = []
+
+    def stop_the_other(done: int, total: int, snapshot: Any) -> None:
+        if not stopped and snapshot.spout_emitted > 0 and snapshot.in_flight > 0:
+            other.send_signal(signal.SIGINT)
+            stopped.append(done)
+
+    try:
+        wait_for(
+            lambda: progress_of(kafka_bootstrap, topics)[0] > 0 or other.poll() is not None,
+            120,
+            "the other member committing its first readings",
+        )
+        assert other.poll() is None, "the other member ended before this one joined"
+        run_until_committed(HealthKafkaTopology, topics, on_progress=stop_the_other)
+        assert stopped, "this run never had tuples in flight while the other was a member"
+        assert other.wait(120) == 0
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait()
+    revokes = [r.getMessage() for r in caplog.records if "rebalance: revoked" in r.getMessage()]
+    print(f"\nthe other member stopped at {stopped[0]} committed\n" + "\n".join(revokes))
+    assert revokes, "this member never saw a rebalance"
+    assert_nothing_missing(topics, 60_000, 0)

@@ -186,8 +186,15 @@ def _accepts(port: int) -> bool:
 
 
 def new_cluster_id() -> str:
-    """22 characters of URL-safe base64 of a UUID: the form StorageTool accepts."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """22 characters of URL-safe base64 of a UUID: the form StorageTool accepts.
+
+    Never starting with '-': StorageTool's argument parser would take ``-t -xyz...`` for an
+    option and fail with "argument --cluster-id/-t: expected one argument" (1 start in 64).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def server_properties(port: int, controller_port: int, data_dir: Path) -> str:

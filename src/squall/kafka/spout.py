@@ -7,8 +7,8 @@
 * A failed tuple is replayed from memory (no seek); after ``max_attempts`` failures it is written
   to the dead-letter topic with the reason and counts as done, instead of looping forever.
 * In-flight tuples are bounded (``max_in_flight``): the consumer is not polled beyond it.
-* On a rebalance the revoked partitions' commit points are committed, then their in-flight
-  state is dropped; their records come back to whichever member gets the partition.
+* On a rebalance the revoked partitions' in-flight state is dropped; their records come back,
+  from the last periodic commit, to whichever member gets the partition.
 
 Settings (Storm config keys, all optional except where the subclass provides them):
 ``squall.kafka.spout.max_attempts`` (5), ``squall.kafka.spout.max_in_flight`` (2000),
@@ -321,7 +321,12 @@ class ReliableKafkaSpout(Spout):
     # ------------------------------------------------------------------------------ rebalance
 
     def on_revoked(self, revoked: set[TopicPart]) -> None:
-        self._commit(force=True, only=revoked)
+        if not revoked:
+            return  # the first join: nothing was assigned before
+        # No commit here: kafka-python 3 runs this listener on its own event loop, where a
+        # blocking consumer.commit() waits for that same loop and hangs the whole group
+        # (seen: both members stuck for minutes). What was done since the last periodic commit
+        # (commit_interval_s) is processed again by the next owner: duplicates, not losses.
         dropped = self.tracker.revoke(revoked)
         self.buffered = deque(r for r in self.buffered if (r.topic, r.partition) not in revoked)
         for tup_id in [t for t, e in self.in_flight.items() if e.tp in revoked]:
@@ -330,10 +335,12 @@ class ReliableKafkaSpout(Spout):
         self.dead_letter_pending = deque(
             p for p in self.dead_letter_pending if p[0] in self.in_flight
         )
-        if dropped:
-            self.logger.info(
-                "rebalance: dropped %d in-flight tuples of %s", dropped, sorted(revoked)
-            )
+        self.logger.info(
+            "rebalance: revoked %s, dropped %d in-flight tuples (they come back from the "
+            "committed offsets)",
+            sorted(revoked),
+            dropped,
+        )
 
 
 class _Listener(ConsumerRebalanceListener):
