@@ -88,7 +88,9 @@ class FakeConsumer:
             out.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
         return out
 
-    def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+    def commit(
+        self, offsets: dict[TopicPartition, OffsetAndMetadata], timeout_ms: int | None = None
+    ) -> None:
         self.commits.append(offsets)
 
     def close(self, autocommit: bool = True) -> None:

@@ -15,7 +15,8 @@ Settings (Storm config keys, all optional except where the subclass provides the
 ``squall.kafka.spout.commit_interval_s`` (1.0), ``squall.kafka.spout.poll_max_records`` (500),
 ``squall.kafka.spout.auto_offset_reset`` ("earliest"), ``squall.kafka.spout.idle_poll_ms``
 (100: how long a poll may wait when nothing is in flight),
-``squall.kafka.spout.session_timeout_ms`` (10000: how soon a killed member's partitions move).
+``squall.kafka.spout.session_timeout_ms`` (10000: how soon a killed member's partitions move),
+``squall.kafka.spout.commit_timeout_ms`` (2000: longest a commit may hold the worker).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class KafkaSpoutSettings:
     poll_max_records: int = 500
     auto_offset_reset: str = "earliest"
     idle_poll_ms: int = 100
+    commit_timeout_ms: int = 2000
     session_timeout_ms: int = 10_000
 
     def __post_init__(self) -> None:
@@ -64,6 +66,7 @@ class KafkaSpoutSettings:
             ("max_in_flight", self.max_in_flight, 1),
             ("poll_max_records", self.poll_max_records, 1),
             ("idle_poll_ms", self.idle_poll_ms, 0),
+            ("commit_timeout_ms", self.commit_timeout_ms, 1),
             # the broker's group.min.session.timeout.ms defaults to 6 s
             ("session_timeout_ms", self.session_timeout_ms, 6000),
         ):
@@ -90,6 +93,7 @@ class KafkaSpoutSettings:
             "auto_offset_reset",
             "idle_poll_ms",
             "session_timeout_ms",
+            "commit_timeout_ms",
         }
         out: dict[str, Any] = {}
         for key, value in conf.items():
@@ -307,8 +311,12 @@ class ReliableKafkaSpout(Spout):
         if not offsets:
             return
         try:
+            # Bounded: the worker loop is single-threaded, and an unbounded commit while the
+            # broker restarts froze it past topology.message.timeout.secs (every tree in flight
+            # then timed out and was replayed).
             self.consumer.commit(
-                {TopicPartition(*tp): OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()}
+                {TopicPartition(*tp): OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()},
+                timeout_ms=self.settings.commit_timeout_ms,
             )
         except KafkaError as exc:
             # Broker restarting or group rebalancing: the same offsets are retried next time;
