@@ -135,3 +135,46 @@ def plot(rows: list[Row], path: Path, quick: bool) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+# (issue, what, row, baseline row, minimum ratio)
+TARGETS: list[tuple[str, str, str, str, float]] = [
+    ("7", "runner with acking >= 0.5x the hand loop", "1 proc, acking on", "hand loop", 0.5),
+    ("7", "runner without acking >= 0.8x the hand loop", "1 proc, acking off", "hand loop", 0.8),
+    ("7", "runner (per item, acking on) above Bytewax per item", "1 proc, acking on", "batch 1", 1.0),
+    ("7", "Storm path >= 2x stock JSON multilang (msgpack both sides)",
+     "Storm local mode, msgpack multilang", "Storm local mode, json multilang", 2.0),
+    ("7", "Storm path >= 2x stock JSON multilang (msgpack + JVM batching)",
+     "Storm local mode, msgpack+batch multilang", "Storm local mode, json multilang", 2.0),
+    ("2", "3-bolt chain, acking on >= 0.4x its loop", "chain: 1 proc, acking on",
+     "chain: hand loop, light", 0.4),
+    ("2", "3-bolt chain, acking off >= 0.75x its loop", "chain: 1 proc, acking off",
+     "chain: hand loop, light", 0.75),
+    ("2", "health workload, acking on >= 0.4x the loop", "1 proc, acking on", "hand loop", 0.4),
+    ("2", "health workload, acking off >= 0.75x the loop", "1 proc, acking off", "hand loop", 0.75),
+    ("2", "multi-process >= 1.6x single on a CPU-bound bolt", "chain: CPU-bound, 2 procs",
+     "chain: CPU-bound, 1 proc", 1.6),
+    ("5", "Kafka end to end >= 0.8x the kafka-python consumer ceiling",
+     "HealthKafkaTopology, backlog, 1 proc", "kafka-python consumer ceiling", 0.8),
+]
+
+
+def target_lines(rows: list[Row]) -> list[str]:
+    """The targets of issues 2, 5 and 7 against this run: met or missed, with the ratio."""
+    by_name = {r.name: r for r in rows}
+    lines = ["## Targets in this run", "",
+             "| issue | target | ratio | met |", "|---|---|---:|---|"]
+    for issue, what, name, base, minimum in TARGETS:
+        row, ref = by_name.get(name), by_name.get(base)
+        if row is None or ref is None or not row.records_per_s or not ref.records_per_s:
+            lines.append(f"| {issue} | {what} | — | not measured in this run |")
+            continue
+        ratio = row.records_per_s / ref.records_per_s
+        lines.append(f"| {issue} | {what} | {ratio:.2f} | {'yes' if ratio >= minimum else 'NO'} |")
+    keyed = [r for r in rows if r.group == "scaling" and "keys" in r.name and r.peak_rss_mb]
+    if keyed:
+        low, high = min(r.peak_rss_mb or 0 for r in keyed), max(r.peak_rss_mb or 0 for r in keyed)
+        bounded = high <= 1.5 * low
+        lines.append(f"| 7 | peak RSS bounded from 10 to 1M keys | {high / low:.2f} "
+                     f"({low:.0f}-{high:.0f} MB) | {'yes' if bounded else 'NO'} |")
+    return lines

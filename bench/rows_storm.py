@@ -128,6 +128,14 @@ def _storm(project: Path, overrides: dict[str, Any], jsonl: Path, seconds: int,
     from squall.storm.home import StormHome
 
     home = StormHome.default()
+    serializer, _, tuning = serializer.partition("+")
+    if tuning == "batch":
+        # Storm 2's JVM-side batching (its performance-tuning guide): executors hand tuples
+        # over in batches of 100, flushed at least every millisecond; ShellBolts keep up to
+        # 1000 tuples queued for their subprocess instead of 100.
+        overrides = {**overrides, "topology.producer.batch.size": 100,
+                     "topology.transfer.batch.size": 100, "topology.batch.flush.interval.millis": 1,
+                     "topology.shellbolt.max.pending": 1000}
     if serializer == "msgpack":
         # pystorm speaks msgpack because config.json says so; the JVM side needs our class.
         home = StormHome(overlay_home(home.path))
@@ -151,7 +159,7 @@ def _storm(project: Path, overrides: dict[str, Any], jsonl: Path, seconds: int,
     return rate, final, str(log)
 
 
-def storm_rows(records: int, seconds: int, serializers: list[str],
+def storm_rows(records: int, seconds: int, serializers: list[str], repeats: int = 1,
                progress: Progress | None = None) -> dict[str, Any]:
     from squall.storm.home import STORM_VERSION, StormHome
 
@@ -177,26 +185,41 @@ def storm_rows(records: int, seconds: int, serializers: list[str],
                      "peak_rss_mb": own_mb,
                      "outputs": f"{lines} sink lines",
                      "note": f"{runner_readings:,} readings (5x the Storm rows'), steady state"})
+        # Alternating runs, best of ``repeats`` each: the machine is shared, and a run's steady
+        # state lasts ~10 s, so one run per serializer can be off by 2x either way.
+        results: dict[str, list[tuple[float, int]]] = {name: [] for name in serializers}
+        errors: dict[str, str] = {}
+        for attempt in range(repeats):
+            for serializer in serializers:
+                tag = f"storm-{serializer}-{attempt}"
+                project = _copy_project(work / tag, serializer.partition("+")[0])
+                jsonl = work / f"{tag}.jsonl"
+                print(f"    sparse run (Storm {STORM_VERSION} local mode, {serializer}, run "
+                      f"{attempt + 1}/{repeats}) ...", flush=True)
+                try:
+                    rate, got, _log = _storm(project, _overrides(per_producer, jsonl), jsonl,
+                                             seconds, serializer, progress)
+                except Exception as exc:  # noqa: BLE001 - a failing run keeps the other rows
+                    errors[serializer] = f"{type(exc).__name__}: {exc}"[:300]
+                    continue
+                if rate is not None:
+                    results[serializer].append((rate * per_line, got))
+        expected = lines / 5
         for serializer in serializers:
-            project = _copy_project(work / f"storm-{serializer}", serializer)
-            jsonl = work / f"storm-{serializer}.jsonl"
-            print(f"    sparse run (Storm {STORM_VERSION} local mode, {serializer}) ...", flush=True)
-            try:
-                rate, got, _log = _storm(project, _overrides(per_producer, jsonl), jsonl,
-                                         seconds, serializer, progress)
-            except Exception as exc:  # noqa: BLE001 - one serializer failing keeps the other row
-                rows.append({"name": f"Storm local mode, {serializer} multilang",
-                             "baseline": base, "note": f"{type(exc).__name__}: {exc}"[:300]})
+            name = f"Storm local mode, {serializer} multilang"
+            baseline = base if serializer == "json" else "Storm local mode, json multilang"
+            if not results[serializer]:
+                rows.append({"name": name, "baseline": baseline,
+                             "note": errors.get(serializer, "no steady state measured")})
                 continue
-            expected = lines / 5
-            complete = "" if got >= 0.99 * expected else f"; only {got} of ~{expected:.0f} lines"
-            rows.append({"name": f"Storm local mode, {serializer} multilang",
-                         "records_per_s": rate and rate * per_line,
-                         "baseline": base if serializer == "json" else
-                         "Storm local mode, json multilang",
+            best, got = max(results[serializer])
+            low = min(g for _, g in results[serializer])
+            complete = "" if low >= 0.99 * expected else f"; a run wrote only {low} of ~{expected:.0f} lines"
+            runs = ", ".join(f"{r:,.0f}" for r, _ in results[serializer])
+            rows.append({"name": name, "records_per_s": best, "baseline": baseline,
                          "outputs": f"{got} sink lines",
-                         "note": f"Storm {STORM_VERSION}, 1 worker JVM; peak RSS is the "
-                                 f"largest process's (the JVM){complete}"})
+                         "note": f"Storm {STORM_VERSION}, 1 worker JVM, best of {runs}; peak RSS "
+                                 f"is the largest process's (the JVM){complete}"})
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {"rows": rows}

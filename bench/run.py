@@ -36,7 +36,7 @@ class Spec:
 
 def specs(quick: bool) -> list[Spec]:
     n = 3_000 if quick else 200_000
-    n_keys = 3_000 if quick else 400_000
+    n_keys = 3_000 if quick else 300_000
     chain_n, cpu_n, spin = (2_000, 500, 20) if quick else (150_000, 20_000, 300)
     runner = "bench.rows_runner:runner_row"
     rows = [
@@ -77,9 +77,10 @@ def specs(quick: bool) -> list[Spec]:
 
 
 def storm_specs(quick: bool) -> list[Spec]:
-    records, seconds = (2_000, 30) if quick else (20_000, 60)
+    records, seconds, repeats = (2_000, 30, 1) if quick else (20_000, 40, 2)
     return [Spec("storm", "storm", "bench.rows_storm:storm_rows",
-                 {"records": records, "seconds": seconds, "serializers": ["json", "msgpack"]},
+                 {"records": records, "seconds": seconds, "repeats": repeats,
+                  "serializers": ["json", "msgpack", "msgpack+batch"]},
                  baseline=None, timeout_s=600)]
 
 
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     # components under src/ are importable. Spawned row processes inherit sys.path.
     if str(ROOT / "src") not in sys.path:
         sys.path.insert(0, str(ROOT / "src"))
-    from bench.report import fill_ratios, write
+    from bench.report import fill_ratios, target_lines, write
 
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     only = args.only
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
         extras += report_lines(args.quick)
     fill_ratios(rows)
+    extras = [*target_lines(rows), "", *extras]
     path = write(rows, args.quick, extras, started, args.out)
     print(path.read_text())
     print(f"wrote {path} and {path.with_suffix('.png')}")
