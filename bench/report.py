@@ -122,7 +122,8 @@ def plot(rows: list[Row], path: Path, quick: bool) -> None:
         "storm": "#ee6677", "kafka": "#228833", "chain": "#aa3377",
     }
     fig, ax = plt.subplots(figsize=(10, 0.32 * len(shown) + 1.5))
-    labels = [f"{r.group}: {r.name}" for r in shown][::-1]
+    labels = [r.name if r.name.startswith(r.group) else f"{r.group}: {r.name}"
+              for r in shown][::-1]
     values = [r.records_per_s or 0 for r in shown][::-1]
     ax.barh(labels, values, color=[colors.get(r.group, "#999999") for r in shown][::-1])
     for y, r in enumerate(shown[::-1]):
