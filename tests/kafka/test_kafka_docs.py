@@ -48,7 +48,11 @@ def test_with_kafka_commands_run_as_written() -> None:
     acked = re.search(r"acknowledged by the broker: ([\d,]+) of ([\d,]+) sent \(0 failed\)", out)
     assert acked is not None, out
     assert acked.group(1) == acked.group(2)
-    alerts = [json.loads(line) for line in out.splitlines() if line.startswith('{"rule"')]
+    records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    alerts = [r for r in records if "reading_id" in r]
+    trends = [r for r in records if "window_start_ms" in r]
     assert len(alerts) == 5
     assert all({"rule", "reading_id", "ts", "reading"} <= set(alert) for alert in alerts)
+    assert 1 <= len(trends) <= 3
+    assert all({"rule", "window_start_ms", "window_end_ms", "count"} <= set(t) for t in trends)
     assert "kafka stopped (pid" in out
