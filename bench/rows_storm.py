@@ -33,7 +33,24 @@ Progress = Callable[[int], None]
 PRODUCERS = 4
 
 
-def _copy_project(target: Path, serializer: str) -> Path:
+SPOUT_BATCH = 16
+# "+spout16": the synthetic spout's next_tuple emits up to 16 readings per call instead of 1.
+# Under Storm every next_tuple is a JVM <-> Python round trip (`next` ... `sync`), so this
+# amortises the round trip; under the embedded runner next_tuple is a plain call.
+BATCHED_SPOUT = f'''"""The benchmark's batched variant of SyntheticHealthSpout (bench/rows_storm.py)."""
+
+from spouts.synthetic import SyntheticHealthSpout
+
+
+class BatchedSyntheticSpout(SyntheticHealthSpout):
+    def next_tuple(self):
+        for _ in range({SPOUT_BATCH}):
+            super().next_tuple()
+'''
+SPOUT_IMPORT = "from spouts.synthetic import SyntheticHealthSpout"
+
+
+def _copy_project(target: Path, serializer: str, batched_spout: bool = False) -> Path:
     target.mkdir(parents=True)
     for name in ("config.json", "project.clj", "config.yaml"):
         shutil.copy(ROOT / name, target / name)
@@ -41,7 +58,15 @@ def _copy_project(target: Path, serializer: str) -> Path:
     for name in ("src", "virtualenvs"):
         shutil.copytree(ROOT / name, target / name, ignore=ignore)
     (target / "topologies").mkdir()
-    shutil.copy(ROOT / "topologies" / "health.py", target / "topologies" / "healthbench.py")
+    topology = (ROOT / "topologies" / "health.py").read_text()
+    if batched_spout:
+        if SPOUT_IMPORT not in topology:
+            raise RuntimeError(f"topologies/health.py no longer has {SPOUT_IMPORT!r}")
+        (target / "src" / "bench_spouts.py").write_text(BATCHED_SPOUT)
+        topology = topology.replace(
+            SPOUT_IMPORT, "from bench_spouts import BatchedSyntheticSpout as SyntheticHealthSpout"
+        )
+    (target / "topologies" / "healthbench.py").write_text(topology)
     config = json.loads((target / "config.json").read_text())
     config["serializer"] = serializer
     (target / "config.json").write_text(json.dumps(config, indent=2))
@@ -192,7 +217,8 @@ def storm_rows(records: int, seconds: int, serializers: list[str], repeats: int 
         for attempt in range(repeats):
             for serializer in serializers:
                 tag = f"storm-{serializer}-{attempt}"
-                project = _copy_project(work / tag, serializer.partition("+")[0])
+                project = _copy_project(work / tag, serializer.partition("+")[0],
+                                        batched_spout=serializer.endswith("+spout16"))
                 jsonl = work / f"{tag}.jsonl"
                 print(f"    sparse run (Storm {STORM_VERSION} local mode, {serializer}, run "
                       f"{attempt + 1}/{repeats}) ...", flush=True)

@@ -36,7 +36,8 @@ class Spec:
 
 def specs(quick: bool) -> list[Spec]:
     n = 3_000 if quick else 200_000
-    n_keys = 3_000 if quick else 300_000
+    n_keys = 3_000 if quick else 200_000
+    n_window = 3_000 if quick else 100_000
     chain_n, cpu_n, spin = (2_000, 500, 20) if quick else (150_000, 20_000, 300)
     runner = "bench.rows_runner:runner_row"
     rows = [
@@ -53,7 +54,7 @@ def specs(quick: bool) -> list[Spec]:
                          {"records": n, "workers": 2, "par": par}))
     for window_s in (10, 60, 600):
         rows.append(Spec("scaling", f"window {window_s} s, 1 proc, acking on", runner,
-                         {"records": n, "window_s": window_s}))
+                         {"records": n_window, "window_s": window_s}))
     for keys, label in ((10, "10"), (10_000, "10k"), (1_000_000, "1M")):
         rows.append(Spec("scaling", f"{label} keys (rule x patient), 1 proc, acking on", runner,
                          {"records": n_keys, "keys": keys, "by_patient": True}))
@@ -80,7 +81,7 @@ def storm_specs(quick: bool) -> list[Spec]:
     records, seconds, repeats = (2_000, 30, 1) if quick else (20_000, 40, 2)
     return [Spec("storm", "storm", "bench.rows_storm:storm_rows",
                  {"records": records, "seconds": seconds, "repeats": repeats,
-                  "serializers": ["json", "msgpack", "msgpack+batch"]},
+                  "serializers": ["json", "msgpack", "msgpack+spout16"]},
                  baseline=None, timeout_s=600)]
 
 
