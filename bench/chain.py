@@ -41,8 +41,12 @@ class PayloadSpout(Spout):
     outputs = ["payload"]
 
     def initialize(self, conf, ctx):
-        self.i = 0
-        self.limit = int(conf.get("bench.records", 100_000))
+        # bench.records is the total: each task of this spout emits its share
+        tasks = sorted(int(t) for t, c in ctx["task->component"].items() if c == ctx["componentid"])
+        total = int(conf.get("bench.records", 100_000))
+        index = tasks.index(int(ctx["taskid"]))
+        self.i = index * (total // len(tasks))
+        self.limit = total if index == len(tasks) - 1 else self.i + total // len(tasks)
         self.reliable = bool(conf.get("bench.reliable", True))
 
     def next_tuple(self):
@@ -88,9 +92,10 @@ class Chain(Topology):
 
 
 class ParallelChain(Topology):
-    """For multi-process scaling: the CPU-bound bolt has one task per core."""
+    """For multi-process scaling: every component has one task per core, as a user scaling a
+    CPU-bound topology over 2 workers would declare it."""
 
-    source = PayloadSpout.spec()
+    source = PayloadSpout.spec(par=2)
     parse = ParseBolt.spec(inputs=[source], par=2)
     compute = ComputeBolt.spec(inputs=[parse], par=2)
-    count = CountBolt.spec(inputs=[compute])
+    count = CountBolt.spec(inputs=[compute], par=2)

@@ -4,8 +4,8 @@
 direct groupings, remote tasks, need_task_ids, output capture). Most emits are simpler: one
 shuffle-like subscriber whose tasks all live in this process and FIFO queues. For those a closure
 with everything pre-bound does the same work with far fewer lookups; it must stay equivalent to
-``emit_values`` (the fidelity tests cover both: single-process runs take these plans, multi-process runs and
-the other groupings take the general path).
+``emit_values`` (the fidelity tests cover both: shuffle-like streams take these plans, the other
+groupings and tuples bound for another process take the general path).
 """
 
 from __future__ import annotations
@@ -30,21 +30,35 @@ SpoutPlan = Callable[..., Any]
 
 
 def _simple_targets(worker: Worker, ex: Executor, stream: str) -> tuple[Any, ...] | None:
-    """(sdef, vtype, nfields, next_target or None) when the fast path applies, else None."""
+    """(vtype, nfields, has_route, next_target) when the fast path applies, else None.
+
+    ``next_target()`` returns the receiving executor, or None when this tuple must go to
+    another process (multi-process mode): the plan then hands the emit to the general path.
+    """
     sdef = ex.comp.streams.get(stream)
-    if sdef is None or sdef.direct or worker.transport is not None:
+    if sdef is None or sdef.direct:
         return None
     routes = worker.routes[(ex.name, stream)]
     if len(routes) > 1 or (routes and routes[0].sub.grouping not in SHUFFLE_LIKE):
         return None
     next_target = None
     if routes:
-        targets = [worker.executors[t] for t in routes[0].tasks]
-        if any(t.fifo_append is None for t in targets):
+        route = routes[0]
+        local = [worker.executors[t] for t in route.tasks if t in worker.executors]
+        if any(t.fifo_append is None for t in local):
             return None
-        random.shuffle(targets)
-        next_target = itertools.cycle(targets).__next__
-    return sdef, worker.vtypes[(ex.name, stream)], len(sdef.fields), next_target
+        if len(local) == len(route.tasks):
+            random.shuffle(local)
+            next_target = itertools.cycle(local).__next__
+        elif route.prefer_local is not None:
+            prefer, executors = route.prefer_local, worker.executors
+
+            def next_target() -> Any:
+                task = prefer()
+                return None if task is None else executors[task]
+        else:
+            return None
+    return worker.vtypes[(ex.name, stream)], len(sdef.fields), bool(routes), next_target
 
 
 def _capture_list(worker: Worker, name: str, stream: str) -> list[list[Any]] | None:
@@ -67,7 +81,7 @@ def bolt_plan(worker: Worker, ex: Executor, plan_stream: str) -> BoltPlan | None
     simple = _simple_targets(worker, ex, plan_stream)
     if simple is None:
         return None
-    _, vtype, nfields, next_target = simple
+    vtype, nfields, has_route, next_target = simple
     comp, stats, inflight = ex.component, ex.stats, ex.inflight
     name, task = ex.name, ex.task
     new_id = worker._new_tuple_id
@@ -87,14 +101,17 @@ def bolt_plan(worker: Worker, ex: Executor, plan_stream: str) -> BoltPlan | None
         values = tup
         if type(values) is not list or (nfields and len(values) != nfields):
             _check(ex, plan_stream, values, nfields)
+        if has_route:
+            target = next_target()
+            if target is None:  # another process's task: the general path sends it
+                return fallback(tup, stream, anchors, direct_task, need_task_ids)
         stats.emitted += 1
         if captured is not None:
             captured.append(list(values))
+        if not has_route:
+            return  # nobody subscribes: no edge, nothing to track
         if anchors is None:
             anchors = comp._current_tups if comp.auto_anchor else ()
-        if next_target is None:
-            return  # nobody subscribes: no edge, nothing to track
-        target = next_target()
         tid = new_id()
         roots = None
         for a in anchors:
@@ -123,7 +140,7 @@ def spout_plan(worker: Worker, ex: Executor, plan_stream: str) -> SpoutPlan | No
     simple = _simple_targets(worker, ex, plan_stream)
     if simple is None or not worker.settings.acking:
         return None
-    _, vtype, nfields, next_target = simple
+    vtype, nfields, has_route, next_target = simple
     stats, name, task = ex.stats, ex.name, ex.task
     new_id = worker._new_tuple_id
     getrandbits = random.Random().getrandbits
@@ -144,12 +161,16 @@ def spout_plan(worker: Worker, ex: Executor, plan_stream: str) -> SpoutPlan | No
         values, msg_id = tup, tup_id
         if type(values) is not list or (nfields and len(values) != nfields):
             _check(ex, plan_stream, values, nfields)
+        target = None
+        if has_route:
+            target = next_target()
+            if target is None:  # another process's task: the general path sends it
+                return fallback(tup, tup_id, stream, direct_task, need_task_ids)
         stats.emitted += 1
         if captured is not None:
             captured.append(list(values))
         tvalues = _new_tuple(vtype, values) if vtype is not None else tuple(values)
         tid = new_id()
-        target = next_target() if next_target is not None else None
         if msg_id is None:
             if target is not None:
                 target.fifo_append(_new_tuple(Tuple, (tid, name, plan_stream, task, tvalues)))
@@ -168,10 +189,14 @@ def spout_plan(worker: Worker, ex: Executor, plan_stream: str) -> SpoutPlan | No
     return emit
 
 
-def make_local_ack(ex: Executor, acker: Any) -> Callable[[Any], None]:
-    """pystorm Bolt.ack for a single-process run: the acker's bookkeeping inlined."""
+def make_local_ack(ex: Executor, worker: Worker) -> Callable[[Any], None]:
+    """pystorm Bolt.ack with this process's acker inlined; other processes' roots go by message."""
+    acker = worker.acker
     roots_map, finish = acker._roots, acker._finish
     inflight, stats = ex.inflight, ex.stats
+    from squall.worker import WORKER_BITS
+
+    mask, index, ack_root = (1 << WORKER_BITS) - 1, worker.index, worker.ack_root
 
     def ack(tup: Any) -> None:
         stats.acked += 1
@@ -180,6 +205,9 @@ def make_local_ack(ex: Executor, acker: Any) -> Callable[[Any], None]:
             return
         ackval = track.ackval
         for root, edge in track.roots.items():
+            if root & mask != index:
+                ack_root(root, edge ^ ackval)
+                continue
             entry = roots_map.get(root)
             if entry is not None:  # else: the tree already failed or timed out
                 entry.xor ^= edge ^ ackval

@@ -27,6 +27,8 @@ class Route:
     tasks: list[int]
     field_index: tuple[int, ...] = ()
     _cycle: Any = field(default=None, repr=False)
+    # set by a multi-process worker: picks a local task while local ones keep up, else None
+    prefer_local: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         shuffled = list(self.tasks)
@@ -37,6 +39,10 @@ class Route:
     def pick(self, values: Sequence[Any]) -> list[int] | int:
         kind = self.sub.grouping
         if kind in ("shuffle", "none", "local_or_shuffle"):
+            if self.prefer_local is not None:
+                task = self.prefer_local()
+                if task is not None:
+                    return task
             return next(self._cycle)
         if kind == "fields":
             key = tuple(values[i] for i in self.field_index)
@@ -65,3 +71,20 @@ def build_routes(
                 out.append(Route(sub, tasks, index))
             routes[(comp.name, stream)] = out
     return routes
+
+
+def locality_picker(local_tasks: list[int], inboxes: list[Any], threshold: int) -> Any:
+    """Storm 2's load-aware shuffle in a nutshell: stay in the worker while its tasks keep up.
+
+    Returns a picker giving the next local task (round-robin) while every local inbox holds
+    fewer than ``threshold`` tuples, else None (the caller then deals over all tasks).
+    """
+    cycle = itertools.cycle(local_tasks).__next__
+
+    def pick() -> int | None:
+        for inbox in inboxes:
+            if len(inbox) >= threshold:
+                return None
+        return cycle()
+
+    return pick

@@ -34,6 +34,7 @@ class RunSettings:
     drain_s: float
     drain_idle_s: float
     fail_fast: bool
+    load_aware: bool
 
     @classmethod
     def from_conf(cls, conf: dict[str, Any]) -> RunSettings:
@@ -54,6 +55,7 @@ class RunSettings:
             drain_s=float(_number(conf, "squall.drain.secs", 5, 0)),  # type: ignore[arg-type]
             drain_idle_s=float(_number(conf, "squall.drain.idle.secs", 1, 0)),  # type: ignore[arg-type]
             fail_fast=bool(conf.get("squall.fail.fast", False)),
+            load_aware=not conf.get("topology.disable.loadaware.messaging", False),
         )
 
     def component_conf(self, comp: ComponentDef) -> dict[str, Any]:

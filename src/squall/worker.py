@@ -27,7 +27,7 @@ from squall.hosting import build_component, values_type
 from squall.model import ComponentDef, TopologyModel
 from squall.queues import make_inbox
 from squall.results import ComponentError, ComponentStats, RunResult, Snapshot
-from squall.routing import build_routes
+from squall.routing import build_routes, locality_picker
 from squall.settings import RunSettings
 
 WORKER_BITS = 8
@@ -228,6 +228,8 @@ class Worker:
         for task in tasks:
             comp = model.components[model.task_component[task]]
             self.executors[task] = Executor(self, comp, task, settings.component_conf(comp))
+        if transport is not None and settings.load_aware:
+            self._prefer_local_tasks()
         self.spouts = [e for e in self.executors.values() if e.is_spout]
         self.bolts = [e for e in self.executors.values() if not e.is_spout]
         self.acker = Acker(self._tree_done)
@@ -248,6 +250,23 @@ class Worker:
         # components (by name) that read time through a ``clock`` attribute get this clock's
         self.clocked: frozenset[str] = frozenset()
 
+    def _prefer_local_tasks(self) -> None:
+        """Shuffle-like routes keep tuples in this process while its tasks keep up.
+
+        Storm 2 does the same by default (load-aware, locality-aware shuffle; off with
+        ``topology.disable.loadaware.messaging``): a tuple crossing processes costs a pickle
+        and a pipe, far more than the work of a light bolt.
+        """
+        threshold = max(1, self.settings.queue_capacity // 4)
+        for routes in self.routes.values():
+            for route in routes:
+                if route.sub.grouping not in ("shuffle", "none", "local_or_shuffle"):
+                    continue
+                local = [t for t in route.tasks if t in self.executors]
+                if local and len(local) < len(route.tasks):
+                    inboxes = [self.executors[t].inbox for t in local]
+                    route.prefer_local = locality_picker(local, inboxes, threshold)
+
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> None:
         now = self.clock.now()
@@ -258,8 +277,8 @@ class Worker:
                 self._ticks.append([now + float(freq), float(freq), ex])
         for ex in self.executors.values():
             ex.install_default_plan()
-            if self.transport is None and not ex.is_spout and ex.component.ack == ex._ack:
-                ex.component.ack = make_local_ack(ex, self.acker)
+            if not ex.is_spout and ex.component.ack == ex._ack:
+                ex.component.ack = make_local_ack(ex, self)
         for ex in self.spouts:
             ex.component.activate()
 

@@ -12,9 +12,9 @@ from tests.squall import scenarios as sc
 MODES = [pytest.param(1, id="single-process"), pytest.param(2, id="multi-process")]
 
 
-def run(topology, workers, **kw):
+def run(topology, workers, conf=None, **kw):
     kw.setdefault("until_idle", True)
-    return run_topology(topology, workers=workers, capture=True, **kw)
+    return run_topology(topology, conf, workers=workers, capture=True, **kw)
 
 
 @pytest.mark.parametrize("workers", MODES)
@@ -81,7 +81,8 @@ def test_an_exception_fails_its_tree_is_reported_and_the_run_goes_on(workers):
 
 @pytest.mark.parametrize("workers", MODES)
 def test_all_global_none_local_and_direct_groupings(workers):
-    result = run(sc.Groupings, workers)
+    # plain shuffle: Storm 2's default load-aware shuffle would keep light traffic local
+    result = run(sc.Groupings, workers, conf={"topology.disable.loadaware.messaging": True})
     model_tasks = _tasks(sc.Groupings)
     by_task = Counter(task for _, task in result.output("to_all"))
     assert by_task == {t: sc.N for t in model_tasks["to_all"]}
@@ -149,3 +150,14 @@ def _tasks(topology):
     from squall.model import build_model
 
     return {c.name: c.task_ids for c in build_model(topology).components.values()}
+
+
+def test_load_aware_shuffle_keeps_light_traffic_in_the_emitting_process():
+    # Storm 2's default: a shuffle prefers the emitter's own worker while its tasks keep up
+    result = run(sc.Groupings, 2)
+    tasks = _tasks(sc.Groupings)
+    source_task = tasks["source"][0]
+    ordered = sorted(t for ts in tasks.values() for t in ts)
+    same_worker = {t for i, t in enumerate(ordered) if i % 2 == ordered.index(source_task) % 2}
+    assert {t for _, t in result.output("to_none")} <= same_worker
+    assert sorted(n for n, _ in result.output("to_none")) == list(range(sc.N))

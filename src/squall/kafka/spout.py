@@ -361,4 +361,9 @@ class _Listener(ConsumerRebalanceListener):
         self.spout.on_revoked({(tp.topic, tp.partition) for tp in revoked})
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        pass  # tracking starts with the first record delivered from each partition
+        # Tracking starts with the first record delivered from each partition; just say so.
+        self.spout.logger.info(
+            "task %s assigned %s",
+            getattr(self.spout, "task_id", "?"),
+            sorted((tp.topic, tp.partition) for tp in assigned),
+        )
