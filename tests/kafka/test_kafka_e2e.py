@@ -121,13 +121,15 @@ class FlakyBolt(ThresholdBolt):
         super().process(tup)
 
 
-def kafka_health_topology(threshold_bolt: type[ThresholdBolt]) -> type[Topology]:
+def kafka_health_topology(
+    threshold_bolt: type[ThresholdBolt] = ThresholdBolt, spouts: int = 1
+) -> type[Topology]:
     """HealthKafkaTopology's wiring with another threshold bolt (a fault injector)."""
 
     class Wiring(Topology):
         config = HealthKafkaTopology.config
 
-        kafka = KafkaHealthSpout.spec(par=1)
+        kafka = KafkaHealthSpout.spec(par=spouts)
         parse = KafkaParseBolt.spec(inputs=[kafka], par=1)
         bmi = BMIBolt.spec(inputs=[parse], par=1)
         threshold = threshold_bolt.spec(inputs=[bmi], par=1)
