@@ -76,6 +76,12 @@ class FakeConsumer:
         self.listener: Any = None
         FakeConsumer.instances.append(self)
 
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition(TOPIC, p) for p in range(4)}
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return set() if topic.startswith("missing") else {0, 1, 2, 3}
+
     def subscribe(self, topics: list[str], listener: Any = None) -> None:
         self.topics = topics
         self.listener = listener
@@ -149,6 +155,17 @@ def test_spout_emits_payload_and_source_with_a_string_tup_id() -> None:
     # group member settings that make at-least-once possible
     assert consumer.config["enable_auto_commit"] is False
     assert consumer.config["group_id"] == "squall-health"
+
+
+def test_spout_refuses_to_start_on_a_missing_topic() -> None:
+    with pytest.raises(KafkaConfigError, match="topic 'missing.readings' does not exist on"):
+        SpoutHarness(
+            KafkaHealthSpout,
+            {
+                "health.kafka.bootstrap_servers": "127.0.0.1:9",
+                "health.kafka.readings_topic": "missing.readings",
+            },
+        )
 
 
 def test_spout_commits_only_the_acked_prefix() -> None:

@@ -350,4 +350,8 @@ def test_a_rebalance_mid_stream_loses_nothing(
     revokes = [r.getMessage() for r in caplog.records if "rebalance: revoked" in r.getMessage()]
     print(f"\nthe other member stopped at {stopped[0]} committed\n" + "\n".join(revokes))
     assert revokes, "this member never saw a rebalance"
+    # While both were members, each had its share of the partitions (here: fewer than all 4).
+    assigned = [r.getMessage() for r in caplog.records if " assigned [(" in r.getMessage()]
+    print("\n".join(assigned))
+    assert any(0 < m.count(topics.readings) < topics.partitions for m in assigned), assigned
     assert_nothing_missing(topics, 60_000, 0)

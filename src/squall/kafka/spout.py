@@ -156,6 +156,18 @@ class ReliableKafkaSpout(Spout):
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=max(1000, s.session_timeout_ms // 3),
         )
+        # Know the topics before the first group join. Seen otherwise: the leader assigns
+        # from metadata that lacks a just-created topic ("No partition metadata for topic"),
+        # assigns nothing, notices the change, rejoins - dozens of generations or minutes with
+        # no partitions. A topic that does not exist is a configuration error, not a wait.
+        for topic in s.topics:
+            if not self.consumer.partitions_for_topic(topic):
+                self.consumer.close(autocommit=False)
+                raise KafkaConfigError(
+                    f"spout {type(self).__name__}: topic {topic!r} does not exist on "
+                    f"{list(s.bootstrap_servers)}; create it first, e.g. "
+                    f"`squall kafka start --topics {topic}:4`"
+                )
         self.consumer.subscribe(list(s.topics), listener=_Listener(self))
         self.producer = KafkaProducer(
             bootstrap_servers=list(s.bootstrap_servers),
