@@ -16,7 +16,8 @@ Settings (Storm config keys, all optional except where the subclass provides the
 ``squall.kafka.spout.auto_offset_reset`` ("earliest"), ``squall.kafka.spout.idle_poll_ms``
 (100: how long a poll may wait when nothing is in flight),
 ``squall.kafka.spout.session_timeout_ms`` (10000: how soon a killed member's partitions move),
-``squall.kafka.spout.commit_timeout_ms`` (2000: longest a commit may hold the worker).
+``squall.kafka.spout.commit_timeout_ms`` (2000: longest a commit may hold the worker),
+``squall.kafka.spout.stuck_join_s`` (20: replace a consumer left this long without partitions).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class KafkaSpoutSettings:
     auto_offset_reset: str = "earliest"
     idle_poll_ms: int = 100
     commit_timeout_ms: int = 2000
+    stuck_join_s: float = 20.0
     session_timeout_ms: int = 10_000
 
     def __post_init__(self) -> None:
@@ -76,6 +78,10 @@ class KafkaSpoutSettings:
             raise KafkaConfigError(
                 f"{PREFIX}commit_interval_s must be a number >= 0, got {self.commit_interval_s!r}"
             )
+        if not isinstance(self.stuck_join_s, (int, float)) or self.stuck_join_s <= 0:
+            raise KafkaConfigError(
+                f"{PREFIX}stuck_join_s must be a number > 0, got {self.stuck_join_s!r}"
+            )
         if self.auto_offset_reset not in ("earliest", "latest"):
             raise KafkaConfigError(
                 f"{PREFIX}auto_offset_reset must be 'earliest' or 'latest', "
@@ -94,6 +100,7 @@ class KafkaSpoutSettings:
             "idle_poll_ms",
             "session_timeout_ms",
             "commit_timeout_ms",
+            "stuck_join_s",
         }
         out: dict[str, Any] = {}
         for key, value in conf.items():
@@ -130,7 +137,7 @@ class ReliableKafkaSpout(Spout):
     # ------------------------------------------------------------------------------ lifecycle
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
-        from kafka import KafkaConsumer, KafkaProducer
+        from kafka import KafkaProducer
 
         self.settings = self.settings_from_conf(storm_conf)
         s = self.settings
@@ -143,32 +150,9 @@ class ReliableKafkaSpout(Spout):
         self._last_commit = time.monotonic()
         self._idle_until = 0.0
         task = context.get("taskid", 0) if isinstance(context, dict) else 0
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=list(s.bootstrap_servers),
-            group_id=s.group_id,
-            client_id=f"squall-spout-{s.group_id}-{task}",
-            enable_auto_commit=False,
-            auto_offset_reset=s.auto_offset_reset,
-            max_poll_records=s.poll_max_records,
-            # A slow topology must not be thrown out of the group: polls may be far apart
-            # while in-flight is full.
-            max_poll_interval_ms=600_000,
-            session_timeout_ms=s.session_timeout_ms,
-            heartbeat_interval_ms=max(1000, s.session_timeout_ms // 3),
-        )
-        # Know the topics before the first group join. Seen otherwise: the leader assigns
-        # from metadata that lacks a just-created topic ("No partition metadata for topic"),
-        # assigns nothing, notices the change, rejoins - dozens of generations or minutes with
-        # no partitions. A topic that does not exist is a configuration error, not a wait.
-        for topic in s.topics:
-            if not self.consumer.partitions_for_topic(topic):
-                self.consumer.close(autocommit=False)
-                raise KafkaConfigError(
-                    f"spout {type(self).__name__}: topic {topic!r} does not exist on "
-                    f"{list(s.bootstrap_servers)}; create it first, e.g. "
-                    f"`squall kafka start --topics {topic}:4`"
-                )
-        self.consumer.subscribe(list(s.topics), listener=_Listener(self))
+        self._task = task
+        self._unassigned_since: float | None = None
+        self.consumer = self._new_consumer()
         self.producer = KafkaProducer(
             bootstrap_servers=list(s.bootstrap_servers),
             acks="all",
@@ -185,6 +169,73 @@ class ReliableKafkaSpout(Spout):
 
     def deactivate(self) -> None:
         self._commit(force=True)
+
+    def _new_consumer(self) -> Any:
+        from kafka import KafkaConsumer
+
+        s = self.settings
+        consumer = KafkaConsumer(
+            bootstrap_servers=list(s.bootstrap_servers),
+            group_id=s.group_id,
+            client_id=f"squall-spout-{s.group_id}-{self._task}",
+            enable_auto_commit=False,
+            auto_offset_reset=s.auto_offset_reset,
+            max_poll_records=s.poll_max_records,
+            # A slow topology must not be thrown out of the group: polls may be far apart
+            # while in-flight is full.
+            max_poll_interval_ms=600_000,
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=max(1000, s.session_timeout_ms // 3),
+        )
+        # Know the topics before the first group join. Seen otherwise: the leader assigns
+        # from metadata that lacks a just-created topic ("No partition metadata for topic"),
+        # assigns nothing, notices the change, rejoins - dozens of generations or minutes with
+        # no partitions. A topic that does not exist is a configuration error, not a wait.
+        for topic in s.topics:
+            if not consumer.partitions_for_topic(topic):
+                consumer.close(autocommit=False)
+                raise KafkaConfigError(
+                    f"spout {type(self).__name__}: topic {topic!r} does not exist on "
+                    f"{list(s.bootstrap_servers)}; create it first, e.g. "
+                    f"`squall kafka start --topics {topic}:4`"
+                )
+        consumer.subscribe(list(s.topics), listener=_Listener(self))
+        return consumer
+
+    def _watch_assignment(self, now: float) -> None:
+        """Replace a consumer that has been left without partitions for too long.
+
+        A workaround, not a design: with kafka-python 3.0.12, a rejoin right after the first
+        assignment sometimes never completes its SyncGroup ("Elected group leader" and then
+        nothing for minutes, the member finally unknown to the broker). A fresh member joins
+        within a second. Only in-flight state is lost, and it replays from the commits. A task
+        that legitimately has no partitions (more tasks than partitions) rejoins every
+        ``stuck_join_s``; keep task counts at most the partition count.
+        """
+        if self.consumer.assignment():
+            self._unassigned_since = None
+            return
+        if self._unassigned_since is None:
+            self._unassigned_since = now
+            return
+        if now - self._unassigned_since < self.settings.stuck_join_s:
+            return
+        self.logger.warning(
+            "no partitions for %.0f s: replacing the Kafka consumer (group %s)",
+            now - self._unassigned_since,
+            self.settings.group_id,
+        )
+        self.tracker.revoke(self.tracker.partitions())
+        self.in_flight.clear()
+        self.buffered.clear()
+        self.replay.clear()
+        self.dead_letter_pending.clear()
+        try:
+            self.consumer.close(autocommit=False)
+        except Exception as exc:  # a broken member may fail to leave; the new one matters
+            self.logger.warning("closing the stuck consumer failed: %r", exc)
+        self.consumer = self._new_consumer()
+        self._unassigned_since = None
 
     # ------------------------------------------------------------------------------ the loop
 
@@ -215,6 +266,7 @@ class ReliableKafkaSpout(Spout):
         now = time.monotonic()
         if room <= 0 or now < self._idle_until:
             return
+        self._watch_assignment(now)
         # With nothing in flight there is nothing to ack meanwhile, so the poll may wait a
         # little: kafka-python finishes a group join/sync only inside poll, and polls with a
         # zero timeout abandon the sync and rejoin over and over (seen: dozens of generations).
