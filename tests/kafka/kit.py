@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from health_core.bmi import bmi
@@ -100,24 +100,31 @@ def read_topic(bootstrap: str, topic: str) -> list[Any]:
 
 
 def progress_of(bootstrap: str, topics: HealthTopics) -> tuple[int, int]:
-    """(records committed by the group, records in the readings topic)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    """(records committed by the group, records in the readings topic).
+
+    Read with ``KafkaConsumer.committed`` (an OffsetFetch; this consumer never joins the
+    group). The admin client's ``list_group_offsets`` raised for some groups mid-run, which
+    read as "nothing committed" and made a finished run look stuck.
+    """
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=topics.group, enable_auto_commit=False
+    )
     try:
         parts = [
             TopicPartition(topics.readings, p)
             for p in sorted(consumer.partitions_for_topic(topics.readings))
         ]
         ends = consumer.end_offsets(parts)
-        try:
-            committed = admin.list_group_offsets(topics.group).get(topics.group, {})
-        except KafkaError:
-            committed = {}  # no coordinator yet (group never committed, broker restarting)
-        done = sum(min(committed[tp].offset, ends[tp]) for tp in parts if tp in committed)
+        done = 0
+        for tp in parts:
+            try:
+                committed = consumer.committed(tp)
+            except KafkaError:
+                committed = None  # no coordinator yet, or the broker is restarting
+            done += min(committed or 0, ends[tp])
         return done, sum(ends.values())
     finally:
-        consumer.close()
-        admin.close()
+        consumer.close(autocommit=False)
 
 
 class _Finished(KeyboardInterrupt):
