@@ -130,6 +130,11 @@ class OffsetTracker:
 
     # -- commits ----------------------------------------------------------------------------
 
+    def commit_point(self, tp: TopicPart) -> int | None:
+        """The first offset of ``tp`` not known to be done (None: nothing tracked there)."""
+        part = self._parts.get(tp)
+        return None if part is None else part.next_commit
+
     def committable(self) -> dict[TopicPart, int]:
         """Commit points that moved since the last ``mark_committed`` (offset = next to read)."""
         return {
