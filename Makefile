@@ -30,7 +30,8 @@ PROVISION :=
 include $(sort $(wildcard mk/*.mk))
 
 test: venv lint $(PROVISION) ## the whole suite (provisions Kafka and Storm first)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -m "not isolated"
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash tests/run_isolated.sh $(BIN)/pytest
 
 bench: venv ## benchmarks: writes bench/results/<date>.md and a plot
 	$(BIN)/python -m bench.run
