@@ -39,7 +39,8 @@ from tests.kafka.kit import (
 
 from .kit import NOISE, copy_project, eventually, run, storm_env
 
-pytestmark = [pytest.mark.storm, pytest.mark.kafka, pytest.mark.slow]
+# isolated: the embedded side runs a Kafka spout in this process; see tests/kafka/test_kafka_e2e.py
+pytestmark = [pytest.mark.storm, pytest.mark.kafka, pytest.mark.slow, pytest.mark.isolated]
 
 ROOT = Path(__file__).parents[2]
 PROJECT_ENTRIES = ("src", "topologies", "virtualenvs", "config.json", "project.clj", "config.yaml")
