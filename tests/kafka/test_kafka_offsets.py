@@ -147,3 +147,21 @@ def test_random_ack_order_commits_exactly_the_acked_prefix() -> None:
         acked.add(offset)
         first_unacked = next((o for o in offsets if o not in acked), offsets[-1] + 1)
         assert t.committable() == {P0: first_unacked}
+
+
+def test_resume_commits_a_done_prefix_and_refuses_what_is_before_it() -> None:
+    tracker = OffsetTracker()
+    tracker.resume(P0, 10, committed=7)
+    assert tracker.committable() == {P0: 10}
+    assert not tracker.emitted(P0, 9)
+    assert tracker.emitted(P0, 10)
+    assert tracker.committable() == {P0: 10}
+    tracker.acked(P0, 10)
+    assert tracker.committable() == {P0: 11}
+
+
+def test_resume_with_the_same_commit_point_commits_nothing_new() -> None:
+    tracker = OffsetTracker()
+    tracker.resume(P0, 10, committed=10)
+    assert tracker.committable() == {}
+    assert tracker.committed(P0) == 10

@@ -152,6 +152,22 @@ class OffsetTracker:
 
     # -- rebalance --------------------------------------------------------------------------
 
+    def committed(self, tp: TopicPart) -> int | None:
+        """The last commit point handed to the broker for ``tp`` (None: none by this tracker)."""
+        part = self._parts.get(tp)
+        return None if part is None else part.committed
+
+    def resume(self, tp: TopicPart, offset: int, committed: int | None = None) -> None:
+        """Track ``tp`` again from ``offset``, everything before it known done.
+
+        For a partition that came back to this member in the same rebalance: what was acked
+        before the revoke but not yet committed is committed by the next ``committable``, even
+        when no record follows (at the end of a partition nothing else would move its commit).
+        """
+        self._parts[tp] = _Partition(
+            next_commit=offset, committed=committed, last_emitted=offset - 1
+        )
+
     def revoke(self, tps: list[TopicPart] | set[TopicPart]) -> int:
         """Forget revoked partitions; returns how many in-flight tuples were dropped."""
         dropped = 0

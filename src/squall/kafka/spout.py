@@ -17,7 +17,8 @@ Settings (Storm config keys, all optional except where the subclass provides the
 (100: how long a poll may wait when nothing is in flight),
 ``squall.kafka.spout.session_timeout_ms`` (10000: how soon a killed member's partitions move),
 ``squall.kafka.spout.commit_timeout_ms`` (2000: longest a commit may hold the worker),
-``squall.kafka.spout.stuck_join_s`` (20: replace a consumer left this long without partitions).
+``squall.kafka.spout.stuck_join_s`` (20: replace a consumer whose group join has not completed
+this long: no partitions, or revoked and not assigned again).
 """
 
 from __future__ import annotations
@@ -146,13 +147,16 @@ class ReliableKafkaSpout(Spout):
         self.replay: deque[str] = deque()
         self.buffered: deque[Any] = deque()  # fetched records not yet emitted
         self.dead_letter_pending: deque[tuple[str, str]] = deque()  # (tup_id, reason)
-        self.stats = {"emitted": 0, "replayed": 0, "acked": 0, "dead_lettered": 0, "commits": 0}
+        self.stats = {"emitted": 0, "replayed": 0, "acked": 0, "dead_lettered": 0, "commits": 0,
+                      "consumer_replacements": 0}
         self._last_commit = time.monotonic()
         self._idle_until = 0.0
         task = context.get("taskid", 0) if isinstance(context, dict) else 0
         self._task = task
-        self._unassigned_since: float | None = None
-        self.resume_at: dict[TopicPart, int] = {}
+        self._unassigned_since: float | None = None  # no partitions since (monotonic s)
+        self._revoked_since: float | None = None  # revoked, not yet assigned again, since
+        # partition -> (first unfinished offset, last commit point sent) at its last revoke
+        self.resume_at: dict[TopicPart, tuple[int, int | None]] = {}
         self.consumer = self._new_consumer()
         self.producer = KafkaProducer(
             bootstrap_servers=list(s.bootstrap_servers),
@@ -204,39 +208,51 @@ class ReliableKafkaSpout(Spout):
         return consumer
 
     def _watch_assignment(self, now: float) -> None:
-        """Replace a consumer that has been left without partitions for too long.
+        """Replace a consumer whose group join has not completed for too long.
 
         A workaround, not a design: with kafka-python 3.0.12, a rejoin right after the first
         assignment sometimes never completes its SyncGroup ("Elected group leader" and then
         nothing for minutes, the member finally unknown to the broker). A fresh member joins
-        within a second. Only in-flight state is lost, and it replays from the commits. A task
-        that legitimately has no partitions (more tasks than partitions) rejoins every
+        within a second. Only in-flight state is lost, and it replays from the commits.
+
+        Two signs of a stuck join: no partitions at all, or partitions revoked and none
+        assigned since. The second matters because kafka-python keeps reporting the revoked
+        partitions in ``assignment()`` until the new assignment arrives (seen under Storm: a
+        rebalance 0.3 s after the first assignment, then nothing for 4 minutes). A task that
+        legitimately has no partitions (more tasks than partitions) rejoins every
         ``stuck_join_s``; keep task counts at most the partition count.
         """
-        if self.consumer.assignment():
+        if self._revoked_since is not None:
+            waiting_since: float | None = self._revoked_since
+        elif self.consumer.assignment():
             self._unassigned_since = None
             return
-        if self._unassigned_since is None:
-            self._unassigned_since = now
-            return
-        if now - self._unassigned_since < self.settings.stuck_join_s:
+        else:
+            if self._unassigned_since is None:
+                self._unassigned_since = now
+            waiting_since = self._unassigned_since
+        assert waiting_since is not None
+        if now - waiting_since < self.settings.stuck_join_s:
             return
         self.logger.warning(
-            "no partitions for %.0f s: replacing the Kafka consumer (group %s)",
-            now - self._unassigned_since,
+            "group join not complete for %.0f s: replacing the Kafka consumer (group %s)",
+            now - waiting_since,
             self.settings.group_id,
         )
+        self.stats["consumer_replacements"] += 1
         self.tracker.revoke(self.tracker.partitions())
         self.in_flight.clear()
         self.buffered.clear()
         self.replay.clear()
         self.dead_letter_pending.clear()
+        self.resume_at.clear()
         try:
             self.consumer.close(autocommit=False)
         except Exception as exc:  # a broken member may fail to leave; the new one matters
             self.logger.warning("closing the stuck consumer failed: %r", exc)
         self.consumer = self._new_consumer()
         self._unassigned_since = None
+        self._revoked_since = None
 
     # ------------------------------------------------------------------------------ the loop
 
@@ -396,6 +412,8 @@ class ReliableKafkaSpout(Spout):
     def on_revoked(self, revoked: set[TopicPart]) -> None:
         if not revoked:
             return  # the first join: nothing was assigned before
+        if self._revoked_since is None:
+            self._revoked_since = time.monotonic()
         # No commit here: kafka-python 3 runs this listener on its own event loop, where a
         # blocking consumer.commit() waits for that same loop and hangs the whole group
         # (seen: both members stuck for minutes). What was done since the last periodic commit
@@ -403,10 +421,13 @@ class ReliableKafkaSpout(Spout):
         # Where to resume if a partition comes back to this member: kafka-python keeps its
         # in-memory fetch position for a partition re-assigned to the same member, which is
         # past the in-flight tuples dropped here (seen: 68 alerts missing after a rebalance).
+        # The commit point also has to survive: offsets acked since the last periodic commit
+        # are done, and at the end of a partition no later record would ever commit them (seen:
+        # a run that never finished, every reading acked and 2,196 of 60,000 never committed).
         for tp in revoked:
             point = self.tracker.commit_point(tp)
             if point is not None:
-                self.resume_at[tp] = point
+                self.resume_at[tp] = (point, self.tracker.committed(tp))
         dropped = self.tracker.revoke(revoked)
         self.buffered = deque(r for r in self.buffered if (r.topic, r.partition) not in revoked)
         for tup_id in [t for t, e in self.in_flight.items() if e.tp in revoked]:
@@ -434,13 +455,17 @@ class _Listener(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         # A partition this member had before resumes at its first unfinished offset (a local
-        # seek: no network call, which would deadlock on kafka-python's event loop). Others
-        # start from the group's committed offset. Tracking starts with the first record.
+        # seek: no network call, which would deadlock on kafka-python's event loop), tracked
+        # from there so its acked-but-uncommitted prefix is committed. Others start from the
+        # group's committed offset and are tracked from their first record.
         for tp in assigned:
-            point = self.spout.resume_at.pop((tp.topic, tp.partition), None)
-            if point is not None:
+            resume = self.spout.resume_at.pop((tp.topic, tp.partition), None)
+            if resume is not None:
+                point, committed = resume
                 self.spout.consumer.seek(tp, point)
+                self.spout.tracker.resume((tp.topic, tp.partition), point, committed)
         self.spout.resume_at.clear()
+        self.spout._revoked_since = None
         self.spout.logger.info(
             "task %s assigned %s",
             getattr(self.spout, "task_id", "?"),
