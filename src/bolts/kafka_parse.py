@@ -3,6 +3,8 @@
 ParseBolt's ``invalid`` stream is ``["raw", "reason", "ts"]``; fed by KafkaHealthSpout, whose
 tuples carry ``source`` ("topic:partition:offset") as a second field, this subclass appends it:
 ``["raw", "reason", "ts", "source"]``, so the dead-letter record names the exact Kafka record.
+A valid reading gets the same coordinates as its ``source`` key: alerts then name their record,
+and TrendBolt counts a replayed reading once per window.
 Parsing itself is ParseBolt's, unchanged.
 """
 
@@ -29,4 +31,8 @@ class KafkaParseBolt(ParseBolt):
     def emit(self, tup: list[Any], stream: str | None = None, **kwargs: Any) -> Any:
         if stream == "invalid":
             tup = [*tup, self._source]
+        elif self._source is not None:
+            # The reading names its record too: TrendBolt counts a replayed reading once.
+            reading_id, ts, reading = tup
+            tup = [reading_id, ts, {**reading, "source": self._source}]
         return super().emit(tup, stream=stream, **kwargs)

@@ -5,6 +5,8 @@ the event time). Window: ``health.windows.window_s`` long, sliding every
 ``health.windows.slide_s`` (config.yaml ``windows``; default 10 s every 2 s), with ``LAG_S`` of
 allowed disorder. Output ``default``: ``TREND_FIELDS`` (see ``health_core.trend``), one tuple per rule
 per window, anchored to the window's alerts. Alerts behind the watermark go to ``late``.
+An alert whose reading carries a ``source`` (KafkaParseBolt adds the Kafka record's
+coordinates) is counted once per window however often a replay delivers it.
 
 Wiring: group the input by ``rule`` (``Grouping.fields("rule")``) when ``par`` > 1, so that each
 rule is counted by one task. Each task's event time then advances only with its own rules'
@@ -24,7 +26,7 @@ from streamparse import Stream
 
 from health_core.config import HealthConfig
 from health_core.report import ALERT_FIELDS
-from health_core.trend import TREND_FIELDS, count_by_rule, trends
+from health_core.trend import TREND_FIELDS, count_distinct_by_rule, trends
 from squall.windowed_bolt import WindowedBolt, late_stream
 from squall.windows import Duration, Window, WindowSpec
 
@@ -32,6 +34,14 @@ from squall.windows import Duration, Window, WindowSpec
 LAG_S = 1.0
 WATERMARK_INTERVAL_S = 1
 _RULE = ALERT_FIELDS.index("rule")
+_READING = ALERT_FIELDS.index("reading")
+
+
+def _source(values: list[Any]) -> str | None:
+    """Where the alert's reading came from, when its spout says (KafkaParseBolt does)."""
+    reading = values[_READING] if len(values) > _READING else None
+    source = reading.get("source") if isinstance(reading, dict) else None
+    return source if isinstance(source, str) else None
 
 
 class TrendBolt(WindowedBolt):
@@ -61,7 +71,10 @@ class TrendBolt(WindowedBolt):
         assert isinstance(slide, Duration)
         contiguous = self.previous_end is not None and window.end - self.previous_end <= slide.ms
         previous = self.previous if contiguous else {}
-        counts = count_by_rule(str(t.values[_RULE]) for t in window.current)
+        # A replayed reading's alerts are counted once (at-least-once delivery upstream).
+        counts = count_distinct_by_rule(
+            (str(t.values[_RULE]), _source(t.values)) for t in window.current
+        )
         for trend in trends(counts, previous, window.start, window.end):
             self.emit(trend.as_values())
         self.previous, self.previous_end = counts, window.end

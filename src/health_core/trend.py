@@ -55,6 +55,24 @@ def count_by_rule(rules: Iterable[str]) -> dict[str, int]:
     return dict(Counter(rules))
 
 
+def count_distinct_by_rule(alerts: Iterable[tuple[str, str | None]]) -> dict[str, int]:
+    """Alerts per rule name, each ``(rule, source)`` counted once.
+
+    ``source`` names the record an alert came from (``"topic:partition:offset"`` for Kafka).
+    Delivery is at-least-once, so a replayed reading raises its alerts again; counting each
+    source once keeps a window's count exact. Alerts without a source are all counted.
+    """
+    counts: Counter[str] = Counter()
+    seen: set[tuple[str, str]] = set()
+    for rule, source in alerts:
+        if source is not None:
+            if (rule, source) in seen:
+                continue
+            seen.add((rule, source))
+        counts[rule] += 1
+    return dict(counts)
+
+
 def trends(
     current: Mapping[str, int],
     previous: Mapping[str, int],

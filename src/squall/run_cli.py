@@ -74,6 +74,8 @@ def register(subparsers: Any) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # kafka-python narrates every connection and group join at INFO; its warnings still show.
+    logging.getLogger("kafka").setLevel(logging.WARNING)
     if args.workers < 1:
         raise ConfigError(f"--workers {args.workers}: need at least 1")
     if ":" in args.topology and os.getcwd() not in sys.path:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from health_core.trend import TREND_FIELDS, RuleTrend, classify, count_by_rule, trends
+from health_core.trend import (
+    TREND_FIELDS,
+    RuleTrend,
+    classify,
+    count_by_rule,
+    count_distinct_by_rule,
+    trends,
+)
 
 
 @pytest.mark.parametrize(
@@ -25,6 +32,12 @@ def test_classify(count: int, previous: int, expected: str) -> None:
 def test_count_by_rule() -> None:
     assert count_by_rule(["a", "b", "a", "a"]) == {"a": 3, "b": 1}
     assert count_by_rule([]) == {}
+
+
+def test_count_distinct_by_rule_counts_each_source_once_per_rule() -> None:
+    alerts = [("a", "t:0:1"), ("a", "t:0:1"), ("b", "t:0:1"), ("a", "t:0:2"), ("a", None), ("a", None)]
+    assert count_distinct_by_rule(alerts) == {"a": 4, "b": 1}
+    assert count_distinct_by_rule([]) == {}
 
 
 def test_trends_cover_rules_of_both_windows_sorted() -> None:

@@ -172,3 +172,25 @@ def test_bad_window_settings_are_reported() -> None:
         run_harness({"health.windows.window_s": 0.0001, "health.windows.slide_s": 0.0001})
     with pytest.raises(WindowConfigError, match="exceeds topology.message.timeout.secs=10"):
         run_harness({"topology.message.timeout.secs": 10})
+
+
+def test_a_replayed_reading_is_counted_once_per_window() -> None:
+    """Kafka replays (a rebalance, a timeout) deliver a reading's alerts again; an alert whose
+    reading names its source record counts once. Alerts without a source all count."""
+    h = BoltHarness(TrendBolt, conf=dict(TrendBolt.config), component="trend", sources=SOURCES)
+
+    def send(name: str, at_s: float, source: str | None) -> None:
+        values = alert(name, A, at_s)
+        if source is not None:
+            values[3] = {**values[3], "source": source}
+        h.process(make_tuple(values, fields=ALERT_FIELDS, component="threshold"))
+
+    send("r1", 0.5, "readings:0:1")
+    send("r2", 0.7, "readings:0:2")
+    send("r1", 0.5, "readings:0:1")  # the replay of r1
+    send("n1", 0.9, None)
+    send("n1", 0.9, None)  # no source: nothing says these are one reading
+    send("end", 5.0, "readings:0:3")
+    h.tick()  # watermark 4.0: window (-8, 2] closes
+    first = [readable(e.values) for e in h.emitted if e.stream == "default"][0]
+    assert first == (A, -8, 2, 4, "rising", 0)  # r1, r2, n1, n1

@@ -84,8 +84,11 @@ class FakeConsumer:
     def partitions_for_topic(self, topic: str) -> set[int]:
         return set() if topic.startswith("missing") else {0, 1, 2, 3}
 
+    def topics(self) -> set[str]:
+        return {t for t in getattr(self, "topics_", []) if not t.startswith("missing")}
+
     def subscribe(self, topics: list[str], listener: Any = None) -> None:
-        self.topics = topics
+        self.topics_ = topics
         self.listener = listener
 
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, list[Record]]:

@@ -37,6 +37,14 @@ def test_cli_options_override_topology_config():
     assert float(work[5]) >= 10.0  # mean execute ms reflects the 10 ms delay given with -o
 
 
+def test_kafka_python_info_chatter_is_hidden_but_its_warnings_show():
+    proc = squall("run", "topologies/endless.py", "--seconds", "0.5", "--quiet",
+                  "-o", "user.chatty_kafka_log=true")
+    assert proc.returncode == 0, proc.stderr
+    assert "worth seeing: a broker went away" in proc.stderr
+    assert "chatty" not in proc.stderr
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_ctrl_c_stops_cleanly_with_a_summary(workers):
     proc = subprocess.Popen([*SQUALL, "run", "topologies/endless.py", "--workers", workers], cwd=PROJECT,

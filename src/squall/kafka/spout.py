@@ -192,19 +192,24 @@ class ReliableKafkaSpout(Spout):
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=max(1000, s.session_timeout_ms // 3),
         )
-        # Know the topics before the first group join. Seen otherwise: the leader assigns
-        # from metadata that lacks a just-created topic ("No partition metadata for topic"),
-        # assigns nothing, notices the change, rejoins - dozens of generations or minutes with
-        # no partitions. A topic that does not exist is a configuration error, not a wait.
-        for topic in s.topics:
-            if not consumer.partitions_for_topic(topic):
-                consumer.close(autocommit=False)
-                raise KafkaConfigError(
-                    f"spout {type(self).__name__}: topic {topic!r} does not exist on "
-                    f"{list(s.bootstrap_servers)}; create it first, e.g. "
-                    f"`squall kafka start --topics {topic}:4`"
-                )
         consumer.subscribe(list(s.topics), listener=_Listener(self))
+        # A fresh metadata fetch after subscribing, before the first group join. kafka-python
+        # 3.0.12 takes the leader's "assignment snapshot" from metadata seen since subscribe();
+        # joined before any arrived, it assigned from an empty snapshot, saw the topic's
+        # partitions a moment later and rebalanced (seen: a lone member revoked 0.3 s after its
+        # first assignment, its in-flight readings replayed, and under Storm a rejoin that never
+        # completed). Joined without the topic at all, dozens of generations passed with no
+        # partitions. It also says whether the topics exist: a missing topic is a configuration
+        # error, not a wait.
+        known = consumer.topics()
+        missing = [topic for topic in s.topics if topic not in known]
+        if missing:
+            consumer.close(autocommit=False)
+            raise KafkaConfigError(
+                f"spout {type(self).__name__}: topic {missing[0]!r} does not exist on "
+                f"{list(s.bootstrap_servers)}; create it first, e.g. "
+                f"`squall kafka start --topics {missing[0]}:4`"
+            )
         return consumer
 
     def _watch_assignment(self, now: float) -> None:

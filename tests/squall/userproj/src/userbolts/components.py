@@ -1,6 +1,7 @@
 """A user's own components, in the layout sparse expects (imported from src/)."""
 
 import itertools
+import logging
 import time
 
 from streamparse import Bolt, Spout
@@ -11,6 +12,10 @@ class EndlessSpout(Spout):
 
     def initialize(self, conf, ctx):
         self.counter = itertools.count()
+        if conf.get("user.chatty_kafka_log"):
+            # what kafka-python does on every connection and group join
+            logging.getLogger("kafka.conn").info("chatty: connecting to a broker")
+            logging.getLogger("kafka.conn").warning("worth seeing: a broker went away")
 
     def next_tuple(self):
         n = next(self.counter)
