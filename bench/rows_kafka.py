@@ -139,7 +139,7 @@ def _run_topology(bootstrap: str, tag: str, expected: int, producer_done: Callab
         "health.kafka.alerts_topic": topics["alerts"],
         "health.kafka.invalid_topic": topics["invalid"],
         "health.kafka.group_id": group,
-        "squall.kafka.trends_topic": topics["trends"],  # the trends sink, when wired
+        "health.kafka.trends_topic": topics["trends"],  # the trends sink, when wired
         "health.sinks.console": False,
         "squall.drain.secs": 2.0,
         # A saturated single-process topology can miss the consumer's 10 s session deadline and

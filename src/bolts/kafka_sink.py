@@ -4,8 +4,8 @@ Each acks its input only after the broker acknowledged the write (``squall.kafka
 Wire them with ``config={"topology.tick.tuple.freq.secs": 1}`` so the last writes of a burst
 are acked without waiting for more input.
 
-Topics: ``health.kafka.alerts_topic`` and ``health.kafka.invalid_topic`` from config.yaml;
-trends go to ``squall.kafka.trends_topic`` (default ``health.trends``).
+Topics: ``health.kafka.alerts_topic``, ``health.kafka.trends_topic`` and
+``health.kafka.invalid_topic`` from config.yaml's ``kafka`` section.
 
 Record values are JSON objects named by the input stream's fields:
 
@@ -23,8 +23,6 @@ from typing import Any
 
 from health_core.config import HealthConfig
 from squall.kafka.sink import KafkaSinkBolt
-
-TRENDS_TOPIC_KEY = "squall.kafka.trends_topic"
 
 
 def _json(record: Mapping[str, Any]) -> bytes:
@@ -47,7 +45,7 @@ class AlertsKafkaSink(_HealthKafkaSink):
 
 class TrendsKafkaSink(_HealthKafkaSink):
     def sink_topic(self, conf: Mapping[str, Any]) -> str:
-        return str(conf.get(TRENDS_TOPIC_KEY, "health.trends"))
+        return HealthConfig.from_storm_conf(conf).kafka.trends_topic
 
     def to_record(self, tup: Any, record: dict[str, Any]) -> tuple[bytes | None, bytes]:
         key = record.get("rule")

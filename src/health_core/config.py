@@ -54,6 +54,7 @@ class KafkaSettings:
     readings_topic: str = "health.readings"
     alerts_topic: str = "health.alerts"
     invalid_topic: str = "health.invalid"
+    trends_topic: str = "health.trends"
     group_id: str = "squall-health"
 
 
@@ -360,6 +361,7 @@ _CHECKS: dict[type, dict[str, Check]] = {
         "readings_topic": _text,
         "alerts_topic": _text,
         "invalid_topic": _text,
+        "trends_topic": _text,
         "group_id": _text,
     },
     ProducerSettings: {

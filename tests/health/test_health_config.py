@@ -23,6 +23,7 @@ def test_repo_config_loads_with_the_course_defaults() -> None:
     assert [rule.name for rule in config.rules] == ["weight_kg > 80", "bmi > 35"]
     assert config.producers.count == 4
     assert (config.windows.window_s, config.windows.slide_s) == (10.0, 2.0)
+    assert config.kafka.trends_topic == "health.trends"
 
 
 def test_default_path_is_the_repo_config_unless_env_says_otherwise(monkeypatch, tmp_path) -> None:
@@ -63,6 +64,7 @@ def test_config_is_frozen() -> None:
         ("parallelism:\n  parse: 0\n", "parallelism.parse must be an integer in [1, 64]; got 0"),
         ("kafka:\n  bootstrap_servers: [localhost]\n", "kafka.bootstrap_servers[0] must be 'host:port'"),
         ("kafka:\n  readings_topic: ''\n", "kafka.readings_topic must be a non-empty string"),
+        ("kafka:\n  trends_topic: 7\n", "kafka.trends_topic must be a non-empty string"),
         ("rules: bmi > 35\n", "rules must be a list of rule strings such as 'weight_kg > 80'; got str"),
         ("rules:\n  - bmi > 35\n  - weight >> 80\n", "rules[1]: cannot parse rule 'weight >> 80'"),
         ("rules:\n  - bmi > thirty\n", "rules[0]: cannot parse rule 'bmi > thirty'"),

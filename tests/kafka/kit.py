@@ -69,7 +69,7 @@ class HealthTopics:
             "health.kafka.alerts_topic": self.alerts,
             "health.kafka.invalid_topic": self.invalid,
             "health.kafka.group_id": self.group,
-            "squall.kafka.trends_topic": self.trends,
+            "health.kafka.trends_topic": self.trends,
             "health.sinks.console": False,
             **extra,
         }

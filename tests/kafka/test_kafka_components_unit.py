@@ -17,7 +17,12 @@ from kafka import OffsetAndMetadata, TopicPartition
 from kafka.future import Future
 
 from bolts.kafka_parse import KafkaParseBolt
-from bolts.kafka_sink import AlertsKafkaSink, DeadLetterKafkaSink, source_object
+from bolts.kafka_sink import (
+    AlertsKafkaSink,
+    DeadLetterKafkaSink,
+    TrendsKafkaSink,
+    source_object,
+)
 from spouts.kafka_health import KafkaHealthSpout
 from squall.kafka.errors import KafkaConfigError
 from squall.testing import BoltHarness, SpoutHarness, make_tuple
@@ -371,6 +376,21 @@ def test_sink_acks_only_after_the_broker_acknowledged() -> None:
     assert topic == "health.alerts"
     assert key == b"7"
     assert json.loads(value) == {"rule": "bmi > 35", "reading_id": 7, "ts": 1, "reading": {"id": 7}}
+
+
+def test_trend_windows_go_to_the_configured_trends_topic() -> None:
+    fields = ["rule", "window_start_ms", "window_end_ms", "count", "trend", "previous"]
+    harness = BoltHarness(
+        TrendsKafkaSink,
+        {**CONF, "health.kafka.trends_topic": "course.trends"},
+        component="trends",
+        sources={"trend": {"default": fields}},
+    )
+    harness.process(make_tuple(["bmi > 35", 0, 10_000, 4, "rising", 1], fields=fields,
+                               component="trend", id=1))
+    topic, key, value, _ = FakeProducer.instances[-1].sent[0]
+    assert (topic, key) == ("course.trends", b"bmi > 35")
+    assert json.loads(value)["count"] == 4
 
 
 def test_sink_settles_completed_writes_on_the_next_tuple_without_a_tick() -> None:
