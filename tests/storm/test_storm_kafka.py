@@ -39,7 +39,9 @@ from tests.kafka.kit import (
 
 from .kit import NOISE, copy_project, eventually, run, storm_env
 
-# isolated: the embedded side runs a Kafka spout in this process; see tests/kafka/test_kafka_e2e.py
+# isolated: each runs in a pytest process of its own after the main run (tests/run_isolated.sh),
+# with its own broker, so the heaviest tests (a Storm JVM, a broker, Python workers) never run
+# next to the rest of the suite on a 2-core machine.
 pytestmark = [pytest.mark.storm, pytest.mark.kafka, pytest.mark.slow, pytest.mark.isolated]
 
 ROOT = Path(__file__).parents[2]
