@@ -2,7 +2,6 @@
 
 KAFKA_LIB := .runtime/kafka/lib/.provisioned
 PROVISION += kafka-runtime
-PROVISION += kafka-runtime
 
 $(KAFKA_LIB): runtime/kafka/pom.xml | $(BIN)/squall
 	$(BIN)/squall kafka provision
