@@ -161,6 +161,21 @@ def test_a_bolt_failing_10_percent_at_random_loses_nothing(kafka_bootstrap: str)
     assert_nothing_missing(topics, 10_000 + bad, bad)
 
 
+def test_two_spout_tasks_in_one_process_share_the_partitions(
+    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two group members in one worker process join together (a rebalance at start-up)."""
+    caplog.set_level(logging.INFO, logger="squall.component")
+    topics = HealthTopics.fresh(kafka_bootstrap)
+    produce_readings(topics, 2_500)
+    result = run_until_committed(kafka_health_topology(spouts=2), topics)
+    assert result.errors == []
+    assigned = [r.getMessage() for r in caplog.records if " assigned [" in r.getMessage()]
+    tasks_with_partitions = {m.split()[1] for m in assigned if not m.endswith("assigned []")}
+    assert len(tasks_with_partitions) == 2, assigned  # both members got partitions at some point
+    assert_nothing_missing(topics, 10_000, 0)
+
+
 class AlwaysFailingBolt(ThresholdBolt):
     def process(self, tup: Any) -> None:
         reading_id = tup.values[0]
