@@ -243,6 +243,7 @@ class Worker:
             self.fail_root = self.acker.fail  # type: ignore[method-assign]
         self._ticks: list[list[Any]] = []
         self._next_expiry = 0.0
+        self._next_sweep = self.now + self.settings.message_timeout_s
         self.spouts_stopped = False
         self.backpressured = False
         self.stop_error: ComponentError | None = None
@@ -305,6 +306,9 @@ class Worker:
             self._next_expiry = now + min(1.0, self.settings.message_timeout_s / 4)
             if self.acker.expire(now, self.settings.message_timeout_s):
                 progressed = True
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.settings.message_timeout_s
+            self._forget_abandoned(now)
         batch = self.settings.batch
         for ex in self.bolts:
             n = len(ex.inbox)
@@ -315,6 +319,31 @@ class Worker:
         if self.transport is not None:
             self.transport.flush()
         return progressed
+
+    def _forget_abandoned(self, now: float) -> int:
+        """Drop the tracking of input tuples a bolt never acked, once all their trees are over.
+
+        Without this, a bolt that forgets to ack (or holds tuples past the timeout) keeps one
+        ``Track`` per such tuple for the whole run. Storm keeps nothing for them: the trees
+        time out at the acker and late acks are ignored, which is what happens here too (a
+        later ack or anchor finds no track). Only trees this worker's acker owns can be
+        checked; tracks with roots in another worker's acker are left (multi-process mode).
+        """
+        cutoff = now - self.settings.message_timeout_s
+        mask = (1 << WORKER_BITS) - 1
+        index, alive = self.index, self.acker.entered
+        dropped = 0
+        for ex in self.bolts:
+            stale = [
+                tid
+                for tid, track in ex.inflight.items()
+                if track.entered <= cutoff
+                and all((r & mask) == index and alive(r) is None for r in track.roots)
+            ]
+            for tid in stale:
+                del ex.inflight[tid]
+            dropped += len(stale)
+        return dropped
 
     def _run_spouts(self) -> bool:
         progressed = False

@@ -114,6 +114,20 @@ def test_driver_timeouts_follow_the_manual_clock():
     assert sorted(driver.failed("source")) == [1, 3]
 
 
+def test_tuples_a_bolt_never_acks_are_forgotten_once_their_trees_timed_out():
+    """No tracking kept for the whole run (Storm keeps none either): a late ack is ignored."""
+    driver = TopologyDriver(sc.Timeout)  # message timeout 1 s; holder never acks n % 3 == 0
+    driver.pipe("source", [[n] for n in range(30)])
+    driver.run()
+    holders = [ex for ex in driver._worker.bolts if ex.name == "holder"]
+    assert sum(len(ex.inflight) for ex in holders) == 10  # 0, 3, ..., 27 held
+    driver.advance(1.0)
+    assert len(driver.failed("source")) == 10  # the trees timed out ...
+    driver.advance(1.0)
+    assert sum(len(ex.inflight) for ex in holders) == 0  # ... and their tracking is gone
+    assert len(driver.acked("source")) == 20
+
+
 def test_driver_hands_its_clock_to_processing_time_windows():
     from streamparse import Stream, Topology
 
