@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 from pystorm.component import Tuple
 
 from squall.errors import TopologyError
+from squall.routing import SHUFFLE_LIKE
 
 if TYPE_CHECKING:
     from squall.worker import Executor, Worker
 
 _new_tuple = tuple.__new__
-SHUFFLE_LIKE = ("shuffle", "none", "local_or_shuffle")
 
 BoltPlan = Callable[..., Any]
 SpoutPlan = Callable[..., Any]
@@ -194,9 +194,9 @@ def make_local_ack(ex: Executor, worker: Worker) -> Callable[[Any], None]:
     acker = worker.acker
     roots_map, finish = acker._roots, acker._finish
     inflight, stats = ex.inflight, ex.stats
-    from squall.worker import WORKER_BITS
+    from squall.worker import OWNER_MASK
 
-    mask, index, ack_root = (1 << WORKER_BITS) - 1, worker.index, worker.ack_root
+    mask, index, ack_root = OWNER_MASK, worker.index, worker.ack_root
 
     def ack(tup: Any) -> None:
         stats.acked += 1

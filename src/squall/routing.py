@@ -11,6 +11,9 @@ from typing import Any
 from squall.errors import TopologyError
 from squall.model import Subscription, TopologyModel
 
+# Groupings where any task of the consumer will do (Storm: shuffle, none, local-or-shuffle).
+SHUFFLE_LIKE = ("shuffle", "none", "local_or_shuffle")
+
 
 def _stable_key_hash(key: tuple[Any, ...]) -> int:
     try:
@@ -38,7 +41,7 @@ class Route:
 
     def pick(self, values: Sequence[Any]) -> list[int] | int:
         kind = self.sub.grouping
-        if kind in ("shuffle", "none", "local_or_shuffle"):
+        if kind in SHUFFLE_LIKE:
             if self.prefer_local is not None:
                 task = self.prefer_local()
                 if task is not None:

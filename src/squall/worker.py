@@ -27,10 +27,11 @@ from squall.hosting import build_component, values_type
 from squall.model import ComponentDef, TopologyModel
 from squall.queues import make_inbox
 from squall.results import ComponentError, ComponentStats, RunResult, Snapshot
-from squall.routing import build_routes, locality_picker
+from squall.routing import SHUFFLE_LIKE, build_routes, locality_picker
 from squall.settings import RunSettings
 
 WORKER_BITS = 8
+OWNER_MASK = (1 << WORKER_BITS) - 1  # root & OWNER_MASK = index of the worker whose acker owns it
 _UNSET = object()
 _new_tuple = tuple.__new__  # root ids carry the owning worker in their low bits
 
@@ -261,7 +262,7 @@ class Worker:
         threshold = max(1, self.settings.queue_capacity // 4)
         for routes in self.routes.values():
             for route in routes:
-                if route.sub.grouping not in ("shuffle", "none", "local_or_shuffle"):
+                if route.sub.grouping not in SHUFFLE_LIKE:
                     continue
                 local = [t for t in route.tasks if t in self.executors]
                 if local and len(local) < len(route.tasks):
@@ -320,7 +321,7 @@ class Worker:
             self.transport.flush()
         return progressed
 
-    def _forget_abandoned(self, now: float) -> int:
+    def _forget_abandoned(self, now: float) -> None:
         """Drop the tracking of input tuples a bolt never acked, once all their trees are over.
 
         Without this, a bolt that forgets to ack (or holds tuples past the timeout) keeps one
@@ -330,20 +331,16 @@ class Worker:
         checked; tracks with roots in another worker's acker are left (multi-process mode).
         """
         cutoff = now - self.settings.message_timeout_s
-        mask = (1 << WORKER_BITS) - 1
         index, alive = self.index, self.acker.entered
-        dropped = 0
         for ex in self.bolts:
             stale = [
                 tid
                 for tid, track in ex.inflight.items()
                 if track.entered <= cutoff
-                and all((r & mask) == index and alive(r) is None for r in track.roots)
+                and all((r & OWNER_MASK) == index and alive(r) is None for r in track.roots)
             ]
             for tid in stale:
                 del ex.inflight[tid]
-            dropped += len(stale)
-        return dropped
 
     def _run_spouts(self) -> bool:
         progressed = False
@@ -524,7 +521,7 @@ class Worker:
             )
         routes = self.routes[(ex.name, stream)]
         shuffle_only = None
-        if len(routes) == 1 and routes[0].sub.grouping in ("shuffle", "none", "local_or_shuffle"):
+        if len(routes) == 1 and routes[0].sub.grouping in SHUFFLE_LIKE:
             shuffle_only = routes[0]._cycle.__next__
         return sdef, self.vtypes[(ex.name, stream)], len(sdef.fields), shuffle_only
 
@@ -580,7 +577,7 @@ class Worker:
 
     # ----------------------------------------------------------------- acking
     def ack_root(self, root: int, value: int) -> None:
-        owner = root & ((1 << WORKER_BITS) - 1)
+        owner = root & OWNER_MASK
         if owner == self.index:
             self.acker.ack(root, value)
         else:
@@ -588,7 +585,7 @@ class Worker:
             self.transport.send_ack(owner, root, value)
 
     def fail_root(self, root: int) -> None:
-        owner = root & ((1 << WORKER_BITS) - 1)
+        owner = root & OWNER_MASK
         if owner == self.index:
             self.acker.fail(root)
         else:

@@ -227,16 +227,14 @@ class ReliableKafkaSpout(Spout):
         legitimately has no partitions (more tasks than partitions) rejoins every
         ``stuck_join_s``; keep task counts at most the partition count.
         """
-        if self._revoked_since is not None:
-            waiting_since: float | None = self._revoked_since
-        elif self.consumer.assignment():
-            self._unassigned_since = None
-            return
-        else:
+        waiting_since = self._revoked_since
+        if waiting_since is None:
+            if self.consumer.assignment():
+                self._unassigned_since = None
+                return
             if self._unassigned_since is None:
                 self._unassigned_since = now
             waiting_since = self._unassigned_since
-        assert waiting_since is not None
         if now - waiting_since < self.settings.stuck_join_s:
             return
         self.logger.warning(
