@@ -138,6 +138,8 @@ class RunWatch:
     topics: HealthTopics
     timeout_s: float
     on_progress: Callable[[int, int, Any], None] | None = None
+    # the topic is complete (default: already): a run fed while it goes waits for its producer
+    input_complete: Callable[[], bool] = lambda: True
     history: list[tuple[float, int, int]] = field(default_factory=list)
 
     def __call__(self, elapsed: float, snapshot: Any) -> None:
@@ -154,7 +156,7 @@ class RunWatch:
         )
         if self.on_progress is not None:
             self.on_progress(done, total, snapshot)
-        if total and done >= total:
+        if total and done >= total and self.input_complete():
             raise _Finished()
         if elapsed > self.timeout_s:
             # Not a speed assertion: a guard so a lost record shows as a failure, not a hang.
@@ -166,9 +168,10 @@ def run_until_committed(
     topics: HealthTopics,
     timeout_s: float = 240.0,
     on_progress: Callable[[int, int, Any], None] | None = None,
+    input_complete: Callable[[], bool] = lambda: True,
     **conf: Any,
 ) -> Any:
-    watch = RunWatch(topics, timeout_s, on_progress)
+    watch = RunWatch(topics, timeout_s, on_progress, input_complete)
     return run_topology(topology, topics.conf(**conf), progress=watch, progress_every_s=1.0)
 
 

@@ -334,10 +334,12 @@ def test_a_rebalance_mid_stream_loses_nothing(
     tuples in flight, the other is stopped (Ctrl-C: drain, commit, leave the group), which
     revokes every partition here (kafka-python's eager protocol): the in-flight state of the
     revoked partitions is dropped and their records come back from the committed offsets.
+    Most readings arrive paced while both run: with the whole backlog written up front, the
+    other member once drained all of it before this one had joined.
     """
     caplog.set_level(logging.INFO, logger="squall.component")
     topics = HealthTopics.fresh(kafka_bootstrap)
-    produce_readings(topics, 15_000)
+    produce_readings(topics, 5_000)
     root = Path(__file__).resolve().parents[2]
     command = [sys.executable, "-m", "squall.cli", "run", "topologies/health_kafka.py", "--quiet"]
     other = subprocess.Popen(
@@ -347,6 +349,7 @@ def test_a_rebalance_mid_stream_loses_nothing(
         stderr=subprocess.DEVNULL,
     )
     stopped: list[int] = []
+    paced: subprocess.Popen[bytes] | None = None
 
     def stop_the_other(done: int, total: int, snapshot: Any) -> None:
         if not stopped and snapshot.spout_emitted > 0 and snapshot.in_flight > 0:
@@ -360,13 +363,29 @@ def test_a_rebalance_mid_stream_loses_nothing(
             "the other member committing its first readings",
         )
         assert other.poll() is None, "the other member ended before this one joined"
-        run_until_committed(HealthKafkaTopology, topics, on_progress=stop_the_other)
+        # The rest, 4 x 10,000 paced over 10 s, from a process of its own (`squall produce`).
+        paced = subprocess.Popen(
+            [sys.executable, "-m", "squall.cli", "produce", "--bootstrap", kafka_bootstrap,
+             "--topic", topics.readings, "--producers", "4", "--count", "10000",
+             "--rate", "1000", "--format", "json", "--unique-ids", "--id-base", "100000000",
+             "--seed", "11", "--quiet"],
+            cwd=root,
+            stdout=subprocess.DEVNULL,
+        )
+        run_until_committed(
+            HealthKafkaTopology,
+            topics,
+            on_progress=stop_the_other,
+            input_complete=lambda: paced.poll() is not None,
+        )
+        assert paced.wait() == 0
         assert stopped, "this run never had tuples in flight while the other was a member"
         assert other.wait(120) == 0
     finally:
-        if other.poll() is None:
-            other.kill()
-            other.wait()
+        for proc in (other, paced):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
     revokes = [r.getMessage() for r in caplog.records if "rebalance: revoked" in r.getMessage()]
     print(f"\nthe other member stopped at {stopped[0]} committed\n" + "\n".join(revokes))
     assert revokes, "this member never saw a rebalance"
