@@ -439,7 +439,10 @@ class Broker:
         state = self.state()
         if state is None or not self.pid_alive():
             return False
-        os.kill(state.pid, signal.SIGTERM)
+        try:
+            os.kill(state.pid, signal.SIGTERM)
+        except ProcessLookupError:  # it ended after the liveness check
+            return True
         if not _wait_gone(state.pid, timeout_s):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(state.pid, signal.SIGKILL)
@@ -451,7 +454,8 @@ class Broker:
         state = self.state()
         if state is None or not self.pid_alive():
             return False
-        os.kill(state.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it ended after the liveness check
+            os.kill(state.pid, signal.SIGKILL)
         _wait_gone(state.pid, 10.0)
         return True
 

@@ -397,7 +397,8 @@ def _end_group(pid: int) -> None:
 
 def _group_alive(pgid: int) -> bool:
     for proc in psutil.process_iter(["pid", "status"]):
-        with contextlib.suppress(psutil.Error):
+        # A process can end between the listing and getpgid (ProcessLookupError): it is not alive.
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
             if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.info["pid"]) == pgid:
                 return True
     return False
