@@ -76,6 +76,21 @@ def produce_readings(
     assert result.acked == result.sent == 4 * per_producer
 
 
+def paced_producer(topics: HealthTopics, per_producer: int, rate: int) -> subprocess.Popen[bytes]:
+    """`squall produce` in a process of its own: 4 producers, ``rate`` readings/s each.
+
+    Ids start at 100,000,000 (the up-front readings of ``produce_readings`` count from 0).
+    """
+    return subprocess.Popen(
+        [sys.executable, "-m", "squall.cli", "produce", "--bootstrap", topics.bootstrap,
+         "--topic", topics.readings, "--producers", "4", "--count", str(per_producer),
+         "--rate", str(rate), "--format", "json", "--unique-ids", "--id-base", "100000000",
+         "--seed", "11", "--quiet"],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def produce_malformed(topics: HealthTopics, copies: int = 5) -> int:
     producer = KafkaProducer(bootstrap_servers=topics.bootstrap, acks="all")
     futures = [
@@ -270,9 +285,14 @@ def test_readings_written_by_kcat_are_consumed(kafka_bootstrap: str, tmp_path: A
 
 
 def test_kill_9_of_the_topology_process_and_restart_loses_nothing(kafka_bootstrap: str) -> None:
-    """`squall run` as a real process: SIGKILL it mid-stream, start it again, nothing missing."""
+    """`squall run` as a real process: SIGKILL it mid-stream, start it again, nothing missing.
+
+    10,000 readings are written up front and 30,000 arrive paced (4 x 1,000/s) while the first
+    run works, so it is killed with readings flowing whatever the machine's speed: with the whole
+    backlog up front, a fast machine left about 2 s between "8,000 committed" and the end.
+    """
     topics = HealthTopics.fresh(kafka_bootstrap)
-    produce_readings(topics, 10_000)
+    produce_readings(topics, 2_500)
     command = [
         sys.executable,
         "-m",
@@ -290,6 +310,8 @@ def test_kill_9_of_the_topology_process_and_restart_loses_nothing(kafka_bootstra
             return subprocess.Popen(command, cwd=root, stdout=out, stderr=subprocess.STDOUT)
 
     first = start()
+    paced = paced_producer(topics, per_producer=7_500, rate=1_000)
+    second: subprocess.Popen[bytes] | None = None
     try:
         wait_for(
             lambda: progress_of(kafka_bootstrap, topics)[0] >= 8_000 or first.poll() is not None,
@@ -297,19 +319,15 @@ def test_kill_9_of_the_topology_process_and_restart_loses_nothing(kafka_bootstra
             "the first run committing 8,000 readings",
         )
         assert first.poll() is None, log.read_text()[-3000:]
-        done_before, total = progress_of(kafka_bootstrap, topics)
-        assert done_before < total, "the run finished before it could be killed: produce more"
+        done_before, _ = progress_of(kafka_bootstrap, topics)
+        assert paced.poll() is None, "the paced producer finished before the kill: pace it slower"
         os.kill(first.pid, signal.SIGKILL)
         assert first.wait(30) == -signal.SIGKILL
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
 
-    second = start()
-    try:
+        second = start()
+        assert paced.wait(120) == 0
         wait_for(
-            lambda: progress_of(kafka_bootstrap, topics)[0] >= total or second.poll() is not None,
+            lambda: progress_of(kafka_bootstrap, topics)[0] >= 40_000 or second.poll() is not None,
             300,
             "the restarted run committing every reading",
         )
@@ -317,10 +335,11 @@ def test_kill_9_of_the_topology_process_and_restart_loses_nothing(kafka_bootstra
         second.send_signal(signal.SIGINT)  # Ctrl-C: squall run drains and stops
         assert second.wait(60) == 0, log.read_text()[-3000:]
     finally:
-        if second.poll() is None:
-            second.kill()
-            second.wait()
-    print(f"\nkilled after {done_before} of {total} readings committed")
+        for proc in (first, paced, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    print(f"\nkilled after {done_before} readings committed, with more arriving")
     assert_nothing_missing(topics, 40_000, 0)
     log.unlink()
 
@@ -364,14 +383,7 @@ def test_a_rebalance_mid_stream_loses_nothing(
         )
         assert other.poll() is None, "the other member ended before this one joined"
         # The rest, 4 x 10,000 paced over 10 s, from a process of its own (`squall produce`).
-        paced = subprocess.Popen(
-            [sys.executable, "-m", "squall.cli", "produce", "--bootstrap", kafka_bootstrap,
-             "--topic", topics.readings, "--producers", "4", "--count", "10000",
-             "--rate", "1000", "--format", "json", "--unique-ids", "--id-base", "100000000",
-             "--seed", "11", "--quiet"],
-            cwd=root,
-            stdout=subprocess.DEVNULL,
-        )
+        paced = paced_producer(topics, per_producer=10_000, rate=1_000)
         run_until_committed(
             HealthKafkaTopology,
             topics,
