@@ -521,7 +521,12 @@ class Worker:
             )
         routes = self.routes[(ex.name, stream)]
         shuffle_only = None
-        if len(routes) == 1 and routes[0].sub.grouping in SHUFFLE_LIKE:
+        # The round-robin shortcut, unless a multi-process worker prefers its own tasks there.
+        if (
+            len(routes) == 1
+            and routes[0].sub.grouping in SHUFFLE_LIKE
+            and routes[0].prefer_local is None
+        ):
             shuffle_only = routes[0]._cycle.__next__
         return sdef, self.vtypes[(ex.name, stream)], len(sdef.fields), shuffle_only
 

@@ -193,6 +193,18 @@ class Groupings(Topology):
     direct_sink = TaskBolt.spec(inputs={router["direct"]: Grouping.DIRECT}, par=3)
 
 
+class OwnEmitSpout(NumberSpout):
+    """Overrides ``emit``, so its emits take the runner's generic path, not a compiled plan."""
+
+    def emit(self, *args, **kwargs):
+        return super().emit(*args, **kwargs)
+
+
+class OneShuffle(Topology):
+    source = OwnEmitSpout.spec()
+    to_shuffle = TaskBolt.spec(inputs=[source], par=2)
+
+
 # ---------------------------------------------------------------- named streams
 class EvenOdd(Bolt):
     outputs = [Stream(fields=["n"], name="even"), Stream(fields=["n"], name="odd")]

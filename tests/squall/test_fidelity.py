@@ -161,3 +161,14 @@ def test_load_aware_shuffle_keeps_light_traffic_in_the_emitting_process():
     same_worker = {t for i, t in enumerate(ordered) if i % 2 == ordered.index(source_task) % 2}
     assert {t for _, t in result.output("to_none")} <= same_worker
     assert sorted(n for n, _ in result.output("to_none")) == list(range(sc.N))
+
+
+def test_load_aware_shuffle_holds_on_the_generic_emit_path_too():
+    # a single shuffle subscriber once took a round-robin shortcut that skipped the preference
+    result = run(sc.OneShuffle, 2)
+    tasks = _tasks(sc.OneShuffle)
+    source_task = tasks["source"][0]
+    ordered = sorted(t for ts in tasks.values() for t in ts)
+    same_worker = {t for i, t in enumerate(ordered) if i % 2 == ordered.index(source_task) % 2}
+    assert {t for _, t in result.output("to_shuffle")} <= same_worker
+    assert sorted(n for n, _ in result.output("to_shuffle")) == list(range(sc.N))
