@@ -50,11 +50,6 @@ def classify(count: int, previous: int) -> TrendName:
     return "steady"
 
 
-def count_by_rule(rules: Iterable[str]) -> dict[str, int]:
-    """Alerts per rule name."""
-    return dict(Counter(rules))
-
-
 def count_distinct_by_rule(alerts: Iterable[tuple[str, str | None]]) -> dict[str, int]:
     """Alerts per rule name, each ``(rule, source)`` counted once.
 

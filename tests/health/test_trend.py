@@ -8,7 +8,6 @@ from health_core.trend import (
     TREND_FIELDS,
     RuleTrend,
     classify,
-    count_by_rule,
     count_distinct_by_rule,
     trends,
 )
@@ -27,11 +26,6 @@ from health_core.trend import (
 )
 def test_classify(count: int, previous: int, expected: str) -> None:
     assert classify(count, previous) == expected
-
-
-def test_count_by_rule() -> None:
-    assert count_by_rule(["a", "b", "a", "a"]) == {"a": 3, "b": 1}
-    assert count_by_rule([]) == {}
 
 
 def test_count_distinct_by_rule_counts_each_source_once_per_rule() -> None:
