@@ -13,7 +13,7 @@ help: ## list the targets
 
 $(BIN)/squall: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip "setuptools<81" wheel
+	$(BIN)/pip install -q --upgrade pip "setuptools<66" wheel
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 

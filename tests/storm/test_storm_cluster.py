@@ -54,7 +54,10 @@ def sparse(storm_cluster: StormCluster, project_copy: Path) -> Iterator[Sparse]:
     state = storm_cluster.state()
     assert state is not None
     tool = Sparse(
-        storm_cluster, copy_project(FIXTURE_PROJECT, project_copy, nimbus_port=state.ports.nimbus)
+        storm_cluster,
+        copy_project(
+            FIXTURE_PROJECT, project_copy, nimbus_port=state.ports.nimbus, ui_port=state.ports.ui
+        ),
     )
     yield tool
     # Leave the cluster empty for the next test whatever happened (a topology may be gone already).
@@ -132,6 +135,16 @@ def test_submit_list_ui_worker_kill_and_kill(sparse: Sparse, storm_cluster: Stor
     assert topology["status"] == "ACTIVE"
     assert _component(topology, "spouts", "numbers")["acked"] >= count
     assert _component(topology, "bolts", "record")["executors"] == 2
+
+    # streamparse's own views of the UI (they need setuptools<66, see pyproject.toml).
+    stats = {
+        row.get("boltId") or row.get("spoutId"): row
+        for row in table_rows(sparse("stats", "-e", "local", "-n", "squares"))
+    }
+    assert int(stats["record"]["executed"]) >= count, stats
+    assert int(stats["numbers"]["acked"]) >= count, stats
+    [slots] = table_rows(sparse("slot_usage", "-e", "local"))
+    assert slots["squares"].startswith("1 "), slots  # one worker slot (and its executors)
 
     sparse("kill", "-e", "local", "-n", "squares", "--wait", "1")
     eventually(
