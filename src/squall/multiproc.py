@@ -208,6 +208,7 @@ def _quiescent(counters: Any, workers: int) -> tuple[bool, tuple[int, int]]:
 def run_multiprocess(
     model: TopologyModel, settings: RunSettings, workers: int, *, seconds: float | None,
     capture: bool, until_idle: bool, progress: Any, progress_every_s: float,
+    stop: Any = None,
 ) -> RunResult:
     ordered = sorted(model.task_component)
     task_worker = {t: i % workers for i, t in enumerate(ordered)}
@@ -235,6 +236,8 @@ def run_multiprocess(
             time.sleep(0.02)
             now = time.monotonic()
             if seconds is not None and now - started >= seconds:
+                break
+            if stop is not None and stop.is_set():
                 break
             totals = _totals(counters, workers)
             if settings.fail_fast and totals[ERRORS]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from streamparse import Topology
 
@@ -15,6 +15,12 @@ from squall.settings import RunSettings
 from squall.worker import Worker
 
 ProgressFn = Callable[[float, Snapshot], None]
+
+
+class StopSignal(Protocol):
+    """What ``run_topology(stop=...)`` polls: a ``threading.Event`` or anything with ``is_set``."""
+
+    def is_set(self) -> bool: ...
 
 
 def resolve_conf(topology: type[Topology], overrides: dict[str, Any] | None) -> dict[str, Any]:
@@ -38,8 +44,10 @@ def run_topology(
     until_idle: bool = False,
     progress: ProgressFn | None = None,
     progress_every_s: float = 1.0,
+    stop: StopSignal | None = None,
 ) -> RunResult:
-    """Run ``topology`` until ``seconds`` pass, it goes idle (``until_idle``), or Ctrl-C.
+    """Run ``topology`` until ``seconds`` pass, it goes idle (``until_idle``), ``stop`` is set
+    (a ``threading.Event``, set from any thread), or Ctrl-C.
 
     Then spouts stop, in-flight trees drain for at most ``squall.drain.secs``, spouts are
     deactivated and components closed. ``capture`` records every emitted tuple in the result.
@@ -56,6 +64,7 @@ def run_topology(
         return run_multiprocess(
             model, settings, workers, seconds=seconds, capture=capture,
             until_idle=until_idle, progress=progress, progress_every_s=progress_every_s,
+            stop=stop,
         )
     clock = clock or MonotonicClock()
     worker = Worker(model, settings, sorted(model.task_component), clock, capture=capture)
@@ -63,7 +72,7 @@ def run_topology(
     worker.start()
     try:
         drive(worker, seconds=seconds, until_idle=until_idle, progress=progress,
-              progress_every_s=progress_every_s, started=started)
+              progress_every_s=progress_every_s, started=started, stop=stop)
     except KeyboardInterrupt:
         pass
     finally:
@@ -76,7 +85,7 @@ def run_topology(
 
 def drive(
     worker: Worker, *, seconds: float | None, until_idle: bool, progress: ProgressFn | None,
-    progress_every_s: float, started: float,
+    progress_every_s: float, started: float, stop: StopSignal | None = None,
 ) -> None:
     manual = isinstance(worker.clock, ManualClock)
     next_report = started + progress_every_s
@@ -86,6 +95,8 @@ def drive(
             return
         now = time.monotonic()
         if seconds is not None and now - started >= seconds:
+            return
+        if stop is not None and stop.is_set():
             return
         if not progressed:
             if until_idle and worker.idle():

@@ -98,3 +98,30 @@ def test_a_component_failing_to_initialize_is_a_clear_error(workers):
 
     with pytest.raises(TopologyError, match=r"component 'broken' \(task 1, class Broken\) failed to initialize: KeyError"):
         run_topology(T, until_idle=True, workers=workers)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_stop_event_set_from_another_thread_ends_an_endless_run_cleanly(workers):
+    from streamparse import Topology
+
+    from squall.runner import run_topology
+
+    class Endless(Topology):
+        source = EndlessSpout.spec()
+        slow = SlowBolt.spec(inputs=[source])
+
+    stop = threading.Event()
+    timer = threading.Timer(1.0, stop.set)
+    timer.start()
+    try:
+        # no seconds, no until_idle: only the event can end this run
+        result = run_topology(Endless, workers=workers, stop=stop, capture=True)
+    finally:
+        timer.cancel()
+    assert stop.is_set()
+    emitted = result.stats["source"].emitted
+    assert emitted > 0
+    # the spouts stopped and every tree drained: each emitted number acked, none pending
+    assert result.pending_at_stop == 0
+    assert sorted(result.spout_acked["source"]) == list(range(emitted))
+    assert len(result.output("slow")) == emitted
