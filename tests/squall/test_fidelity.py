@@ -152,23 +152,21 @@ def _tasks(topology):
     return {c.name: c.task_ids for c in build_model(topology).components.values()}
 
 
-def test_load_aware_shuffle_keeps_light_traffic_in_the_emitting_process():
-    # Storm 2's default: a shuffle prefers the emitter's own worker while its tasks keep up
-    result = run(sc.Groupings, 2)
-    tasks = _tasks(sc.Groupings)
+@pytest.mark.parametrize(
+    ("topology", "receiver"),
+    [
+        # Storm 2's default: a shuffle prefers the emitter's own worker while its tasks keep up
+        (sc.Groupings, "to_none"),
+        # a spout overriding emit takes the generic path, whose single-shuffle-subscriber
+        # shortcut once skipped that preference
+        (sc.OneShuffle, "to_shuffle"),
+    ],
+)
+def test_load_aware_shuffle_keeps_light_traffic_in_the_emitting_process(topology, receiver):
+    result = run(topology, 2)
+    tasks = _tasks(topology)
     source_task = tasks["source"][0]
     ordered = sorted(t for ts in tasks.values() for t in ts)
     same_worker = {t for i, t in enumerate(ordered) if i % 2 == ordered.index(source_task) % 2}
-    assert {t for _, t in result.output("to_none")} <= same_worker
-    assert sorted(n for n, _ in result.output("to_none")) == list(range(sc.N))
-
-
-def test_load_aware_shuffle_holds_on_the_generic_emit_path_too():
-    # a single shuffle subscriber once took a round-robin shortcut that skipped the preference
-    result = run(sc.OneShuffle, 2)
-    tasks = _tasks(sc.OneShuffle)
-    source_task = tasks["source"][0]
-    ordered = sorted(t for ts in tasks.values() for t in ts)
-    same_worker = {t for i, t in enumerate(ordered) if i % 2 == ordered.index(source_task) % 2}
-    assert {t for _, t in result.output("to_shuffle")} <= same_worker
-    assert sorted(n for n, _ in result.output("to_shuffle")) == list(range(sc.N))
+    assert {t for _, t in result.output(receiver)} <= same_worker
+    assert sorted(n for n, _ in result.output(receiver)) == list(range(sc.N))
