@@ -145,6 +145,16 @@ def test_submit_list_ui_worker_kill_and_kill(sparse: Sparse, storm_cluster: Stor
     assert int(stats["numbers"]["acked"]) >= count, stats
     [slots] = table_rows(sparse("slot_usage", "-e", "local"))
     assert slots["squares"].startswith("1 "), slots  # one worker slot (and its executors)
+    # a component's page: per-window totals, then its inputs (the UI serves Storm 2's fields)
+    page = table_rows(sparse("stats", "-e", "local", "-n", "squares", "-c", "record"))
+    all_time = next(r for r in page if r.get("windowPretty") == "All time")
+    assert int(all_time["executed"]) >= count, page
+    inputs = [r for r in page if r.get("component") == "numbers"]
+    assert inputs and int(inputs[0]["executed"]) >= count, page
+    uptimes = table_rows(sparse("worker_uptime", "-e", "local"))
+    # one row per executor of the topology's own components: numbers x1, record x2
+    assert len({r["Worker ID"] for r in uptimes}) == 3, uptimes
+    assert all(r["Uptime"].endswith("s") and r["Log URL"].endswith("worker.log") for r in uptimes)
 
     sparse("kill", "-e", "local", "-n", "squares", "--wait", "1")
     eventually(

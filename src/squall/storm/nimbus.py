@@ -171,40 +171,6 @@ def topology_json(info: Any, window: str = ALL_TIME) -> dict[str, Any]:
     }
 
 
-def component_json(info: Any, component: str) -> dict[str, Any] | None:
-    executors = [e for e in info.executors if e.component_id == component]
-    if not executors:
-        return None
-    spouts, bolts = component_stats(info)
-    row = next((r for r in [*spouts, *bolts] if r.get("spoutId", r.get("boltId")) == component), {})
-    return {
-        "id": component,
-        "topologyId": info.id,
-        "name": info.name,
-        "componentType": "spout" if "spoutId" in row else "bolt",
-        "executors": len(executors),
-        "stats": row,
-        "componentErrors": [
-            {
-                "error": e.error,
-                "errorTime": e.error_time_secs,
-                "errorHost": e.host or "",
-                "errorPort": e.port or "",
-            }
-            for e in sorted(info.errors.get(component, []), key=lambda e: -e.error_time_secs)
-        ],
-        "executorStats": [
-            {
-                "id": f"[{e.executor_info.task_start}-{e.executor_info.task_end}]",
-                "host": e.host,
-                "port": e.port,
-                "uptimeSeconds": e.uptime_secs,
-            }
-            for e in executors
-        ],
-    }
-
-
 def cluster_json(summary: Any) -> dict[str, Any]:
     slots_total = sum(s.num_workers for s in summary.supervisors)
     slots_used = sum(s.num_used_workers for s in summary.supervisors)

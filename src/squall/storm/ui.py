@@ -9,7 +9,8 @@ Storm UI's paths and field names:
     GET /api/v1/topology/summary           running topologies
     GET /api/v1/topology/<id>[?window=W]   spouts and bolts: emitted, executed, acked, failed,
                                            lastError (W = :all-time, 600, 10800, 86400)
-    GET /api/v1/topology/<id>/component/<name>   one component's stats and its errors
+    GET /api/v1/topology/<id>/component/<name>[?window=W]   one component's page: totals per
+                                           window, input/output streams, executors, errors
 
 It binds 127.0.0.1 (``ui.host`` in storm.yaml to change) and port ``ui.port``.
 """
@@ -27,10 +28,10 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import yaml
 
+from squall.storm.component_page import WINDOWS, component_json
 from squall.storm.nimbus import (
     ALL_TIME,
     cluster_json,
-    component_json,
     nimbus_client,
     supervisors_json,
     topology_json,
@@ -42,6 +43,17 @@ LOG = logging.getLogger("squall.storm.ui")
 
 class NotFound(Exception):
     """No such topology or component."""
+
+
+class BadRequest(Exception):
+    """A query value Storm UI would not accept."""
+
+
+def _window(query: dict[str, list[str]]) -> str:
+    window = query.get("window", [ALL_TIME])[0]
+    if window not in WINDOWS:
+        raise BadRequest(f"window={window!r}: valid windows are {', '.join(WINDOWS)}")
+    return window
 
 
 def _routes(nimbus_host: str, nimbus_port: int) -> Callable[[str, dict[str, list[str]]], Any]:
@@ -65,9 +77,9 @@ def _routes(nimbus_host: str, nimbus_port: int) -> Callable[[str, dict[str, list
                 except Exception as exc:  # NotAliveException: an unknown id
                     raise NotFound(f"topology {topology_id!r}: {exc}") from exc
                 if len(rest) == 2:
-                    return topology_json(info, query.get("window", [ALL_TIME])[0])
+                    return topology_json(info, _window(query))
                 if len(rest) == 4 and rest[2] == "component":
-                    found = component_json(info, rest[3])
+                    found = component_json(info, rest[3], _window(query))
                     if found is None:
                         raise NotFound(f"topology {topology_id!r} has no component {rest[3]!r}")
                     return found
@@ -86,6 +98,8 @@ def make_server(host: str, port: int, nimbus_host: str, nimbus_port: int) -> Thr
                 body, status = answer(url.path, parse_qs(url.query)), 200
             except NotFound as exc:
                 body, status = {"error": "Not Found", "errorMessage": str(exc)}, 404
+            except BadRequest as exc:
+                body, status = {"error": "Bad Request", "errorMessage": str(exc)}, 400
             except Exception as exc:  # Nimbus down or refusing: say so, keep serving
                 LOG.exception("answering %s", self.path)
                 body, status = (
