@@ -10,10 +10,17 @@ runs here, so ``workerLogLink`` is the worker's log file relative to Storm's log
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-from squall.storm.nimbus import ALL_TIME, SYSTEM_STREAM_PREFIX, component_stats, pretty_duration
+from squall.storm.nimbus import (
+    ALL_TIME,
+    component_stats,
+    is_spout_executor,
+    pretty_duration,
+    task_count,
+    user_counts,
+)
 
 # Storm's stat windows, in the order the page lists them (all time last: `sparse stats -c` shows
 # a spout's last window)
@@ -28,21 +35,6 @@ def window_pretty(window: str) -> str:
 def float_str(value: float | None) -> str:
     """Storm's ``StatsUtil.floatStr``: three decimals, ``0.000`` when nothing was measured."""
     return f"{value or 0.0:.3f}"
-
-
-def _name(stream: Any) -> str:
-    return stream if isinstance(stream, str) else stream.streamId
-
-
-def _user(counts: Mapping[Any, Any] | None) -> dict[Any, Any]:
-    """A stream -> value map without Storm's system streams (``__ack_ack`` ...)."""
-    return {
-        k: v for k, v in (counts or {}).items() if not _name(k).startswith(SYSTEM_STREAM_PREFIX)
-    }
-
-
-def _in(stats: Mapping[str, Mapping[Any, Any]] | None, window: str) -> dict[Any, Any]:
-    return _user((stats or {}).get(window))
 
 
 class _Sum:
@@ -75,25 +67,25 @@ def _totals(executors: list[Any], window: str, is_spout: bool) -> dict[str, Any]
     for e in executors:
         if e.stats is None:
             continue
-        emitted += sum(_in(e.stats.emitted, window).values())
-        transferred += sum(_in(e.stats.transferred, window).values())
+        emitted += sum(user_counts(e.stats.emitted, window).values())
+        transferred += sum(user_counts(e.stats.transferred, window).values())
         if is_spout:
             spout = e.stats.specific.spout
-            latency = _in(spout.complete_ms_avg, window)
-            for stream, count in _in(spout.acked, window).items():
+            latency = user_counts(spout.complete_ms_avg, window)
+            for stream, count in user_counts(spout.acked, window).items():
                 acked.add(count, latency.get(stream))
-            failed += sum(_in(spout.failed, window).values())
+            failed += sum(user_counts(spout.failed, window).values())
         else:
             bolt = e.stats.specific.bolt
             execute_ms, process_ms = (
-                _in(bolt.execute_ms_avg, window),
-                _in(bolt.process_ms_avg, window),
+                user_counts(bolt.execute_ms_avg, window),
+                user_counts(bolt.process_ms_avg, window),
             )
-            for stream, count in _in(bolt.executed, window).items():
+            for stream, count in user_counts(bolt.executed, window).items():
                 executed.add(count, execute_ms.get(stream))
-            for stream, count in _in(bolt.acked, window).items():
+            for stream, count in user_counts(bolt.acked, window).items():
                 processed.add(count, process_ms.get(stream))
-            failed += sum(_in(bolt.failed, window).values())
+            failed += sum(user_counts(bolt.failed, window).values())
     row: dict[str, Any] = {
         "window": window,
         "windowPretty": window_pretty(window),
@@ -120,16 +112,17 @@ def _input_stats(executors: list[Any], window: str) -> list[dict[str, Any]]:
         if e.stats is None:
             continue
         bolt = e.stats.specific.bolt
-        execute_ms, process_ms = _in(bolt.execute_ms_avg, window), _in(bolt.process_ms_avg, window)
-        failed = _in(bolt.failed, window)
-        keys = {*_in(bolt.executed, window), *_in(bolt.acked, window), *failed}
-        for gsid in keys:
+        executed, acked = user_counts(bolt.executed, window), user_counts(bolt.acked, window)
+        failed = user_counts(bolt.failed, window)
+        execute_ms = user_counts(bolt.execute_ms_avg, window)
+        process_ms = user_counts(bolt.process_ms_avg, window)
+        for gsid in {*executed, *acked, *failed}:
             entry = inputs.setdefault(
                 (gsid.componentId, gsid.streamId),
                 {"executed": _Sum(), "acked": _Sum(), "failed": 0},
             )
-            entry["executed"].add(_in(bolt.executed, window).get(gsid, 0), execute_ms.get(gsid))
-            entry["acked"].add(_in(bolt.acked, window).get(gsid, 0), process_ms.get(gsid))
+            entry["executed"].add(executed.get(gsid, 0), execute_ms.get(gsid))
+            entry["acked"].add(acked.get(gsid, 0), process_ms.get(gsid))
             entry["failed"] += failed.get(gsid, 0)
     return [
         {
@@ -152,18 +145,23 @@ def _output_stats(executors: list[Any], window: str, is_spout: bool) -> list[dic
     for e in executors:
         if e.stats is None:
             continue
-        emitted, transferred = _in(e.stats.emitted, window), _in(e.stats.transferred, window)
-        spout = e.stats.specific.spout if is_spout else None
+        emitted = user_counts(e.stats.emitted, window)
+        transferred = user_counts(e.stats.transferred, window)
+        acked: dict[Any, Any] = {}
+        failed: dict[Any, Any] = {}
+        latency: dict[Any, Any] = {}
+        if is_spout:
+            spout = e.stats.specific.spout
+            acked, failed = user_counts(spout.acked, window), user_counts(spout.failed, window)
+            latency = user_counts(spout.complete_ms_avg, window)
         for stream in {*emitted, *transferred}:
             entry = streams.setdefault(
                 stream, {"emitted": 0, "transferred": 0, "acked": _Sum(), "failed": 0}
             )
             entry["emitted"] += emitted.get(stream, 0)
             entry["transferred"] += transferred.get(stream, 0)
-            if spout is not None:
-                latency = _in(spout.complete_ms_avg, window).get(stream)
-                entry["acked"].add(_in(spout.acked, window).get(stream, 0), latency)
-                entry["failed"] += _in(spout.failed, window).get(stream, 0)
+            entry["acked"].add(acked.get(stream, 0), latency.get(stream))
+            entry["failed"] += failed.get(stream, 0)
     rows = []
     for stream, entry in sorted(streams.items()):
         row = {"stream": stream, "emitted": entry["emitted"], "transferred": entry["transferred"]}
@@ -203,10 +201,7 @@ def component_json(info: Any, component: str, window: str = ALL_TIME) -> dict[st
     executors = [e for e in info.executors if e.component_id == component]
     if not executors:
         return None
-    is_spout = any(
-        e.stats is not None and e.stats.specific is not None and e.stats.specific.spout is not None
-        for e in executors
-    )
+    is_spout = any(is_spout_executor(e) for e in executors)
     page: dict[str, Any] = {
         "id": component,
         "encodedId": component,
@@ -215,7 +210,7 @@ def component_json(info: Any, component: str, window: str = ALL_TIME) -> dict[st
         "topologyStatus": info.status,
         "componentType": "spout" if is_spout else "bolt",
         "executors": len(executors),
-        "tasks": sum(e.executor_info.task_end - e.executor_info.task_start + 1 for e in executors),
+        "tasks": sum(task_count(e) for e in executors),
         "window": window,
         "windowPretty": window_pretty(window),
         "outputStats": _output_stats(executors, window, is_spout),

@@ -34,18 +34,26 @@ def nimbus_client(host: str, port: int, timeout_ms: int = 10_000) -> Iterator[An
         client.close()
 
 
-def _window(stats: Mapping[str, Mapping[Any, int]] | None, window: str) -> Mapping[Any, int]:
-    return (stats or {}).get(window, {})
+def user_counts(stats: Mapping[str, Mapping[Any, Any]] | None, window: str) -> dict[Any, Any]:
+    """One window of a stream -> value map (streams by name or ``GlobalStreamId``), without
+    Storm's system streams (``__ack_ack`` etc.), which Storm UI leaves out of every total."""
+    counts = (stats or {}).get(window) or {}
+    return {
+        stream: value
+        for stream, value in counts.items()
+        if not (stream if isinstance(stream, str) else stream.streamId).startswith(
+            SYSTEM_STREAM_PREFIX
+        )
+    }
 
 
-def _sum_streams(counts: Mapping[Any, int]) -> int:
-    """Sum a stream->count map, leaving out system streams (``__ack_ack`` etc.)."""
-    total = 0
-    for stream, count in counts.items():
-        name = stream if isinstance(stream, str) else stream.streamId
-        if not name.startswith(SYSTEM_STREAM_PREFIX):
-            total += count
-    return total
+def is_spout_executor(executor: Any) -> bool:
+    stats = executor.stats
+    return stats is not None and stats.specific is not None and stats.specific.spout is not None
+
+
+def task_count(executor: Any) -> int:
+    return executor.executor_info.task_end - executor.executor_info.task_start + 1
 
 
 def _last_error(errors: list[Any]) -> dict[str, Any]:
@@ -75,7 +83,7 @@ def component_stats(
             continue
         stats = executor.stats
         specific = stats.specific if stats else None
-        is_spout = specific is not None and specific.spout is not None
+        is_spout = is_spout_executor(executor)
         table = spouts if is_spout else bolts
         key = "spoutId" if is_spout else "boltId"
         row = table.setdefault(
@@ -92,18 +100,18 @@ def component_stats(
             | ({} if is_spout else {"executed": 0}),
         )
         row["executors"] += 1
-        row["tasks"] += executor.executor_info.task_end - executor.executor_info.task_start + 1
+        row["tasks"] += task_count(executor)
         if stats is None:
             continue
-        row["emitted"] += _sum_streams(_window(stats.emitted, window))
-        row["transferred"] += _sum_streams(_window(stats.transferred, window))
+        row["emitted"] += sum(user_counts(stats.emitted, window).values())
+        row["transferred"] += sum(user_counts(stats.transferred, window).values())
         if is_spout:
-            row["acked"] += _sum_streams(_window(specific.spout.acked, window))
-            row["failed"] += _sum_streams(_window(specific.spout.failed, window))
+            row["acked"] += sum(user_counts(specific.spout.acked, window).values())
+            row["failed"] += sum(user_counts(specific.spout.failed, window).values())
         elif specific is not None and specific.bolt is not None:
-            row["acked"] += _sum_streams(_window(specific.bolt.acked, window))
-            row["failed"] += _sum_streams(_window(specific.bolt.failed, window))
-            row["executed"] += _sum_streams(_window(specific.bolt.executed, window))
+            row["acked"] += sum(user_counts(specific.bolt.acked, window).values())
+            row["failed"] += sum(user_counts(specific.bolt.failed, window).values())
+            row["executed"] += sum(user_counts(specific.bolt.executed, window).values())
     for table in (spouts, bolts):
         for name, row in table.items():
             row.update(_last_error(info.errors.get(name, [])))
@@ -149,9 +157,7 @@ def topology_json(info: Any, window: str = ALL_TIME) -> dict[str, Any]:
         "uptimeSeconds": info.uptime_secs,
         "window": window,
         "executorsTotal": len(info.executors),
-        "tasksTotal": sum(
-            e.executor_info.task_end - e.executor_info.task_start + 1 for e in info.executors
-        ),
+        "tasksTotal": sum(task_count(e) for e in info.executors),
         "workersTotal": len({(e.host, e.port) for e in info.executors}),
         # As Storm UI: the topology's tuples are its spouts' (acked/failed trees), emitted and
         # transferred counted over its own components.
