@@ -22,8 +22,16 @@ venv: $(BIN)/squall ## create .venv and install squall with its dev tools
 run: venv ## run the health topology on the embedded runner (SECONDS=30)
 	$(BIN)/squall run topologies/health.py --seconds $(SECONDS)
 
-lint: venv ## ruff
-	$(BIN)/ruff check src tests topologies bench
+PY_SOURCES := src tests topologies bench
+
+fmt: venv ## format the Python sources (ruff format) and sort their imports
+	$(BIN)/ruff format $(PY_SOURCES)
+	$(BIN)/ruff check --select I --fix $(PY_SOURCES)
+
+lint: venv ## format check, ruff (docstrings on the public modules), mypy --strict on src/squall
+	$(BIN)/ruff format --check $(PY_SOURCES)
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/mypy
 
 # Runtimes the suite needs; each mk/*.mk fragment adds its provisioning target.
 PROVISION :=
@@ -39,4 +47,4 @@ bench: venv ## benchmarks: writes bench/results/<date>.md and a plot
 clean: ## remove build output (keeps .venv and .runtime)
 	rm -rf _build _resources .pytest_cache
 
-.PHONY: help venv run lint test bench clean
+.PHONY: help venv run fmt lint test bench clean

@@ -1,4 +1,4 @@
-"""Rows (e): end to end through the project's real Kafka broker (``squall.kafka.runtime``).
+"""Rows (e): end to end through the project's real Kafka broker (``squall.kafka.broker``).
 
 One broker (its own instance folder, free ports) serves four measurements, in this order:
 
@@ -145,25 +145,25 @@ def _run_topology(bootstrap: str, tag: str, expected: int, producer_done: Callab
                   progress: Progress | None, timeout_s: float) -> dict[str, str]:
     """Run HealthKafkaTopology until its group committed every reading; its topics, and
     ``errors`` (a note: component errors are reported, the measurement stands)."""
+    from squall import run_topology
     from squall.loading import load_topology
-    from squall.runner import run_topology
 
     topics = {"readings": f"readings-{tag}", "alerts": f"alerts-{tag}",
               "invalid": f"invalid-{tag}", "trends": f"trends-{tag}"}
     group = f"bench-{tag}"
     topology = load_topology("topologies/health_kafka.py")
     conf = {
-        "health.kafka.bootstrap_servers": bootstrap,
-        "health.kafka.readings_topic": topics["readings"],
-        "health.kafka.alerts_topic": topics["alerts"],
-        "health.kafka.invalid_topic": topics["invalid"],
-        "health.kafka.group_id": group,
-        "health.kafka.trends_topic": topics["trends"],  # the trends sink, when wired
+        "health.kafka.bootstrap.servers": bootstrap,
+        "health.kafka.readings.topic": topics["readings"],
+        "health.kafka.alerts.topic": topics["alerts"],
+        "health.kafka.invalid.topic": topics["invalid"],
+        "health.kafka.group.id": group,
+        "health.kafka.trends.topic": topics["trends"],  # the trends sink, when wired
         "health.sinks.console": False,
         "squall.drain.secs": 2.0,
         # A saturated single-process topology can miss the consumer's 10 s session deadline and
         # be dropped from its group (seen at 10,000/s offered); 30 s keeps the member.
-        "squall.kafka.spout.session_timeout_ms": 30_000,
+        "squall.kafka.spout.session.timeout.ms": 30_000,
     }
     started = time.monotonic()
     commits = _CommitWatch(bootstrap, group, topics["readings"])
@@ -195,7 +195,9 @@ def _run_topology(bootstrap: str, tag: str, expected: int, producer_done: Callab
 
 def kafka_rows(records: int, rates: list[int], seconds: float,
                progress: Progress | None = None) -> dict[str, Any]:
-    from squall.kafka.runtime import Broker, ensure_topics, is_provisioned, kafka_version
+    from squall.kafka.admin import ensure_topics
+    from squall.kafka.broker import Broker
+    from squall.kafka.provision import is_provisioned, kafka_version
 
     if not is_provisioned():
         return {"rows": [{"name": "kafka", "note": "not provisioned (make kafka-runtime)"}]}

@@ -17,7 +17,7 @@ from bench.health_workload import (
     reset_tally,
     tally_outcome,
 )
-from squall.runner import run_topology
+from squall import run_topology
 
 Progress = Callable[[int], None]
 

@@ -76,10 +76,10 @@ def _copy_project(target: Path, serializer: str, batched_spout: bool = False) ->
 def _overrides(per_producer: int, jsonl: Path) -> dict[str, Any]:
     return {
         "health.sinks.console": False,
-        "health.sinks.jsonl_path": str(jsonl),
+        "health.sinks.jsonl.path": str(jsonl),
         "health.producers.count": PRODUCERS,
-        "health.producers.rate_per_producer_hz": 0,
-        "health.producers.max_readings_per_producer": per_producer,
+        "health.producers.rate.per.producer.hz": 0,
+        "health.producers.max.readings.per.producer": per_producer,
         # TrendBolt holds each alerting reading's tree for window + slide + lag: the spout must
         # be allowed more pending trees than that, or it stalls (Storm's windowed-bolt rule).
         "topology.max.spout.pending": 1_000_000,
@@ -135,8 +135,8 @@ class FileWatch:
 
 def _runner(project: Path, overrides: dict[str, Any], jsonl: Path,
             progress: Progress | None) -> tuple[float | None, int]:
+    from squall import run_topology
     from squall.loading import load_topology
-    from squall.runner import run_topology
 
     topology = load_topology(str(project / "topologies" / "healthbench.py"))
     with FileWatch(jsonl, progress) as watch:

@@ -9,7 +9,7 @@ PROVISION += storm-runtime
 # package of src/ instead), so the Kafka-fed health topology is the default here. The console
 # sink prints to stdout, Storm's multilang pipe: off under Storm.
 STORM_TOPOLOGY ?= health_kafka
-STORM_OPTS ?= -o health.sinks.console=false -o squall.kafka.trends_topic=health.trends
+STORM_OPTS ?= -o health.sinks.console=false
 # sparse finds `storm` (and the worker's `streamparse_run`) on the PATH.
 STORM_PATH := $(STORM_BIN):$(CURDIR)/$(BIN):$(PATH)
 

@@ -53,5 +53,5 @@ class HealthTopology(Topology):
         par=1,  # one printer keeps lines whole and in arrival order
     )
     # Always wired: it writes nothing while sinks.jsonl_path is null, so a run can switch it on
-    # with `-o health.sinks.jsonl_path=...` without another topology definition.
+    # with `-o health.sinks.jsonl.path=...` without another topology definition.
     jsonl = JsonlSinkBolt.spec(inputs=dict(_results), par=1)  # one writer per file

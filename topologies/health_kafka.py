@@ -3,7 +3,7 @@
 Same parse -> BMI -> threshold chain as topologies/health.py, with KafkaHealthSpout as the
 source (at-least-once, see src/squall/kafka/spout.py) and Kafka sinks that ack only once the
 broker has the record. Topics and the broker come from config.yaml's ``kafka`` section
-(override with ``-o health.kafka.bootstrap_servers=127.0.0.1:PORT``).
+(override with ``-o health.kafka.bootstrap.servers=127.0.0.1:PORT``).
 
     kafka ──> parse ──> bmi ──> threshold ──> alerts  (health.alerts)
                 │        │          ├───────> console

@@ -4,8 +4,8 @@ Each acks its input only after the broker acknowledged the write (``squall.kafka
 Wire them with ``config={"topology.tick.tuple.freq.secs": 1}`` so the last writes of a burst
 are acked without waiting for more input.
 
-Topics: ``health.kafka.alerts_topic``, ``health.kafka.trends_topic`` and
-``health.kafka.invalid_topic`` from config.yaml's ``kafka`` section.
+Topics: ``health.kafka.alerts.topic``, ``health.kafka.trends.topic`` and
+``health.kafka.invalid.topic`` (config.yaml's ``kafka`` section).
 
 Record values are JSON objects named by the input stream's fields:
 

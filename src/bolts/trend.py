@@ -1,8 +1,8 @@
 """TrendBolt: per rule, the number of alerts in a sliding event-time window, and its trend.
 
 Input: ThresholdBolt's alerts ``["rule", "reading_id", "ts", "reading"]`` (``ts`` epoch ms,
-the event time). Window: ``health.windows.window_s`` long, sliding every
-``health.windows.slide_s`` (config.yaml ``windows``; default 10 s every 2 s), with ``LAG_S`` of
+the event time). Window: ``health.windows.window.secs`` long, sliding every
+``health.windows.slide.secs`` (config.yaml ``windows``; default 10 s every 2 s), with ``LAG_S`` of
 allowed disorder. Output ``default``: ``TREND_FIELDS`` (see ``health_core.trend``), one tuple per rule
 per window, anchored to the window's alerts. Alerts behind the watermark go to ``late``.
 An alert whose reading carries a ``source`` (KafkaParseBolt adds the Kafka record's
@@ -52,8 +52,8 @@ class TrendBolt(WindowedBolt):
     def window_spec(self, conf: Mapping[str, Any]) -> WindowSpec:
         windows = HealthConfig.from_storm_conf(conf).windows
         return WindowSpec.sliding(
-            Duration.seconds(windows.window_s, "health.windows.window_s"),
-            Duration.seconds(windows.slide_s, "health.windows.slide_s"),
+            Duration.seconds(windows.window_s, "health.windows.window.secs"),
+            Duration.seconds(windows.slide_s, "health.windows.slide.secs"),
             timestamp_field="ts",
             lag=Duration.seconds(LAG_S, "TrendBolt lag"),
             watermark_interval_s=WATERMARK_INTERVAL_S,

@@ -6,7 +6,7 @@ Precedence, lowest to highest:
 2. the file named by ``$SQUALL_HEALTH_CONFIG``, else ``config.yaml`` at the project root,
    read once by the topology file on the machine that starts or submits the topology;
 3. ``HealthTopology.config``: the Storm config built from 2 by ``HealthConfig.to_storm_conf()``
-   as flat ``health.<section>.<key>`` keys;
+   as flat ``health.*`` keys;
 4. command-line overrides of those keys, e.g. ``squall run ... -o health.producers.count=8`` or
    ``sparse run/submit -o health.producers.count=8`` (streamparse: CLI > topology > config.json).
 
@@ -15,8 +15,28 @@ They rebuild the object from the Storm config they are given with
 ``HealthConfig.from_storm_conf(conf)``, which validates again, so a bad ``-o`` override fails
 as clearly as a bad file.
 
-Every error names the key, the bad value and what is valid; unknown keys are errors (a typo
-must not silently fall back to a default).
+One setting, two spellings. config.yaml nests snake_case keys by section, as a YAML file does.
+The Storm config is flat and follows Storm's dotted style (``topology.max.spout.pending``):
+config.yaml's ``<section>.<field>`` is ``health.<section>.<field>`` with each ``_`` of the field
+written ``.`` and a trailing ``_s`` (seconds) written ``.secs`` (:func:`storm_key`)::
+
+    config.yaml                       Storm config key (-o)
+    producers.count                   health.producers.count
+    producers.rate_per_producer_hz    health.producers.rate.per.producer.hz
+    windows.window_s                  health.windows.window.secs
+    kafka.bootstrap_servers           health.kafka.bootstrap.servers
+    sinks.jsonl_path                  health.sinks.jsonl.path
+    rules                             health.rules
+    storm.max_spout_pending           topology.max.spout.pending      (Storm's own keys)
+    storm.message_timeout_s           topology.message.timeout.secs
+
+``HEALTH_SCHEMA`` declares every Storm key and is registered for the ``health.`` root, so the
+embedded runner refuses ``-o health.producers.cuont=8`` before any tuple runs, naming
+``health.producers.count``. The old flat spellings (``health.producers.rate_per_producer_hz``,
+``health.storm.max_spout_pending``) are errors naming the new key.
+
+Every error names the key as the user spelled it, the bad value and what is valid; unknown
+keys are errors (a typo must not silently fall back to a default).
 """
 
 from __future__ import annotations
@@ -32,10 +52,22 @@ import yaml
 
 from health_core.rules import Rule, RuleError, parse_rules
 from squall.errors import ConfigError
+from squall.settings import (
+    Reader,
+    Schema,
+    Setting,
+    boolean,
+    duration,
+    integer,
+    number,
+    optional,
+    register,
+    text,
+)
 
 ENV_CONFIG_PATH = "SQUALL_HEALTH_CONFIG"
 STORM_PREFIX = "health."
-# StormSettings field -> the Storm config key it becomes.
+# StormSettings field -> the Storm config key it travels as.
 STORM_KEYS: dict[str, str] = {
     "max_spout_pending": "topology.max.spout.pending",
     "message_timeout_s": "topology.message.timeout.secs",
@@ -106,13 +138,14 @@ class StormSettings:
 
 
 DEFAULT_RULES: tuple[str, ...] = ("weight_kg > 80", "bmi > 35")
+_DEFAULT_RULES = parse_rules(list(DEFAULT_RULES))
 
 
 @dataclass(frozen=True, slots=True)
 class HealthConfig:
     kafka: KafkaSettings = KafkaSettings()
     producers: ProducerSettings = ProducerSettings()
-    rules: tuple[Rule, ...] = parse_rules(list(DEFAULT_RULES))
+    rules: tuple[Rule, ...] = _DEFAULT_RULES
     windows: WindowSettings = WindowSettings()
     parallelism: Parallelism = Parallelism()
     sinks: SinkSettings = SinkSettings()
@@ -122,12 +155,9 @@ class HealthConfig:
     # -- building -------------------------------------------------------------------------
 
     @classmethod
-    def from_mapping(cls, raw: object, source: str = "config", key_prefix: str = "") -> HealthConfig:
-        """Validate a nested mapping (the parsed YAML).
-
-        ``source`` (a file name) prefixes error messages and ``key_prefix`` the key names in
-        them, so an error names the key as the user spelled it.
-        """
+    def from_mapping(cls, raw: object, source: str = "config") -> HealthConfig:
+        """Validate a nested mapping (the parsed YAML); ``source`` (a file name) prefixes
+        error messages."""
         if raw is None:
             raw = {}
         if not isinstance(raw, Mapping):
@@ -138,14 +168,12 @@ class HealthConfig:
         _no_unknown(raw, _SECTIONS, source, "top level")
         built: dict[str, Any] = {}
         for name, settings_cls in _SECTIONS.items():
-            if name == "rules":
-                continue
-            where = f"{source}: {key_prefix}{name}"
-            built[name] = _build_section(settings_cls, raw.get(name), where)
+            if name != "rules":
+                built[name] = _build_section(name, settings_cls, raw.get(name), source)
         if "rules" in raw:
-            built["rules"] = _build_rules(raw["rules"], source, key_prefix)
+            built["rules"] = _read(_rules, raw["rules"], f"{source}: rules")
         config = cls(**built)
-        _check_cross_field(config, source, key_prefix)
+        _check_cross_field(config, source, yaml_key)
         return config
 
     @classmethod
@@ -166,34 +194,23 @@ class HealthConfig:
 
     @classmethod
     def from_storm_conf(cls, conf: Mapping[str, Any]) -> HealthConfig:
-        """Rebuild from the ``health.*`` keys of a Storm config (what components receive)."""
-        nested: dict[str, Any] = {}
-        for key, value in conf.items():
-            if not isinstance(key, str) or not key.startswith(STORM_PREFIX):
-                continue
-            path = key[len(STORM_PREFIX) :].split(".")
-            if len(path) == 1 and path[0] == "rules":
-                nested["rules"] = value
-            elif len(path) == 2:
-                nested.setdefault(path[0], {})
-                if not isinstance(nested[path[0]], dict):
-                    raise HealthConfigError(f"Storm config: {key!r} clashes with another key")
-                nested[path[0]][path[1]] = value
-            else:
-                raise HealthConfigError(
-                    f"Storm config: unknown key {key!r}; health keys are 'health.rules' and "
-                    f"'health.<section>.<setting>' with section one of {', '.join(_SECTIONS)}"
-                )
-        # The Storm settings travel as Storm's own keys, so `-o topology.max.spout.pending=N`
-        # is seen here too; Storm's defaults.yaml leaves max.spout.pending null.
-        storm = {
-            name: conf[key]
-            for name, key in STORM_KEYS.items()
-            if conf.get(key) is not None
+        """Rebuild from the ``health.*`` keys of a Storm config (what components receive).
+
+        The Storm settings are read from Storm's own keys, so ``-o topology.max.spout.pending=N``
+        counts here too; a key absent or null (Storm's defaults.yaml leaves max.spout.pending
+        null) takes the default of this module.
+        """
+        values = HEALTH_SCHEMA.read(conf, where="Storm config:")
+        built: dict[str, Any] = {
+            name: settings_cls(
+                **{f.name: values[storm_key(name, f.name)] for f in fields(settings_cls)}
+            )
+            for name, settings_cls in _SECTIONS.items()
+            if name != "rules"
         }
-        if storm:
-            nested["storm"] = {**storm, **nested.get("storm", {})}
-        return cls.from_mapping(nested, source="Storm config", key_prefix=STORM_PREFIX)
+        config = cls(rules=values[storm_key("rules")], **built)
+        _check_cross_field(config, "Storm config", storm_key)
+        return config
 
     # -- exporting ------------------------------------------------------------------------
 
@@ -212,21 +229,18 @@ class HealthConfig:
         return out
 
     def to_storm_conf(self) -> dict[str, Any]:
-        """Flat, JSON-serialisable Storm config: ``health.*`` keys plus the Storm settings."""
+        """Flat, JSON-serialisable Storm config: ``health.*`` keys plus the Storm settings
+        under Storm's own keys (see :func:`storm_key`)."""
         conf: dict[str, Any] = {}
         for name, value in self.to_mapping().items():
-            if name == "storm":
-                continue  # as Storm's own keys, below
             if name == "rules":
-                conf[STORM_PREFIX + "rules"] = value
-            else:
-                for key, item in value.items():
-                    # null settings are left out (their default is null): a null value in a
-                    # Storm config is not safe everywhere on the JVM side.
-                    if item is not None:
-                        conf[f"{STORM_PREFIX}{name}.{key}"] = item
-        for name, key in STORM_KEYS.items():
-            conf[key] = getattr(self.storm, name)
+                conf[storm_key("rules")] = value
+                continue
+            for field_name, item in value.items():
+                # null settings are left out (their default is null): a null value in a
+                # Storm config is not safe everywhere on the JVM side.
+                if item is not None:
+                    conf[storm_key(name, field_name)] = item
         return conf
 
 
@@ -240,6 +254,26 @@ _SECTIONS: dict[str, type] = {
     "parse": ParseSettings,
     "storm": StormSettings,
 }
+
+
+def storm_key(section: str, name: str = "") -> str:
+    """The Storm config key of config.yaml's ``<section>.<name>``.
+
+    ``("windows", "window_s")`` -> ``health.windows.window.secs``; ``("rules",)`` ->
+    ``health.rules``; the ``storm`` section's settings are Storm's own keys.
+    """
+    if section == "rules":
+        return STORM_PREFIX + "rules"
+    if section == "storm":
+        return STORM_KEYS[name]
+    if name.endswith("_s"):
+        name = name[: -len("_s")] + "_secs"
+    return f"{STORM_PREFIX}{section}.{name.replace('_', '.')}"
+
+
+def yaml_key(section: str, name: str = "") -> str:
+    """How config.yaml spells a setting in a message: ``windows.window_s``, ``rules``."""
+    return section if section == "rules" else f"{section}.{name}"
 
 
 def default_config_path(project_file: str | os.PathLike[str] | None = None) -> Path:
@@ -263,9 +297,7 @@ def load_config(project_file: str | os.PathLike[str] | None = None) -> HealthCon
     return HealthConfig.load(default_config_path(project_file))
 
 
-# -- validation helpers -----------------------------------------------------------------
-
-Check = Callable[[Any, str], Any]
+# -- validation -------------------------------------------------------------------------
 
 
 def _no_unknown(raw: Mapping[Any, Any], valid: Mapping[str, Any], source: str, where: str) -> None:
@@ -280,61 +312,12 @@ def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _int(low: int, high: int | None = None) -> Check:
-    def check(value: Any, where: str) -> int:
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise HealthConfigError(
-                f"{where} must be an integer {bound}; got {value!r} ({_type_name(value)})"
-            )
-        if value < low or (high is not None and value > high):
-            raise HealthConfigError(f"{where} must be an integer {bound}; got {value}")
-        return value
-
-    return check
-
-
-def _float(low: float, high: float | None = None, low_open: bool = False) -> Check:
-    def check(value: Any, where: str) -> float:
-        left = "(" if low_open else "["
-        bound = f"in {left}{low}, {'inf)' if high is None else f'{high}]'}"
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise HealthConfigError(
-                f"{where} must be a number {bound}; got {value!r} ({_type_name(value)})"
-            )
-        if (
-            not math.isfinite(value)
-            or value < low
-            or (low_open and value == low)
-            or (high is not None and value > high)
-        ):
-            raise HealthConfigError(f"{where} must be a number {bound}; got {value!r}")
-        return float(value)
-
-    return check
-
-
-def _bool(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise HealthConfigError(
-            f"{where} must be true or false; got {value!r} ({_type_name(value)})"
-        )
-    return value
-
-
-def _text(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise HealthConfigError(
-            f"{where} must be a non-empty string; got {value!r} ({_type_name(value)})"
-        )
-    return value
-
-
-def _optional(check: Check) -> Check:
-    def optional(value: Any, where: str) -> Any:
-        return None if value is None else check(value, where)
-
-    return optional
+def _read(reader: Reader, value: Any, where: str) -> Any:
+    """``reader(value, where)``, its ConfigError raised as a HealthConfigError."""
+    try:
+        return reader(value, where)
+    except ConfigError as exc:
+        raise HealthConfigError(str(exc)) from None
 
 
 def _servers(value: Any, where: str) -> tuple[str, ...]:
@@ -355,76 +338,119 @@ def _servers(value: Any, where: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-_CHECKS: dict[type, dict[str, Check]] = {
-    KafkaSettings: {
+def _rules(value: Any, where: str) -> tuple[Rule, ...]:
+    if not isinstance(value, list):
+        raise HealthConfigError(
+            f"{where} must be a list of rule strings such as 'weight_kg > 80'; "
+            f"got {_type_name(value)}"
+        )
+    try:
+        return parse_rules(value)
+    except RuleError as exc:
+        # parse_rules names the rule "rules[i]"; name it under the key as the user spelled it
+        raise HealthConfigError(f"{where}{str(exc).removeprefix('rules')}") from None
+
+
+# section -> field -> reader: config.yaml and the Storm config are read with the same ones
+_READERS: dict[str, dict[str, Reader]] = {
+    "kafka": {
         "bootstrap_servers": _servers,
-        "readings_topic": _text,
-        "alerts_topic": _text,
-        "invalid_topic": _text,
-        "trends_topic": _text,
-        "group_id": _text,
+        "readings_topic": text,
+        "alerts_topic": text,
+        "invalid_topic": text,
+        "trends_topic": text,
+        "group_id": text,
     },
-    ProducerSettings: {
-        "count": _int(1, 1000),
-        "rate_per_producer_hz": _float(0.0),
-        "seed": _int(0),
-        "malformed_fraction": _float(0.0, 1.0),
-        "self_describing_fraction": _float(0.0, 1.0),
-        "max_readings_per_producer": _optional(_int(0)),
-        "max_replays": _int(0),
+    "producers": {
+        "count": integer(1, 1000),
+        "rate_per_producer_hz": number(0),
+        "seed": integer(0),
+        "malformed_fraction": number(0, 1),
+        "self_describing_fraction": number(0, 1),
+        "max_readings_per_producer": optional(integer(0)),
+        "max_replays": integer(0),
     },
-    WindowSettings: {
-        "window_s": _float(0.0, low_open=True),
-        "slide_s": _float(0.0, low_open=True),
+    "windows": {
+        "window_s": duration(0, low_open=True),
+        "slide_s": duration(0, low_open=True),
     },
-    Parallelism: {name: _int(1, 64) for name in ("parse", "bmi", "threshold", "trend", "sinks")},
-    SinkSettings: {
-        "console": _bool,
-        "jsonl_path": _optional(_text),
-        "kafka": _bool,
+    "parallelism": {
+        name: integer(1, 64) for name in ("parse", "bmi", "threshold", "trend", "sinks")
     },
-    ParseSettings: {
-        "max_payload_bytes": _int(16),
-        "invalid_preview_chars": _int(16),
+    "sinks": {
+        "console": boolean,
+        "jsonl_path": optional(text),
+        "kafka": boolean,
     },
-    StormSettings: {
-        "max_spout_pending": _int(1),
-        "message_timeout_s": _int(1),
+    "parse": {
+        "max_payload_bytes": integer(16),
+        "invalid_preview_chars": integer(16),
+    },
+    "storm": {
+        "max_spout_pending": integer(1),
+        "message_timeout_s": integer(1),
     },
 }
 
+_FIELDS = [
+    (section, f)
+    for section, settings_cls in _SECTIONS.items()
+    if section != "rules"
+    for f in fields(settings_cls)
+]
 
-def _build_section(settings_cls: type, raw: Any, where: str) -> Any:
-    checks = _CHECKS[settings_cls]
+HEALTH_SCHEMA = register(
+    Schema(
+        "the health topology",
+        STORM_PREFIX,
+        [
+            Setting(storm_key("rules"), _rules, _DEFAULT_RULES, "rules that raise an alert"),
+            *(
+                Setting(
+                    storm_key(section, f.name),
+                    _READERS[section][f.name],
+                    f.default,
+                    f"config.yaml {yaml_key(section, f.name)}",
+                )
+                for section, f in _FIELDS
+            ),
+        ],
+        # the flat keys before they followed Storm's style: health.<section>.<field> verbatim
+        renamed={
+            old: new
+            for section, f in _FIELDS
+            if (old := f"{STORM_PREFIX}{section}.{f.name}") != (new := storm_key(section, f.name))
+        },
+        error=HealthConfigError,
+    ),
+    root=STORM_PREFIX,
+)
+
+
+def _build_section(section: str, settings_cls: type, raw: Any, source: str) -> Any:
+    readers = _READERS[section]
     if raw is None:
         return settings_cls()
     if not isinstance(raw, Mapping):
         raise HealthConfigError(
-            f"{where} must be a mapping with keys {', '.join(checks)}; got {_type_name(raw)}"
+            f"{source}: {section} must be a mapping with keys {', '.join(readers)}; "
+            f"got {_type_name(raw)}"
         )
-    _no_unknown(raw, checks, where.split(": ")[0], f"section {where.split(': ', 1)[1]!r}")
-    values = {key: checks[key](value, f"{where}.{key}") for key, value in raw.items()}
+    _no_unknown(raw, readers, source, f"section {section!r}")
+    values = {
+        key: _read(readers[key], value, f"{source}: {yaml_key(section, key)}")
+        for key, value in raw.items()
+    }
     return settings_cls(**values)
 
 
-def _build_rules(raw: Any, source: str, key_prefix: str) -> tuple[Rule, ...]:
-    if not isinstance(raw, list):
-        raise HealthConfigError(
-            f"{source}: {key_prefix}rules must be a list of rule strings such as 'weight_kg > 80'; "
-            f"got {_type_name(raw)}"
-        )
-    try:
-        return parse_rules(raw)
-    except RuleError as exc:
-        raise HealthConfigError(f"{source}: {key_prefix}{exc}") from None
-
-
-def _check_cross_field(config: HealthConfig, source: str, key_prefix: str = "") -> None:
+def _check_cross_field(config: HealthConfig, source: str, key: Callable[[str, str], str]) -> None:
+    """Checks across settings; ``key(section, field)`` names a setting as ``source`` spells it."""
     windows, producers, storm = config.windows, config.producers, config.storm
     if windows.slide_s > windows.window_s:
         raise HealthConfigError(
-            f"{source}: {key_prefix}windows.slide_s ({windows.slide_s}) must not exceed "
-            f"{key_prefix}windows.window_s ({windows.window_s}); a slide longer than the window "
+            f"{source}: {key('windows', 'slide_s')} ({windows.slide_s}) must not exceed "
+            f"{key('windows', 'window_s')} ({windows.window_s}); a slide longer than the window "
             f"skips data"
         )
     # A reading that raises an alert stays un-acked while its alert sits in TrendBolt's
@@ -434,11 +460,11 @@ def _check_cross_field(config: HealthConfig, source: str, key_prefix: str = "") 
         hold_s = windows.window_s + windows.slide_s + TREND_HOLD_MARGIN_S
         held = math.ceil(producers.count * producers.rate_per_producer_hz * hold_s)
         if held > storm.max_spout_pending:
+            pending = key("storm", "max_spout_pending")
             raise HealthConfigError(
-                f"{source}: {key_prefix}producers.count ({producers.count}) x "
-                f"{key_prefix}producers.rate_per_producer_hz ({producers.rate_per_producer_hz}) x "
+                f"{source}: {key('producers', 'count')} ({producers.count}) x "
+                f"{key('producers', 'rate_per_producer_hz')} ({producers.rate_per_producer_hz}) x "
                 f"{hold_s:g} s (window + slide + {TREND_HOLD_MARGIN_S:g} s) = {held} readings can be "
-                f"waiting on trend windows, more than storm.max_spout_pending "
-                f"(topology.max.spout.pending) = {storm.max_spout_pending}: the spout would stall. "
-                f"Raise max_spout_pending to at least {held} or lower the rate"
+                f"waiting on trend windows, more than {pending} = {storm.max_spout_pending}: "
+                f"the spout would stall. Raise {pending} to at least {held} or lower the rate"
             )

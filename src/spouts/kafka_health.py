@@ -6,8 +6,9 @@ so dead-letter records can name where a bad payload came from. The tuple id is t
 string. Consumer group, commits, replays, dead-lettering and rebalances: see
 ``squall.kafka.spout``.
 
-Settings: ``health.kafka.bootstrap_servers``, ``.readings_topic``, ``.group_id`` and
-``.invalid_topic`` (the dead-letter topic) from config.yaml; ``squall.kafka.spout.*`` tuning.
+Settings: ``health.kafka.bootstrap.servers``, ``.readings.topic``, ``.group.id`` and
+``.invalid.topic`` (the dead-letter topic) from config.yaml; ``squall.kafka.spout.*`` tuning
+(``squall.kafka.settings``).
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 The same streamparse ``Topology`` a user submits to Storm runs here without a JVM, with
 Storm's delivery semantics (anchoring, acking, replay, timeouts, back-pressure).
 
-Public names: ``run_topology``, ``RunResult``, ``WindowedBolt``, ``SquallError``; the test kit
-lives in ``squall.testing`` and window specs in ``squall.windows``.
+Public names: ``run_topology``, ``RunResult``, ``WindowedBolt``, and the errors ``SquallError``,
+``ConfigError``, ``TopologyError``; the test kit (with ``ManualClock``) lives in
+``squall.testing``, window specs in ``squall.windows``, the Kafka spout, sink and settings in
+``squall.kafka``. The engine behind them is ``squall.engine``.
 """
 
 from __future__ import annotations
@@ -12,15 +14,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from squall.errors import SquallError
+from squall.errors import ConfigError, SquallError, TopologyError
 
-__all__ = ["SquallError", "run_topology", "RunResult", "WindowedBolt"]
+__all__ = ["ConfigError", "SquallError", "TopologyError", "run_topology", "RunResult", "WindowedBolt"]
 __version__ = "0.1.0"
 
 # imported on first use: `import squall` (and every `squall ...` command) stays fast
 _LAZY = {
-    "run_topology": "squall.runner",
-    "RunResult": "squall.results",
+    "run_topology": "squall.engine.runner",
+    "RunResult": "squall.engine.results",
     "WindowedBolt": "squall.windowed_bolt",
 }
 

@@ -11,3 +11,11 @@ class TopologyError(SquallError):
 
 class ConfigError(SquallError):
     """A setting is missing, of the wrong type, or out of range."""
+
+
+class ServiceError(SquallError):
+    """A local service cannot be found, reached or started: the project checkout, Java, a port.
+
+    The Kafka and Storm runtimes raise their own subclasses (``KafkaRuntimeError``,
+    ``StormRuntimeError``); ``squall.services`` raises this one.
+    """

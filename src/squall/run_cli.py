@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
+from squall.engine.results import Snapshot
+from squall.engine.runner import run_topology
 from squall.errors import ConfigError
 from squall.loading import config_file_options, load_topology
-from squall.results import Snapshot
-from squall.runner import run_topology
 
 
 def parse_option(text: str) -> tuple[str, Any]:

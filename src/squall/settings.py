@@ -1,65 +1,277 @@
-"""The Storm and squall settings a run obeys, read once from the merged topology config."""
+"""Typed settings: one reader per kind of value, and the schema of keys each area reads.
+
+Every key squall or an app reads from a Storm config is declared in a :class:`Schema` (its
+key, reader and default), so that
+
+- a value is checked once, by a reader that names the key, the bad value and what is valid;
+- a key nobody reads is an error, not a silent fall-back to a default: every ``squall.*`` key
+  (and every key under an app's registered prefix, such as ``health.*``) must belong to a
+  registered schema (:func:`check_known`); a typo gets the closest valid key suggested;
+- an old spelling is an error naming the new one.
+
+Keys follow Storm's dotted style: lowercase words separated by dots, with Storm's unit words
+(``topology.message.timeout.secs``, ``squall.kafka.spout.session.timeout.ms``).
+
+Schemas register themselves when their module is imported: the keys known to a run are those
+of the components its topology imports — a key no component of the run reads is unknown.
+"""
 
 from __future__ import annotations
 
+import difflib
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from squall.errors import ConfigError
-from squall.model import ComponentDef
-from squall.queues import POLICIES
+
+Reader = Callable[[Any, str], Any]
+"""``reader(value, where)`` returns the typed value or raises ConfigError naming ``where``."""
+
+SQUALL_PREFIX = "squall."
 
 
-def _number(conf: dict[str, Any], key: str, default: float | None, minimum: float) -> float | None:
-    value = conf.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise ConfigError(f"setting {key}={value!r}: expected a number >= {minimum}")
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _got(value: Any) -> str:
+    return f"{value!r} ({_type_name(value)})"
+
+
+def integer(low: int | None = None, high: int | None = None) -> Reader:
+    """An int (not a bool) within [low, high]; either bound may be open."""
+    bound = _bound(low, high, low_open=False)
+
+    def read(value: Any, where: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer{bound}; got {_got(value)}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ConfigError(f"{where} must be an integer{bound}; got {value}")
+        return value
+
+    return read
+
+
+def number(low: float | None = None, high: float | None = None, *, low_open: bool = False) -> Reader:
+    """A finite int or float (not a bool) within the bounds, returned as a float."""
+    bound = _bound(low, high, low_open)
+
+    def read(value: Any, where: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number{bound}; got {_got(value)}")
+        if not _within(value, low, high, low_open):
+            raise ConfigError(f"{where} must be a number{bound}; got {value!r}")
+        return float(value)
+
+    return read
+
+
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|m|h)\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration(low: float = 0.0, high: float | None = None, *, low_open: bool = False) -> Reader:
+    """Seconds: a number, or a string with a unit (``"250ms"``, ``"2s"``, ``"1.5m"``, ``"1h"``)."""
+    bound = _bound(low, high, low_open, unit=" s")
+
+    def read(value: Any, where: str) -> float:
+        seconds: float
+        if isinstance(value, str):
+            match = _DURATION.match(value)
+            if match is None:
+                raise ConfigError(
+                    f"{where} must be a duration{bound}: seconds, or a number with a unit "
+                    f"ms, s, m or h such as '250ms'; got {value!r}"
+                )
+            seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a duration in seconds{bound}; got {_got(value)}")
+        else:
+            seconds = float(value)
+        if not _within(seconds, low, high, low_open):
+            raise ConfigError(f"{where} must be a duration{bound}; got {value!r}")
+        return seconds
+
+    return read
+
+
+def choice(*valid: str) -> Reader:
+    """One of ``valid`` (strings)."""
+
+    def read(value: Any, where: str) -> str:
+        if value not in valid:
+            raise ConfigError(f"{where} must be one of {', '.join(map(repr, valid))}; got {_got(value)}")
+        return str(value)
+
+    return read
+
+
+def boolean(value: Any, where: str) -> bool:
+    """True or false (a YAML/JSON boolean, not a string or a number)."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false; got {_got(value)}")
     return value
 
 
+def text(value: Any, where: str) -> str:
+    """A non-empty string."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where} must be a non-empty string; got {_got(value)}")
+    return value
+
+
+def optional(reader: Reader) -> Reader:
+    """``reader``, or None (null) for a setting whose absence means something."""
+
+    def read(value: Any, where: str) -> Any:
+        return None if value is None else reader(value, where)
+
+    return read
+
+
+def _bound(
+    low: float | None, high: float | None, low_open: bool, unit: str = ""
+) -> str:
+    if low is None and high is None:
+        return ""
+    if high is None:
+        return f" {'>' if low_open else '>='} {low:g}{unit}"
+    if low is None:
+        return f" <= {high:g}{unit}"
+    return f" in {'(' if low_open else '['}{low:g}, {high:g}]{unit}"
+
+
+def _within(value: float, low: float | None, high: float | None, low_open: bool) -> bool:
+    if not math.isfinite(value):
+        return False
+    if low is not None and (value < low or (low_open and value == low)):
+        return False
+    return high is None or value <= high
+
+
 @dataclass(frozen=True)
-class RunSettings:
-    """Storm keys keep Storm's meaning and defaults; ``squall.*`` keys tune the embedded runner."""
+class Setting:
+    """One key: its reader, its default and a line of help.
 
-    conf: dict[str, Any]
-    message_timeout_s: float
-    max_spout_pending: int | None
-    acking: bool
-    queue_capacity: int
-    queue_policy: str
-    batch: int
-    spout_batch: int
-    drain_s: float
-    drain_idle_s: float
-    fail_fast: bool
-    load_aware: bool
+    The default is returned when the key is absent or null.
+    """
 
-    @classmethod
-    def from_conf(cls, conf: dict[str, Any]) -> RunSettings:
-        policy = conf.get("squall.queue.policy", "fifo")
-        if policy not in POLICIES:
-            raise ConfigError(f"setting squall.queue.policy={policy!r}: valid: {sorted(POLICIES)}")
-        pending = _number(conf, "topology.max.spout.pending", None, 1)
-        ackers = _number(conf, "topology.acker.executors", None, 0)
-        return cls(
-            conf=conf,
-            message_timeout_s=float(_number(conf, "topology.message.timeout.secs", 30, 0.001)),  # type: ignore[arg-type]
-            max_spout_pending=None if pending is None else int(pending),
-            acking=ackers != 0,
-            queue_capacity=int(_number(conf, "squall.queue.capacity", 1024, 1)),  # type: ignore[arg-type]
-            queue_policy=policy,
-            batch=int(_number(conf, "squall.batch", 64, 1)),  # type: ignore[arg-type]
-            spout_batch=int(_number(conf, "squall.spout.batch", 16, 1)),  # type: ignore[arg-type]
-            drain_s=float(_number(conf, "squall.drain.secs", 5, 0)),  # type: ignore[arg-type]
-            drain_idle_s=float(_number(conf, "squall.drain.idle.secs", 1, 0)),  # type: ignore[arg-type]
-            fail_fast=bool(conf.get("squall.fail.fast", False)),
-            load_aware=not conf.get("topology.disable.loadaware.messaging", False),
+    key: str
+    reader: Reader
+    default: Any = None
+    help: str = ""
+
+
+class Schema:
+    """The keys one area reads. Under ``prefix`` (when given) no other key is valid.
+
+    ``renamed`` maps old spellings to the new keys; ``error`` is the ConfigError subclass
+    the area raises.
+    """
+
+    def __init__(
+        self,
+        owner: str,
+        prefix: str | None,
+        settings: Iterable[Setting],
+        renamed: Mapping[str, str] | None = None,
+        error: type[ConfigError] = ConfigError,
+    ) -> None:
+        self.owner = owner
+        self.prefix = prefix
+        self.settings = {s.key: s for s in settings}
+        self.renamed = dict(renamed or {})
+        self.error = error
+        for key, new in self.renamed.items():
+            if new not in self.settings:
+                raise ValueError(f"{owner}: renamed key {key!r} points at unknown key {new!r}")
+
+    def read(self, conf: Mapping[str, Any], where: str = "setting") -> dict[str, Any]:
+        """Every setting's value from ``conf`` (its default when absent or null), checked.
+
+        Unknown keys under this schema's prefix and old spellings are errors.
+        """
+        self.check_keys(conf)
+        out: dict[str, Any] = {}
+        for key, setting in self.settings.items():
+            value = conf.get(key)
+            if value is None:
+                out[key] = setting.default
+                continue
+            try:
+                out[key] = setting.reader(value, f"{where} {key}")
+            except ConfigError as exc:
+                raise self.error(str(exc)) from None
+        return out
+
+    def check_keys(self, conf: Mapping[str, Any]) -> None:
+        """Raise for a key under this schema's prefix that it does not declare."""
+        for key in conf:
+            if key in self.renamed or (
+                self.prefix and isinstance(key, str) and key.startswith(self.prefix)
+                and key not in self.settings
+            ):
+                raise self.error(
+                    unknown_key_message(key, self.settings, self.renamed, f"not a key of {self.owner}")
+                )
+
+
+def unknown_key_message(
+    key: str, valid: Iterable[str], renamed: Mapping[str, str], why: str
+) -> str:
+    """Why ``key`` is refused.
+
+    Either an old spelling (naming the new key), or unknown (``why``), with the closest valid
+    key and the valid ones.
+    """
+    if key in renamed:
+        return f"setting {key!r} is the old spelling of {renamed[key]!r}; use {renamed[key]!r}"
+    valid = sorted(valid)
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown setting {key!r}: {why}; {hint}valid: {', '.join(valid)}"
+
+
+_SCHEMAS: dict[str, Schema] = {}
+_ROOTS: set[str] = {SQUALL_PREFIX}
+
+
+def register(schema: Schema, root: str | None = None) -> Schema:
+    """Make ``schema``'s keys known to :func:`check_known`.
+
+    ``root`` (e.g. ``"health."``) closes an app's namespace: every key under it must then be
+    declared by some schema.
+    """
+    _SCHEMAS[schema.owner] = schema
+    if root is not None:
+        _ROOTS.add(root)
+    return schema
+
+
+def check_known(conf: Mapping[str, Any]) -> None:
+    """Raise ConfigError for a key no registered schema declares.
+
+    Only keys under a registered root (``squall.``, an app's) are checked; the message names
+    the closest valid key.
+    """
+    declared = {key for schema in _SCHEMAS.values() for key in schema.settings}
+    renamed = {old: new for schema in _SCHEMAS.values() for old, new in schema.renamed.items()}
+    for key in conf:
+        if not isinstance(key, str) or key in declared:
+            continue
+        root = next((r for r in _ROOTS if key.startswith(r)), None)
+        if root is None:
+            continue  # Storm's own keys and other namespaces are not ours to police
+        owners = [s for s in _SCHEMAS.values() if s.prefix and key.startswith(s.prefix)]
+        if owners:
+            owner = max(owners, key=lambda s: len(s.prefix or ""))
+            raise owner.error(
+                unknown_key_message(key, owner.settings, renamed, f"not a key of {owner.owner}")
+            )
+        valid = [k for k in declared if k.startswith(root)]
+        raise ConfigError(
+            unknown_key_message(key, valid, renamed, "no component of this run reads it")
         )
-
-    def component_conf(self, comp: ComponentDef) -> dict[str, Any]:
-        """A component's conf: its own ``config`` over the topology's, as Storm merges them."""
-        merged = dict(self.conf)
-        merged.update(comp.config)
-        return merged

@@ -5,7 +5,8 @@
   process's stdin/stdout), fed by hand, with what it emitted, acked and failed;
 - :class:`TopologyDriver` — a whole topology in the spirit of Kafka Streams' TopologyTestDriver:
   pipe input tuples into spouts, run to quiescence, read outputs per component and stream, move a
-  manual clock to fire tick tuples and timeouts.
+  manual clock to fire tick tuples and timeouts;
+- :class:`ManualClock` — the clock tests move by hand (``advance``).
 
 Nothing here is collected by pytest (``__test__ = False``).
 """
@@ -21,16 +22,17 @@ from typing import Any
 from pystorm.component import Tuple
 from streamparse import Spout, Topology
 
-from squall.clock import ManualClock
-from squall.hosting import build_component, values_type
-from squall.model import build_model
-from squall.results import RunResult
-from squall.runner import resolve_conf
-from squall.settings import RunSettings
-from squall.worker import Worker
+from squall.engine.clock import ManualClock
+from squall.engine.hosting import build_component, values_type
+from squall.engine.model import build_model
+from squall.engine.results import RunResult
+from squall.engine.run_settings import RunSettings
+from squall.engine.runner import resolve_conf
+from squall.engine.worker import Worker
 
 __all__ = [
     "Emission", "make_tuple", "make_tick_tuple", "BoltHarness", "SpoutHarness", "TopologyDriver",
+    "ManualClock",
 ]
 
 _ids = itertools.count(1)
@@ -140,6 +142,7 @@ class BoltHarness(_Recorder):
         self.bolt.initialize(conf, self.bolt.context)
 
     def process(self, tup: Tuple) -> list[Emission]:
+        """Run the bolt on one tuple; returns what it emitted."""
         mark = len(self.emitted)
         self._current = tup
         try:
@@ -153,12 +156,14 @@ class BoltHarness(_Recorder):
         return self.emitted[mark:]
 
     def process_all(self, tuples: Iterable[Tuple]) -> list[Emission]:
+        """Run the bolt on each tuple in turn; returns everything emitted."""
         out: list[Emission] = []
         for tup in tuples:
             out.extend(self.process(tup))
         return out
 
     def tick(self, freq_s: int = 1) -> list[Emission]:
+        """Send the bolt a tick tuple; returns what it emitted."""
         return self.process(make_tick_tuple(freq_s))
 
 
@@ -181,14 +186,17 @@ class SpoutHarness(_Recorder):
         self.spout.initialize(conf, self.spout.context)
 
     def next_tuple(self) -> list[Emission]:
+        """Call the spout's ``next_tuple`` once; returns what it emitted."""
         mark = len(self.emitted)
         self.spout.next_tuple()
         return self.emitted[mark:]
 
     def ack(self, tup_id: Any) -> None:
+        """Tell the spout its tuple ``tup_id`` was fully processed, as Storm would."""
         self.spout.ack(tup_id)
 
     def fail(self, tup_id: Any) -> None:
+        """Tell the spout its tuple ``tup_id`` failed, as Storm would."""
         self.spout.fail(tup_id)
 
 
@@ -282,20 +290,26 @@ class TopologyDriver:
 
     @property
     def result(self) -> RunResult:
+        """Counts, errors and captured outputs so far."""
         return self._worker.collect()
 
     def output(self, component: str, stream: str = "default") -> list[list[Any]]:
+        """The values ``component`` emitted on ``stream``, in emit order per task."""
         return self._worker.result.output(component, stream)
 
     def acked(self, spout: str) -> list[Any]:
+        """Message ids whose trees were fully acked, as ``spout`` was told."""
         return self._worker.result.spout_acked.get(spout, [])
 
     def failed(self, spout: str) -> list[Any]:
+        """Message ids whose trees failed or timed out, as ``spout`` was told."""
         return self._worker.result.spout_failed.get(spout, [])
 
     @property
     def in_flight(self) -> int:
+        """Tuple trees neither acked nor failed yet."""
         return len(self._worker.acker)
 
     def close(self) -> None:
+        """Deactivate the spouts and close every component."""
         self._worker.close()

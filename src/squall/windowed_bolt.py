@@ -100,11 +100,12 @@ class WindowedBolt(Bolt):
         """Processing time in epoch seconds; tests replace ``clock`` with a manual one."""
         return self.clock()
 
-    clock: Callable[[], float] = staticmethod(time.time)  # type: ignore[assignment]
+    clock: Callable[[], float] = staticmethod(time.time)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
+        """Build the window manager and watermark from ``window_spec`` (checked against the conf)."""
         name = context.get("componentid", type(self).__name__) if context else type(self).__name__
         self._where = f"windowed bolt {name!r} ({type(self).__name__})"
         spec = self.window_spec(storm_conf or {})
@@ -147,6 +148,7 @@ class WindowedBolt(Bolt):
             )
 
     def process(self, tup: Tuple) -> None:
+        """Add a tuple to the windows (late ones go to the ``late`` stream)."""
         self._check_initialized()
         spec = self.spec
         try:
@@ -170,6 +172,7 @@ class WindowedBolt(Bolt):
             self._advance(ts)
 
     def process_tick(self, tup: Tuple) -> None:
+        """Evaluate every window the watermark (or processing time) has passed."""
         self._check_initialized()
         if self.spec.event_time:
             watermark = self.watermarks.compute()

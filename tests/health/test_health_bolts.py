@@ -85,7 +85,7 @@ def test_both_forms_parse_to_readings_anchored_to_the_input(parse_bolt: BoltHarn
 
 
 def test_parse_limits_come_from_storm_conf() -> None:
-    conf = {**CONF, "health.parse.max_payload_bytes": 32}
+    conf = {**CONF, "health.parse.max.payload.bytes": 32}
     harness = BoltHarness(ParseBolt, conf=conf)
     (emission,) = harness.process(payload_tuple(SELF_OK))
     assert emission.stream == "invalid" and "the limit is 32 bytes" in emission.values[1]
@@ -206,7 +206,7 @@ def test_console_sink_can_be_switched_off(capsys) -> None:
 
 def test_jsonl_sink_writes_one_object_per_tuple(tmp_path: Path) -> None:
     path = tmp_path / "out" / "health.jsonl"
-    conf = {**CONF, "health.sinks.jsonl_path": str(path)}
+    conf = {**CONF, "health.sinks.jsonl.path": str(path)}
     harness = BoltHarness(JsonlSinkBolt, conf=conf, sources=ALERT_SOURCE)
     harness.process(make_tuple(ALERT, component="threshold", id=1))
     harness.process(make_tuple(["\udcff raw", "bad", TS], component="parse", stream="invalid", id=2))

@@ -2,14 +2,46 @@
 
 import dataclasses
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from health_core.config import HealthConfig, HealthConfigError, default_config_path, load_config
+from health_core.config import (
+    HealthConfig,
+    HealthConfigError,
+    default_config_path,
+    load_config,
+    storm_key,
+)
 from squall.errors import ConfigError
+from squall.settings import check_known
 
-REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+REPO_CONFIG = ROOT / "config.yaml"
+RULE_FORM = (
+    "a rule is '<field> <operator> <number>' with field one of age, height_cm, weight_kg, bmi "
+    "and operator one of >=, <=, ==, !=, >, <, e.g. 'weight_kg > 80'"
+)
+# every key of the health topology's Storm config, as the unknown-key message lists them
+HEALTH_KEYS = (
+    "health.kafka.alerts.topic, health.kafka.bootstrap.servers, health.kafka.group.id, "
+    "health.kafka.invalid.topic, health.kafka.readings.topic, health.kafka.trends.topic, "
+    "health.parallelism.bmi, health.parallelism.parse, health.parallelism.sinks, "
+    "health.parallelism.threshold, health.parallelism.trend, health.parse.invalid.preview.chars, "
+    "health.parse.max.payload.bytes, health.producers.count, health.producers.malformed.fraction, "
+    "health.producers.max.readings.per.producer, health.producers.max.replays, "
+    "health.producers.rate.per.producer.hz, health.producers.seed, "
+    "health.producers.self.describing.fraction, health.rules, health.sinks.console, "
+    "health.sinks.jsonl.path, health.sinks.kafka, health.windows.slide.secs, "
+    "health.windows.window.secs, topology.max.spout.pending, topology.message.timeout.secs"
+)
+
+
+def _raises(message: str):
+    return pytest.raises(HealthConfigError, match="^" + re.escape(message) + "$")
 
 
 def load_text(tmp_path: Path, text: str) -> HealthConfig:
@@ -45,39 +77,58 @@ def test_config_is_frozen() -> None:
         config.producers.count = 9  # type: ignore[misc]
 
 
+PRODUCER_KEYS = (
+    "count, rate_per_producer_hz, seed, malformed_fraction, self_describing_fraction, "
+    "max_readings_per_producer, max_replays"
+)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("rule:\n  - bmi > 30\n", "unknown key 'rule' in top level; valid keys are kafka, producers, rules"),
-        ("producers:\n  cout: 4\n", "unknown key 'cout' in section 'producers'; valid keys are count,"),
+        ("rule:\n  - bmi > 30\n", "unknown key 'rule' in top level; valid keys are kafka, "
+                                   "producers, rules, windows, parallelism, sinks, parse, storm"),
+        ("producers:\n  cout: 4\n",
+         f"unknown key 'cout' in section 'producers'; valid keys are {PRODUCER_KEYS}"),
         ("producers:\n  count: '4'\n", "producers.count must be an integer in [1, 1000]; got '4' (str)"),
         ("producers:\n  count: true\n", "producers.count must be an integer in [1, 1000]; got True (bool)"),
         ("producers:\n  count: 0\n", "producers.count must be an integer in [1, 1000]; got 0"),
-        ("producers:\n  rate_per_producer_hz: -1\n", "producers.rate_per_producer_hz must be a number in [0.0, inf); got -1"),
-        ("producers:\n  malformed_fraction: 1.5\n", "producers.malformed_fraction must be a number in [0.0, 1.0]; got 1.5"),
+        ("producers:\n  rate_per_producer_hz: -1\n",
+         "producers.rate_per_producer_hz must be a number >= 0; got -1"),
+        ("producers:\n  malformed_fraction: 1.5\n",
+         "producers.malformed_fraction must be a number in [0, 1]; got 1.5"),
         ("producers:\n  seed: .nan\n", "producers.seed must be an integer >= 0; got nan (float)"),
-        ("producers: 4\n", "producers must be a mapping with keys count,"),
+        ("producers: 4\n", f"producers must be a mapping with keys {PRODUCER_KEYS}; got int"),
         ("sinks:\n  console: 'yes'\n", "sinks.console must be true or false; got 'yes' (str)"),
         ("sinks:\n  jsonl_path: 3\n", "sinks.jsonl_path must be a non-empty string; got 3 (int)"),
-        ("windows:\n  window_s: 0\n", "windows.window_s must be a number in (0.0, inf); got 0"),
-        ("windows:\n  window_s: 10\n  slide_s: 20\n", "windows.slide_s (20.0) must not exceed windows.window_s (10.0)"),
+        ("windows:\n  window_s: 0\n", "windows.window_s must be a duration > 0 s; got 0"),
+        ("windows:\n  window_s: 10\n  slide_s: 20\n",
+         "windows.slide_s (20.0) must not exceed windows.window_s (10.0); a slide longer than the "
+         "window skips data"),
         ("parallelism:\n  parse: 0\n", "parallelism.parse must be an integer in [1, 64]; got 0"),
-        ("kafka:\n  bootstrap_servers: [localhost]\n", "kafka.bootstrap_servers[0] must be 'host:port'"),
-        ("kafka:\n  readings_topic: ''\n", "kafka.readings_topic must be a non-empty string"),
-        ("kafka:\n  trends_topic: 7\n", "kafka.trends_topic must be a non-empty string"),
+        ("kafka:\n  bootstrap_servers: [localhost]\n",
+         "kafka.bootstrap_servers[0] must be 'host:port' with a port in 1-65535; got 'localhost'"),
+        ("kafka:\n  readings_topic: ''\n", "kafka.readings_topic must be a non-empty string; got '' (str)"),
+        ("kafka:\n  trends_topic: 7\n", "kafka.trends_topic must be a non-empty string; got 7 (int)"),
         ("rules: bmi > 35\n", "rules must be a list of rule strings such as 'weight_kg > 80'; got str"),
-        ("rules:\n  - bmi > 35\n  - weight >> 80\n", "rules[1]: cannot parse rule 'weight >> 80'"),
-        ("rules:\n  - bmi > thirty\n", "rules[0]: cannot parse rule 'bmi > thirty'"),
-        ("rules:\n  - {bmi: 35}\n", "rules[0]: rule {'bmi': 35} is a dict, not text"),
-        ("- just\n- a list\n", "the top level must be a mapping of sections"),
-        ("producers: {count: 4\n", "not valid YAML"),
+        ("rules:\n  - bmi > 35\n  - weight >> 80\n",
+         f"rules[1]: cannot parse rule 'weight >> 80': '> 80' after '>' is not a plain number; {RULE_FORM}"),
+        ("rules:\n  - bmi > thirty\n",
+         f"rules[0]: cannot parse rule 'bmi > thirty': 'thirty' after '>' is not a plain number; {RULE_FORM}"),
+        ("rules:\n  - {bmi: 35}\n", f"rules[0]: rule {{'bmi': 35}} is a dict, not text; {RULE_FORM}"),
+        ("- just\n- a list\n", "the top level must be a mapping of sections (kafka, producers, "
+                                "rules, windows, parallelism, sinks, parse, storm); got list"),
     ],
 )
 def test_bad_config_fails_at_load_naming_key_value_and_valid(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(HealthConfigError) as info:
+    with _raises(f"{tmp_path / 'config.yaml'}: {message}"):  # names the file, then the key
         load_text(tmp_path, text)
-    assert message in str(info.value)
-    assert str(tmp_path / "config.yaml") in str(info.value)  # says which file
+
+
+def test_a_file_that_is_not_yaml_is_a_config_error(tmp_path: Path) -> None:
+    start = f"{tmp_path / 'config.yaml'}: not valid YAML: "  # then the YAML parser's account
+    with pytest.raises(HealthConfigError, match="^" + re.escape(start)):
+        load_text(tmp_path, "producers: {count: 4\n")
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
@@ -98,18 +149,96 @@ def test_storm_conf_override_wins_and_is_validated() -> None:
     conf = HealthConfig().to_storm_conf()
     conf["health.producers.count"] = 8  # as `-o health.producers.count=8` would
     conf["health.rules"] = ["age < 18"]
+    conf["health.windows.slide.secs"] = "500ms"
     config = HealthConfig.from_storm_conf(conf)
     assert config.producers.count == 8 and [r.name for r in config.rules] == ["age < 18"]
+    assert config.windows.slide_s == 0.5
     conf["health.producers.count"] = "many"
-    with pytest.raises(HealthConfigError, match=r"Storm config: health.producers.count must be an integer .* got .many."):
+    with _raises(
+        "Storm config: health.producers.count must be an integer in [1, 1000]; got 'many' (str)"
+    ):
         HealthConfig.from_storm_conf(conf)
+    with _raises(
+        "Storm config: health.rules[0]: cannot parse rule 'age': expected an operator after "
+        f"'age', found 'end of text'; {RULE_FORM}"
+    ):
+        HealthConfig.from_storm_conf({"health.rules": ["age"]})
 
 
-def test_storm_conf_unknown_health_key_is_an_error() -> None:
-    with pytest.raises(HealthConfigError, match="unknown key 'health.producer.count.x'"):
-        HealthConfig.from_storm_conf({"health.producer.count.x": 1})
-    with pytest.raises(HealthConfigError, match="unknown key 'producer' in top level"):
+@pytest.mark.parametrize(
+    ("yaml_key", "key"),
+    [
+        (("producers", "count"), "health.producers.count"),
+        (("producers", "rate_per_producer_hz"), "health.producers.rate.per.producer.hz"),
+        (("producers", "max_readings_per_producer"), "health.producers.max.readings.per.producer"),
+        (("windows", "window_s"), "health.windows.window.secs"),
+        (("windows", "slide_s"), "health.windows.slide.secs"),
+        (("kafka", "bootstrap_servers"), "health.kafka.bootstrap.servers"),
+        (("kafka", "trends_topic"), "health.kafka.trends.topic"),
+        (("sinks", "jsonl_path"), "health.sinks.jsonl.path"),
+        (("parse", "max_payload_bytes"), "health.parse.max.payload.bytes"),
+        (("rules",), "health.rules"),
+        (("storm", "max_spout_pending"), "topology.max.spout.pending"),
+        (("storm", "message_timeout_s"), "topology.message.timeout.secs"),
+    ],
+)
+def test_a_yaml_key_becomes_a_dotted_storm_key(yaml_key: tuple[str, ...], key: str) -> None:
+    assert storm_key(*yaml_key) == key
+
+
+def test_every_storm_key_is_dotted_and_declared() -> None:
+    conf = HealthConfig.load(REPO_CONFIG).to_storm_conf()
+    assert all("_" not in key for key in conf)
+    assert set(conf) <= set(HEALTH_KEYS.split(", "))
+    check_known(conf)  # what the embedded runner checks before it starts
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("health.producers.rate_per_producer_hz", "health.producers.rate.per.producer.hz"),
+        ("health.windows.window_s", "health.windows.window.secs"),
+        ("health.kafka.bootstrap_servers", "health.kafka.bootstrap.servers"),
+        ("health.sinks.jsonl_path", "health.sinks.jsonl.path"),
+        ("health.storm.max_spout_pending", "topology.max.spout.pending"),
+    ],
+)
+def test_an_old_flat_spelling_names_the_new_key(old: str, new: str) -> None:
+    message = f"setting {old!r} is the old spelling of {new!r}; use {new!r}"
+    with _raises(message):
+        HealthConfig.from_storm_conf({old: 1})
+    with _raises(message):
+        check_known({old: 1})  # and the embedded runner refuses it before it starts
+
+
+def test_storm_conf_unknown_health_key_is_an_error_naming_the_closest() -> None:
+    with _raises(
+        "unknown setting 'health.producer.count': not a key of the health topology; did you mean "
+        f"'health.producers.count'? valid: {HEALTH_KEYS}"
+    ):
         HealthConfig.from_storm_conf({"health.producer.count": 1})
+    with _raises(
+        "unknown setting 'health.producers.cuont': not a key of the health topology; did you mean "
+        f"'health.producers.count'? valid: {HEALTH_KEYS}"
+    ):
+        check_known({"health.producers.cuont": 8})
+
+
+def test_squall_run_refuses_a_typo_in_a_health_key_before_any_tuple_runs() -> None:
+    command = ["run", "topologies/health.py", "--seconds", "1", "-o", "health.producers.cuont=8"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "squall.cli", *command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (
+        "squall run: unknown setting 'health.producers.cuont': not a key of the health topology; "
+        f"did you mean 'health.producers.count'? valid: {HEALTH_KEYS}"
+    )
+    assert proc.stdout == ""  # no summary: nothing ran
 
 
 def test_storm_conf_without_health_keys_gives_defaults() -> None:
@@ -129,10 +258,13 @@ def test_env_path_wins_over_the_topology_file_path(monkeypatch, tmp_path) -> Non
 
 def test_a_rate_that_would_stall_the_spout_on_trend_windows_is_refused(tmp_path: Path) -> None:
     # 4 x 25/s x (10 + 2 + 2) s = 1400 readings held > 1000
-    with pytest.raises(HealthConfigError) as info:
+    with _raises(
+        f"{tmp_path / 'config.yaml'}: producers.count (4) x producers.rate_per_producer_hz (25.0) x "
+        "14 s (window + slide + 2 s) = 1400 readings can be waiting on trend windows, more than "
+        "storm.max_spout_pending = 1000: the spout would stall. Raise storm.max_spout_pending to "
+        "at least 1400 or lower the rate"
+    ):
         load_text(tmp_path, "producers: {count: 4, rate_per_producer_hz: 25}\n")
-    assert "= 1400 readings can be waiting on trend windows" in str(info.value)
-    assert "Raise max_spout_pending to at least 1400" in str(info.value)
     ok = load_text(tmp_path, "producers: {rate_per_producer_hz: 25}\nstorm: {max_spout_pending: 1400}\n")
     assert ok.storm.max_spout_pending == 1400
 
@@ -140,10 +272,15 @@ def test_a_rate_that_would_stall_the_spout_on_trend_windows_is_refused(tmp_path:
 def test_storm_keys_travel_as_storms_own_and_their_overrides_count() -> None:
     conf = HealthConfig().to_storm_conf()
     assert not any(key.startswith("health.storm.") for key in conf)
-    conf["health.producers.rate_per_producer_hz"] = 25
-    with pytest.raises(HealthConfigError, match="Storm config: health.producers.count"):
+    conf["health.producers.rate.per.producer.hz"] = 25
+    with _raises(
+        "Storm config: health.producers.count (4) x health.producers.rate.per.producer.hz (25.0) x "
+        "14 s (window + slide + 2 s) = 1400 readings can be waiting on trend windows, more than "
+        "topology.max.spout.pending = 1000: the spout would stall. Raise "
+        "topology.max.spout.pending to at least 1400 or lower the rate"
+    ):
         HealthConfig.from_storm_conf(conf)
     conf["topology.max.spout.pending"] = 2000  # as `-o topology.max.spout.pending=2000`
     assert HealthConfig.from_storm_conf(conf).storm.max_spout_pending == 2000
     conf["topology.max.spout.pending"] = None  # Storm's defaults.yaml value
-    assert HealthConfig.from_storm_conf({**conf, "health.producers.rate_per_producer_hz": 5}).storm == HealthConfig().storm
+    assert HealthConfig.from_storm_conf({**conf, "health.producers.rate.per.producer.hz": 5}).storm == HealthConfig().storm

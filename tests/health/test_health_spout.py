@@ -2,7 +2,7 @@
 
 import json
 
-from health_core.config import HealthConfig
+from health_core.config import HealthConfig, storm_key
 from health_core.synthetic import generate
 from spouts.synthetic import SyntheticHealthSpout
 from squall.testing import SpoutHarness
@@ -11,8 +11,9 @@ BASE = HealthConfig().to_storm_conf()
 
 
 def conf(**producers: object) -> dict:
-    out = {**BASE, "health.producers.rate_per_producer_hz": 0}
-    out.update({f"health.producers.{k}": v for k, v in producers.items()})
+    """The Storm config with config.yaml's ``producers`` settings overridden (``seed=5``)."""
+    out = {**BASE, "health.producers.rate.per.producer.hz": 0}
+    out.update({storm_key("producers", k): v for k, v in producers.items()})
     return out
 
 
@@ -89,7 +90,7 @@ class FakeClockSpout(SyntheticHealthSpout):
 
 
 def test_paces_each_producer_at_its_rate() -> None:
-    c = {**BASE, "health.producers.count": 2, "health.producers.rate_per_producer_hz": 4}
+    c = {**BASE, "health.producers.count": 2, "health.producers.rate.per.producer.hz": 4}
     harness = SpoutHarness(FakeClockSpout, conf=c)
     assert [e.tup_id for e in drain(harness, 10)] == ["p0-0"]  # p1 is due 125 ms later
     FakeClockSpout.now += 125

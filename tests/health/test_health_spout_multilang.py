@@ -11,11 +11,11 @@ CONF = {
     "topology.name": "health",
     **HealthConfig().to_storm_conf(),
     "health.producers.count": 2,
-    "health.producers.rate_per_producer_hz": 0,
-    "health.producers.max_readings_per_producer": 2,
+    "health.producers.rate.per.producer.hz": 0,
+    "health.producers.max.readings.per.producer": 2,
     # course form only: its payload carries no clock time, so two runs emit the same payloads
-    "health.producers.self_describing_fraction": 0.0,
-    "health.producers.malformed_fraction": 0.0,
+    "health.producers.self.describing.fraction": 0.0,
+    "health.producers.malformed.fraction": 0.0,
 }
 
 

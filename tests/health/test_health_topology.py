@@ -14,18 +14,17 @@ from bolts.parse import ParseBolt
 from health_core.config import HealthConfig
 from health_core.synthetic import generate
 from spouts.synthetic import SyntheticHealthSpout
-from squall.clock import ManualClock
-from squall.runner import run_topology
-from squall.testing import TopologyDriver
+from squall import run_topology
+from squall.testing import ManualClock, TopologyDriver
 from topologies.health import HealthTopology
 
 PER_PRODUCER = 150
 OVERRIDES = {
     "health.producers.count": 4,
-    "health.producers.rate_per_producer_hz": 0,  # as fast as asked: the run is bounded by count
+    "health.producers.rate.per.producer.hz": 0,  # as fast as asked: the run is bounded by count
     "health.producers.seed": 2026,
-    "health.producers.malformed_fraction": 0.1,
-    "health.producers.max_readings_per_producer": PER_PRODUCER,
+    "health.producers.malformed.fraction": 0.1,
+    "health.producers.max.readings.per.producer": PER_PRODUCER,
     "health.sinks.console": False,
 }
 WINDOW_MS, SLIDE_MS, LAG_MS = 10_000, 2_000, 1_000  # config.yaml windows; TrendBolt.LAG_S
@@ -56,7 +55,7 @@ def expected_readings() -> tuple[Counter, set[str], int, int]:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_alert_counts_match_an_independent_computation(workers: int, tmp_path: Path) -> None:
     jsonl = tmp_path / "health.jsonl"
-    conf = {**OVERRIDES, "health.sinks.jsonl_path": str(jsonl), "squall.drain.secs": 0.2}
+    conf = {**OVERRIDES, "health.sinks.jsonl.path": str(jsonl), "squall.drain.secs": 0.2}
     result = run_topology(
         HealthTopology, conf=conf, seconds=120, workers=workers, until_idle=True, capture=True
     )

@@ -4,6 +4,7 @@ loop (Storm's JSON messages): the same trends, anchors and acks."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -154,7 +155,7 @@ def test_multilang_gives_the_same_result(tmp_path) -> None:
 
 def test_window_settings_come_from_the_storm_config() -> None:
     # 4 s tumbling windows: (0, 4] holds a1 a2 b1 b2 b3, (4, 8] a3 a4
-    h = run_harness({"health.windows.window_s": 4.0, "health.windows.slide_s": 4.0})
+    h = run_harness({"health.windows.window.secs": 4.0, "health.windows.slide.secs": 4.0})
     trends = [readable(e.values) for e in h.emitted if e.stream == "default"]
     assert trends[:4] == [
         (B, 0, 4, 3, "rising", 0),
@@ -166,10 +167,15 @@ def test_window_settings_come_from_the_storm_config() -> None:
 
 
 def test_bad_window_settings_are_reported() -> None:
-    with pytest.raises(HealthConfigError, match="slide_s"):
-        run_harness({"health.windows.window_s": 2.0, "health.windows.slide_s": 4.0})
-    with pytest.raises((HealthConfigError, WindowConfigError), match="window_s"):
-        run_harness({"health.windows.window_s": 0.0001, "health.windows.slide_s": 0.0001})
+    slide_too_long = (
+        "Storm config: health.windows.slide.secs (4.0) must not exceed health.windows.window.secs "
+        "(2.0); a slide longer than the window skips data"
+    )
+    with pytest.raises(HealthConfigError, match=re.escape(slide_too_long)):
+        run_harness({"health.windows.window.secs": 2.0, "health.windows.slide.secs": 4.0})
+    too_short = "health.windows.window.secs of 0.0001 s is below the 1 ms resolution"
+    with pytest.raises(WindowConfigError, match=re.escape(too_short)):
+        run_harness({"health.windows.window.secs": 0.0001, "health.windows.slide.secs": 0.0001})
     with pytest.raises(WindowConfigError, match="exceeds topology.message.timeout.secs=10"):
         run_harness({"topology.message.timeout.secs": 10})
 

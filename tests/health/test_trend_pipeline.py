@@ -13,8 +13,7 @@ from bolts.threshold import ThresholdBolt
 from bolts.trend import TrendBolt
 from health_core.config import HealthConfig
 from spouts.synthetic import SyntheticHealthSpout
-from squall.clock import ManualClock
-from squall.testing import TopologyDriver
+from squall.testing import ManualClock, TopologyDriver
 
 T = 1_700_000_000_000
 A, B = "weight_kg > 80", "bmi > 35"

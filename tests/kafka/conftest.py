@@ -1,6 +1,6 @@
 """A real Apache Kafka broker per test session, provisioned and started by the tests themselves.
 
-The broker is the project's own (``squall.kafka.runtime``): jars from Maven Central in
+The broker is the project's own (``squall.kafka.broker``): jars from Maven Central in
 ``.runtime/kafka/lib`` (assembled on first use), a KRaft single node on 127.0.0.1 and free ports,
 data and logs in ``.runtime/kafka/instances/pytest-<pid>/``; stopped by its pid at the end.
 """
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from squall.kafka.runtime import Broker, instance_dir
+from squall.kafka.broker import Broker
+from squall.kafka.provision import instance_dir
 
 
 def _remove_orphans() -> None:

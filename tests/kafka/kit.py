@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -26,8 +25,8 @@ from health_core.bmi import bmi
 from health_core.config import HealthConfig
 from health_core.parse import Reading, parse_payload
 from health_core.rules import firing
-from squall.kafka.runtime import ensure_topics
-from squall.runner import run_topology
+from squall import run_topology
+from squall.kafka.admin import ensure_topics
 
 __test__ = False
 
@@ -64,12 +63,12 @@ class HealthTopics:
 
     def conf(self, **extra: Any) -> dict[str, Any]:
         return {
-            "health.kafka.bootstrap_servers": self.bootstrap,
-            "health.kafka.readings_topic": self.readings,
-            "health.kafka.alerts_topic": self.alerts,
-            "health.kafka.invalid_topic": self.invalid,
-            "health.kafka.group_id": self.group,
-            "health.kafka.trends_topic": self.trends,
+            "health.kafka.bootstrap.servers": self.bootstrap,
+            "health.kafka.readings.topic": self.readings,
+            "health.kafka.alerts.topic": self.alerts,
+            "health.kafka.invalid.topic": self.invalid,
+            "health.kafka.group.id": self.group,
+            "health.kafka.trends.topic": self.trends,
             "health.sinks.console": False,
             **extra,
         }
@@ -244,12 +243,3 @@ def in_background(action: Callable[[], None]) -> threading.Thread:
     thread = threading.Thread(target=action, daemon=True)
     thread.start()
     return thread
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll ``condition`` until true; a hang guard that names what never happened."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached within {timeout_s:.0f}s")
-        time.sleep(0.5)

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from squall.kafka import runtime
+from squall.kafka import admin, provision
+from squall.kafka.broker import Broker, new_cluster_id
 from squall.kafka.errors import KafkaRuntimeError
-from squall.kafka.runtime import Broker
+from squall.services import project_root
 
 pytestmark = pytest.mark.kafka
 
@@ -22,45 +23,45 @@ def test_session_broker_is_ready_on_loopback(kafka_broker: Broker) -> None:
     assert state.bootstrap.startswith("127.0.0.1:")
     assert kafka_broker.is_running()
     # Data and logs stay inside the project's git-ignored .runtime folder.
-    assert kafka_broker.home.is_relative_to(runtime.project_root() / ".runtime")
+    assert kafka_broker.home.is_relative_to(project_root() / ".runtime")
     assert (kafka_broker.logs_dir / "server.log").is_file()
-    info = runtime.describe_cluster(state.bootstrap)
+    info = admin.describe_cluster(state.bootstrap)
     assert [b["host"] for b in info["brokers"]] == ["127.0.0.1"]
 
 
 def test_topics_are_created_with_their_partitions(kafka_bootstrap: str, topic_name: str) -> None:
-    runtime.ensure_topics(kafka_bootstrap, {topic_name: 3, topic_name + "-b": 1})
-    topics = runtime.list_topics(kafka_bootstrap)
+    admin.ensure_topics(kafka_bootstrap, {topic_name: 3, topic_name + "-b": 1})
+    topics = admin.list_topics(kafka_bootstrap)
     assert topics[topic_name] == 3
     assert topics[topic_name + "-b"] == 1
     # Asking again is a no-op; asking for more partitions grows the topic.
-    runtime.ensure_topics(kafka_bootstrap, {topic_name: 5})
-    assert runtime.list_topics(kafka_bootstrap)[topic_name] == 5
+    admin.ensure_topics(kafka_bootstrap, {topic_name: 5})
+    assert admin.list_topics(kafka_bootstrap)[topic_name] == 5
 
 
 def test_parse_topics_names_the_bad_value() -> None:
-    assert runtime.parse_topics("readings:4, alerts,dead-letter:1") == {
+    assert admin.parse_topics("readings:4, alerts,dead-letter:1") == {
         "readings": 4,
         "alerts": 1,
         "dead-letter": 1,
     }
     with pytest.raises(KafkaRuntimeError, match=r"partitions of 'readings' .* got 'x'"):
-        runtime.parse_topics("readings:x")
+        admin.parse_topics("readings:x")
     with pytest.raises(KafkaRuntimeError, match="got '0'"):
-        runtime.parse_topics("readings:0")
+        admin.parse_topics("readings:0")
 
 
 def test_cluster_ids_never_look_like_an_option() -> None:
     # StorageTool failed on an id starting with '-' (seen once in a test run: 1 start in 64).
-    ids = [runtime.new_cluster_id() for _ in range(2000)]
+    ids = [new_cluster_id() for _ in range(2000)]
     assert all(len(i) == 22 and not i.startswith("-") for i in ids)
 
 
 def test_provision_is_a_fast_no_op_when_done() -> None:
-    assert runtime.is_provisioned()
-    lib = runtime.provision(out=None)
-    assert lib == runtime.lib_dir()
-    assert runtime.kafka_version().startswith("4.")
+    assert provision.is_provisioned()
+    lib = provision.provision(out=None)
+    assert lib == provision.lib_dir()
+    assert provision.kafka_version().startswith("4.")
 
 
 def test_second_instance_stops_by_pid_and_restarts_with_its_data(tmp_path: Path) -> None:
@@ -80,7 +81,7 @@ def test_second_instance_stops_by_pid_and_restarts_with_its_data(tmp_path: Path)
         second = broker.start()
         assert (second.port, second.controller_port) == (first.port, first.controller_port)
         assert second.pid != first.pid
-        values = runtime.read_topic(second.bootstrap, "kept")
+        values = admin.read_topic(second.bootstrap, "kept")
         assert values == [b"before-restart"]
     finally:
         broker.remove()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from squall.kafka.runtime import Broker
+from squall.kafka.broker import Broker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

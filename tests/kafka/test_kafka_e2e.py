@@ -27,8 +27,8 @@ from bolts.kafka_parse import KafkaParseBolt
 from bolts.kafka_sink import AlertsKafkaSink, DeadLetterKafkaSink
 from bolts.threshold import ThresholdBolt
 from spouts.kafka_health import KafkaHealthSpout
+from squall.kafka.broker import Broker
 from squall.kafka.producer import ProduceSpec, produce
-from squall.kafka.runtime import Broker
 from tests.kafka.kit import (
     HealthTopics,
     check_delivery,
@@ -36,8 +36,8 @@ from tests.kafka.kit import (
     progress_of,
     read_topic,
     run_until_committed,
-    wait_for,
 )
+from tests.polling import eventually
 from topologies.health_kafka import SINK_CONF, HealthKafkaTopology
 
 # These once had to run each in a process of its own: in one process a later run's spout lost
@@ -169,7 +169,7 @@ def test_a_bolt_failing_10_percent_at_random_loses_nothing(kafka_bootstrap: str)
     bad = produce_malformed(topics, copies=1)
     # Enough attempts that no valid reading is dead-lettered by chance (0.1^20).
     result = run_until_committed(
-        kafka_health_topology(FlakyBolt), topics, **{"squall.kafka.spout.max_attempts": 20}
+        kafka_health_topology(FlakyBolt), topics, **{"squall.kafka.spout.max.attempts": 20}
     )
     failed = result.stats["kafka"].failed
     assert failed > 500  # ~10% of 10,000 trees failed at least once and were replayed
@@ -203,7 +203,7 @@ def test_a_record_that_always_fails_goes_to_the_dead_letter_topic(kafka_bootstra
     topics = HealthTopics.fresh(kafka_bootstrap, partitions=2)
     produce_readings(topics, 500)  # ids p*1e9 + n: 4 of them (n = 0) are multiples of 1000
     run_until_committed(
-        kafka_health_topology(AlwaysFailingBolt), topics, **{"squall.kafka.spout.max_attempts": 3}
+        kafka_health_topology(AlwaysFailingBolt), topics, **{"squall.kafka.spout.max.attempts": 3}
     )
     dead = [json.loads(r.value) for r in read_topic(kafka_bootstrap, topics.invalid)]
     spout_dead = [d for d in dead if d["stage"] == "spout"]
@@ -300,7 +300,7 @@ def test_kill_9_of_the_topology_process_and_restart_loses_nothing(kafka_bootstra
         "run",
         "topologies/health_kafka.py",
         "--quiet",
-        *topics.cli_options(**{"squall.kafka.spout.session_timeout_ms": 6000}),
+        *topics.cli_options(**{"squall.kafka.spout.session.timeout.ms": 6000}),
     ]
     root = Path(__file__).resolve().parents[2]
     log = root / ".runtime" / "kafka" / f"kill9-{topics.group}.log"
@@ -313,10 +313,11 @@ def test_kill_9_of_the_topology_process_and_restart_loses_nothing(kafka_bootstra
     paced = paced_producer(topics, per_producer=7_500, rate=1_000)
     second: subprocess.Popen[bytes] | None = None
     try:
-        wait_for(
+        eventually(
             lambda: progress_of(kafka_bootstrap, topics)[0] >= 8_000 or first.poll() is not None,
-            240,
             "the first run committing 8,000 readings",
+            timeout_s=240,
+            every_s=0.5,
         )
         assert first.poll() is None, log.read_text()[-3000:]
         done_before, _ = progress_of(kafka_bootstrap, topics)
@@ -326,10 +327,11 @@ def test_kill_9_of_the_topology_process_and_restart_loses_nothing(kafka_bootstra
 
         second = start()
         assert paced.wait(120) == 0
-        wait_for(
+        eventually(
             lambda: progress_of(kafka_bootstrap, topics)[0] >= 40_000 or second.poll() is not None,
-            300,
             "the restarted run committing every reading",
+            timeout_s=300,
+            every_s=0.5,
         )
         assert second.poll() is None, log.read_text()[-3000:]
         second.send_signal(signal.SIGINT)  # Ctrl-C: squall run drains and stops
@@ -376,10 +378,11 @@ def test_a_rebalance_mid_stream_loses_nothing(
             stopped.append(done)
 
     try:
-        wait_for(
+        eventually(
             lambda: progress_of(kafka_bootstrap, topics)[0] > 0 or other.poll() is not None,
-            120,
             "the other member committing its first readings",
+            timeout_s=120,
+            every_s=0.5,
         )
         assert other.poll() is None, "the other member ended before this one joined"
         # The rest, 4 x 10,000 paced over 10 s, from a process of its own (`squall produce`).

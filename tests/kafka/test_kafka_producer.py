@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from health_core.parse import Reading, parse_payload
+from squall.kafka.admin import ensure_topics, read_topic
 from squall.kafka.errors import KafkaConfigError
 from squall.kafka.producer import (
     UNIQUE_ID_STRIDE,
@@ -20,7 +21,6 @@ from squall.kafka.producer import (
     random_reading,
     readings,
 )
-from squall.kafka.runtime import ensure_topics, read_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 

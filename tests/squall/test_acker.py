@@ -1,6 +1,6 @@
 """The XOR acker alone: completion in any order, first fail wins, timeouts oldest first."""
 
-from squall.acker import Acker, new_edge_id
+from squall.engine.acker import Acker, new_edge_id
 
 
 def make():

@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from squall.runner import run_topology
+from squall import run_topology
 from tests.squall import scenarios as sc
 
 MODES = [pytest.param(1, id="single-process"), pytest.param(2, id="multi-process")]
@@ -147,7 +147,7 @@ def test_unreliable_emits_are_never_tracked(workers):
 
 
 def _tasks(topology):
-    from squall.model import build_model
+    from squall.engine.model import build_model
 
     return {c.name: c.task_ids for c in build_model(topology).components.values()}
 

@@ -7,8 +7,14 @@ import sys
 import pytest
 from streamparse import Bolt, Spout
 
-from squall.clock import ManualClock
-from squall.testing import BoltHarness, SpoutHarness, TopologyDriver, make_tick_tuple, make_tuple
+from squall.testing import (
+    BoltHarness,
+    ManualClock,
+    SpoutHarness,
+    TopologyDriver,
+    make_tick_tuple,
+    make_tuple,
+)
 from tests.squall import scenarios as sc
 
 

@@ -1,5 +1,6 @@
 """Helpers for the Storm tests: run `sparse` and `storm` as a user would, in a copy of a
-project, and wait on observable outcomes (files, Nimbus, the UI's REST API)."""
+project, and read observable outcomes (files, Nimbus, the UI's REST API; wait on them with
+tests.polling.eventually)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from squall.storm.home import StormHome
 
-T = TypeVar("T")
 FIXTURE_PROJECT = Path(__file__).parent / "fixture_project"
 # sparse prints these on every call (paramiko, pkg_resources); they only clutter failure output.
 NOISE = ("CryptographyDeprecationWarning", "TripleDES", "pkg_resources", "parse_version")
@@ -69,20 +67,6 @@ def run(
         line for line in proc.stdout.splitlines() if not any(n in line for n in NOISE)
     )
     return proc
-
-
-def eventually(
-    probe: Callable[[], T | None], what: str, timeout_s: float = 120, every_s: float = 1.0
-) -> T:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout_s
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(every_s)
-    raise AssertionError(f"gave up waiting for {what} after {timeout_s:.0f}s (last seen: {last!r})")
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

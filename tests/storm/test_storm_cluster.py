@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from squall.storm.cluster import StormCluster
+from tests.polling import eventually
 
 from .kit import (
     FIXTURE_PROJECT,
     copy_project,
-    eventually,
     read_jsonl,
     run,
     storm_env,

@@ -2,7 +2,7 @@
 alerts, dead letters and trend windows as the embedded runner for the same readings, and after
 `sparse submit` a worker killed with SIGKILL mid-stream loses no reading.
 
-The broker is this module's own instance of the project's Kafka (squall.kafka.runtime, as in
+The broker is this module's own instance of the project's Kafka (squall.kafka.broker, as in
 tests/kafka), on 127.0.0.1 and free ports. The delivery oracle (tests/kafka/kit.check_delivery)
 derives the expected alerts and dead letters from the readings topic itself.
 """
@@ -26,8 +26,9 @@ import pytest
 import yaml
 from kafka import KafkaProducer
 
+from squall.kafka.admin import ensure_topics
+from squall.kafka.broker import Broker
 from squall.kafka.producer import ProduceSpec, produce
-from squall.kafka.runtime import Broker, ensure_topics
 from squall.storm.cluster import StormCluster
 from squall.storm.home import StormHome
 from tests.kafka.kit import (
@@ -37,8 +38,9 @@ from tests.kafka.kit import (
     read_topic,
     run_until_committed,
 )
+from tests.polling import eventually
 
-from .kit import NOISE, copy_project, eventually, run, storm_env
+from .kit import NOISE, copy_project, run, storm_env
 
 # isolated: each runs in a pytest process of its own after the main run (tests/run_isolated.sh),
 # with its own broker, so the heaviest tests (a Storm JVM, a broker, Python workers) never run

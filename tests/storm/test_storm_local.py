@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from squall.runner import run_topology
+from squall import run_topology
 from squall.storm.home import STORM_VERSION, StormHome
 
 from .kit import FIXTURE_PROJECT, copy_project, read_jsonl, run, storm_env
@@ -108,7 +108,7 @@ def test_sparse_run_health_topology_gives_the_embedded_runners_alerts(
             "-t",
             "25",
             "-o",
-            f"health.sinks.jsonl_path={storm_out}",
+            f"health.sinks.jsonl.path={storm_out}",
         ],
         project,
         storm_env(storm_home),
@@ -124,7 +124,7 @@ def test_sparse_run_health_topology_gives_the_embedded_runners_alerts(
     embedded_out = tmp_path / "embedded.jsonl"
     result = run_topology(
         module.HealthTopology,
-        {"health.sinks.console": False, "health.sinks.jsonl_path": str(embedded_out)},
+        {"health.sinks.console": False, "health.sinks.jsonl.path": str(embedded_out)},
         until_idle=True,
     )
     assert result.errors == []

@@ -9,8 +9,7 @@ from io import BytesIO
 import pytest
 from streamparse import Bolt, Spout, Stream, Topology
 
-from squall.clock import ManualClock
-from squall.testing import BoltHarness, TopologyDriver, make_tuple
+from squall.testing import BoltHarness, ManualClock, TopologyDriver, make_tuple
 from squall.windowed_bolt import WindowedBolt, late_stream
 from squall.windows import Count, Duration, WindowConfigError, WindowSpec
 from tests.windows.bolt_runs import FIELDS, Recorder, recorder_for, run_harness

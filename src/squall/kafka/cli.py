@@ -6,9 +6,11 @@ import argparse
 import os
 import sys
 
-from squall.kafka import runtime
+from squall.kafka.admin import list_topics, parse_topics, read_topic
+from squall.kafka.broker import DEFAULT_HEAP, Broker
 from squall.kafka.errors import KafkaRuntimeError
 from squall.kafka.producer import FORMATS, ProduceSpec, produce, progress_printer
+from squall.kafka.provision import is_provisioned, kafka_version, lib_dir, provision
 
 DEFAULT_INSTANCE = "default"
 # Lets scripts (and the docs test) use their own broker without repeating --instance.
@@ -40,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     start.add_argument("--port", type=int, default=None, help="client port (default: a free one)")
     start.add_argument(
-        "--heap", default=runtime.DEFAULT_HEAP, help="JVM heap (default %(default)s)"
+        "--heap", default=DEFAULT_HEAP, help="JVM heap (default %(default)s)"
     )
     start.set_defaults(func=_start)
 
@@ -111,28 +113,28 @@ def _instance_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _provision(args: argparse.Namespace) -> int:
-    runtime.provision(out=sys.stderr)
+    provision(out=sys.stderr)
     return 0
 
 
 def _start(args: argparse.Namespace) -> int:
-    topics = runtime.parse_topics(args.topics)
-    broker = runtime.Broker(args.instance, heap=args.heap)
+    topics = parse_topics(args.topics)
+    broker = Broker(args.instance, heap=args.heap)
     was_running = broker.is_running()
     state = broker.start(topics=topics, port=args.port, out=sys.stderr)
     verb = "already running" if was_running else "started"
-    print(f"kafka {runtime.kafka_version()} {verb}: {state.bootstrap} (pid {state.pid})")
+    print(f"kafka {kafka_version()} {verb}: {state.bootstrap} (pid {state.pid})")
     print(f"  data and logs: {broker.home}")
     if topics:
         print(
             "  topics: "
-            + ", ".join(f"{n}:{p}" for n, p in runtime.list_topics(state.bootstrap).items())
+            + ", ".join(f"{n}:{p}" for n, p in list_topics(state.bootstrap).items())
         )
     return 0
 
 
 def _stop(args: argparse.Namespace) -> int:
-    broker = runtime.Broker(args.instance)
+    broker = Broker(args.instance)
     state = broker.state()
     stopped = broker.stop()
     if stopped and state is not None:
@@ -146,9 +148,9 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    broker = runtime.Broker(args.instance)
-    provisioned = runtime.is_provisioned()
-    print(f"runtime: {'provisioned' if provisioned else 'not provisioned'} ({runtime.lib_dir()})")
+    broker = Broker(args.instance)
+    provisioned = is_provisioned()
+    print(f"runtime: {'provisioned' if provisioned else 'not provisioned'} ({lib_dir()})")
     state = broker.state()
     if state is None or not broker.pid_alive():
         print(f"broker {args.instance!r}: stopped")
@@ -159,7 +161,7 @@ def _status(args: argparse.Namespace) -> int:
         )
         return 1
     print(f"broker {args.instance!r}: running at {state.bootstrap} (pid {state.pid})")
-    for topic, partitions in runtime.list_topics(state.bootstrap).items():
+    for topic, partitions in list_topics(state.bootstrap).items():
         print(f"  topic {topic}: {partitions} partition(s)")
     return 0
 
@@ -173,13 +175,13 @@ def _read(args: argparse.Namespace) -> int:
     if args.max is not None and args.max < 0:
         raise KafkaRuntimeError(f"--max must be >= 0, got {args.max}")
     bootstrap = args.bootstrap or _running_bootstrap(args.instance)
-    for value in runtime.read_topic(bootstrap, args.topic, args.max):
+    for value in read_topic(bootstrap, args.topic, args.max):
         print(value.decode("utf-8", errors="backslashreplace") if value is not None else "")
     return 0
 
 
 def _running_bootstrap(instance: str) -> str:
-    broker = runtime.Broker(instance)
+    broker = Broker(instance)
     if not broker.is_running():
         raise KafkaRuntimeError(
             f"no running broker instance {instance!r}: start one with `squall kafka start` "

@@ -4,9 +4,9 @@
 every later ``process`` and on every tick, so wire the sink with
 ``config={"topology.tick.tuple.freq.secs": 1}``). A send the broker rejects, or that times out,
 *fails* the tuple, so the spout replays it: at-least-once into the topic. When more than
-``squall.kafka.sink.max_pending`` sends are unresolved the bolt waits for the broker (bounded by
-``squall.kafka.sink.flush_timeout_s``) before taking more: back-pressure instead of unbounded
-memory.
+``squall.kafka.sink.max.pending`` sends are unresolved the bolt waits for the broker (bounded by
+``squall.kafka.sink.flush.timeout.secs``) before taking more: back-pressure instead of unbounded
+memory. Both keys are declared in ``squall.kafka.settings``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from typing import Any
 from streamparse import Bolt
 
 from squall.kafka.errors import KafkaConfigError
-
-PREFIX = "squall.kafka.sink."
+from squall.kafka.settings import SINK_FLUSH_TIMEOUT, SINK_MAX_PENDING, SINK_SCHEMA
 
 
 def name_values(values: Sequence[Any], fields: Sequence[str] | None) -> dict[str, Any]:
@@ -28,13 +27,6 @@ def name_values(values: Sequence[Any], fields: Sequence[str] | None) -> dict[str
     if fields is not None and len(fields) == len(values):
         return dict(zip(fields, values, strict=True))
     return {f"value{i}": value for i, value in enumerate(values)}
-
-
-def _setting(conf: Mapping[str, Any], name: str, default: float, low: float) -> float:
-    value = conf.get(PREFIX + name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
-        raise KafkaConfigError(f"{PREFIX}{name} must be a number >= {low}, got {value!r}")
-    return value
 
 
 class KafkaSinkBolt(Bolt):
@@ -60,8 +52,9 @@ class KafkaSinkBolt(Bolt):
 
         self.conf = storm_conf
         self.topic = self.sink_topic(storm_conf)
-        self.max_pending = int(_setting(storm_conf, "max_pending", 5000, 1))
-        self.flush_timeout_s = _setting(storm_conf, "flush_timeout_s", 10.0, 0.1)
+        settings = SINK_SCHEMA.read(storm_conf)
+        self.max_pending: int = settings[SINK_MAX_PENDING]
+        self.flush_timeout_s: float = settings[SINK_FLUSH_TIMEOUT]
         self.fields_by_source: dict[str, dict[str, list[str]]] = (
             context.get("source->stream->fields") or {} if isinstance(context, dict) else {}
         )

@@ -4,21 +4,15 @@
 * A tuple's id is ``"topic:partition:offset"`` (a string: it survives multilang's JSON).
 * Offsets are committed only up to the first tuple not yet acked (``OffsetTracker``), so a
   crash at any moment replays, never skips.
-* A failed tuple is replayed from memory (no seek); after ``max_attempts`` failures it is written
+* A failed tuple is replayed from memory (no seek); after ``max.attempts`` failures it is written
   to the dead-letter topic with the reason and counts as done, instead of looping forever.
-* In-flight tuples are bounded (``max_in_flight``): the consumer is not polled beyond it.
+* In-flight tuples are bounded (``max.in.flight``): the consumer is not polled beyond it.
 * On a rebalance the revoked partitions' in-flight state is dropped; their records come back,
   from the last periodic commit, to whichever member gets the partition.
 
-Settings (Storm config keys, all optional except where the subclass provides them):
-``squall.kafka.spout.max_attempts`` (5), ``squall.kafka.spout.max_in_flight`` (2000),
-``squall.kafka.spout.commit_interval_s`` (1.0), ``squall.kafka.spout.poll_max_records`` (500),
-``squall.kafka.spout.auto_offset_reset`` ("earliest"), ``squall.kafka.spout.idle_poll_ms``
-(100: how long a poll may wait when nothing is in flight),
-``squall.kafka.spout.session_timeout_ms`` (10000: how soon a killed member's partitions move),
-``squall.kafka.spout.commit_timeout_ms`` (2000: longest a commit may hold the worker),
-``squall.kafka.spout.stuck_join_s`` (20: replace a consumer whose group join has not completed
-this long: no partitions, or revoked and not assigned again).
+Settings: ``squall.kafka.spout.*`` Storm config keys (``max.attempts``, ``max.in.flight``,
+``commit.interval.secs``, ``session.timeout.ms``...), declared with their defaults and ranges in
+``squall.kafka.settings``; where to read from is the subclass's to say.
 """
 
 from __future__ import annotations
@@ -35,84 +29,7 @@ from streamparse import Spout
 
 from squall.kafka.errors import KafkaConfigError
 from squall.kafka.offsets import OffsetTracker, Outcome, TopicPart, format_tup_id, parse_tup_id
-
-PREFIX = "squall.kafka.spout."
-
-
-@dataclass(frozen=True)
-class KafkaSpoutSettings:
-    bootstrap_servers: tuple[str, ...]
-    topics: tuple[str, ...]
-    group_id: str
-    dead_letter_topic: str
-    max_attempts: int = 5
-    max_in_flight: int = 2000
-    commit_interval_s: float = 1.0
-    poll_max_records: int = 500
-    auto_offset_reset: str = "earliest"
-    idle_poll_ms: int = 100
-    commit_timeout_ms: int = 2000
-    stuck_join_s: float = 20.0
-    session_timeout_ms: int = 10_000
-
-    def __post_init__(self) -> None:
-        if not self.bootstrap_servers or not all(
-            isinstance(s, str) and ":" in s for s in self.bootstrap_servers
-        ):
-            raise KafkaConfigError(
-                f"bootstrap_servers must be a list of 'host:port' strings, got {self.bootstrap_servers!r}"
-            )
-        if not self.topics or not all(isinstance(t, str) and t for t in self.topics):
-            raise KafkaConfigError(f"topics must be non-empty topic names, got {self.topics!r}")
-        for name, value, low in (
-            ("max_attempts", self.max_attempts, 1),
-            ("max_in_flight", self.max_in_flight, 1),
-            ("poll_max_records", self.poll_max_records, 1),
-            ("idle_poll_ms", self.idle_poll_ms, 0),
-            ("commit_timeout_ms", self.commit_timeout_ms, 1),
-            # the broker's group.min.session.timeout.ms defaults to 6 s
-            ("session_timeout_ms", self.session_timeout_ms, 6000),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise KafkaConfigError(f"{PREFIX}{name} must be an integer >= {low}, got {value!r}")
-        if not isinstance(self.commit_interval_s, (int, float)) or self.commit_interval_s < 0:
-            raise KafkaConfigError(
-                f"{PREFIX}commit_interval_s must be a number >= 0, got {self.commit_interval_s!r}"
-            )
-        if not isinstance(self.stuck_join_s, (int, float)) or self.stuck_join_s <= 0:
-            raise KafkaConfigError(
-                f"{PREFIX}stuck_join_s must be a number > 0, got {self.stuck_join_s!r}"
-            )
-        if self.auto_offset_reset not in ("earliest", "latest"):
-            raise KafkaConfigError(
-                f"{PREFIX}auto_offset_reset must be 'earliest' or 'latest', "
-                f"got {self.auto_offset_reset!r}"
-            )
-
-    @staticmethod
-    def tuning(conf: Mapping[str, Any]) -> dict[str, Any]:
-        """The ``squall.kafka.spout.*`` keys present in a Storm config, by field name."""
-        known = {
-            "max_attempts",
-            "max_in_flight",
-            "commit_interval_s",
-            "poll_max_records",
-            "auto_offset_reset",
-            "idle_poll_ms",
-            "session_timeout_ms",
-            "commit_timeout_ms",
-            "stuck_join_s",
-        }
-        out: dict[str, Any] = {}
-        for key, value in conf.items():
-            if isinstance(key, str) and key.startswith(PREFIX):
-                name = key[len(PREFIX) :]
-                if name not in known:
-                    raise KafkaConfigError(
-                        f"unknown setting {key!r}; valid: {', '.join(PREFIX + k for k in sorted(known))}"
-                    )
-                out[name] = value
-        return out
+from squall.kafka.settings import SPOUT_SETTINGS, KafkaSpoutSettings
 
 
 @dataclass
@@ -225,7 +142,7 @@ class ReliableKafkaSpout(Spout):
         partitions in ``assignment()`` until the new assignment arrives (seen under Storm: a
         rebalance 0.3 s after the first assignment, then nothing for 4 minutes). A task that
         legitimately has no partitions (more tasks than partitions) rejoins every
-        ``stuck_join_s``; keep task counts at most the partition count.
+        ``stuck.join.secs``; keep task counts at most the partition count.
         """
         waiting_since = self._revoked_since
         if waiting_since is None:
@@ -339,7 +256,7 @@ class ReliableKafkaSpout(Spout):
             self._dead_letter(
                 tup_id,
                 f"failed {self.settings.max_attempts} times in the topology "
-                f"(squall.kafka.spout.max_attempts={self.settings.max_attempts})",
+                f"({SPOUT_SETTINGS['max_attempts'].key}={self.settings.max_attempts})",
             )
 
     def _dead_letter(self, tup_id: str, reason: str) -> None:
@@ -420,7 +337,7 @@ class ReliableKafkaSpout(Spout):
         # No commit here: kafka-python 3 runs this listener on its own event loop, where a
         # blocking consumer.commit() waits for that same loop and hangs the whole group
         # (seen: both members stuck for minutes). What was done since the last periodic commit
-        # (commit_interval_s) is processed again by the next owner: duplicates, not losses.
+        # (commit.interval.secs) is processed again by the next owner: duplicates, not losses.
         # Where to resume if a partition comes back to this member: kafka-python keeps its
         # in-memory fetch position for a partition re-assigned to the same member, which is
         # past the in-flight tuples dropped here (seen: 68 alerts missing after a rebalance).

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -30,6 +29,7 @@ from typing import Any
 import psutil
 import yaml
 
+from squall.services import HOST, free_port, port_open
 from squall.storm.errors import StormRuntimeError
 from squall.storm.home import StormHome
 from squall.storm.launcher import build_invocation
@@ -47,20 +47,6 @@ DEFAULT_UI_PORT = 8081  # not Storm's 8080, a port many other tools take
 READY_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 30.0
 POLL_S = 0.5
-HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now (the kernel's pick)."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_open(port: int, host: str = HOST) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
 
 
 @dataclass(frozen=True)
@@ -276,7 +262,7 @@ class StormCluster:
                 with urllib.request.urlopen(
                     f"http://{HOST}:{ports.ui}/api/v1/cluster/summary", timeout=5
                 ) as resp:
-                    return resp.status == 200
+                    return bool(resp.status == 200)
             except OSError:
                 return False
         if not port_open(ports.nimbus):

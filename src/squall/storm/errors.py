@@ -1,7 +1,7 @@
 """Errors of the Storm area."""
 
-from squall.errors import SquallError
+from squall.errors import ServiceError
 
 
-class StormRuntimeError(SquallError):
+class StormRuntimeError(ServiceError):
     """The Storm runtime is missing, cannot be provisioned, or a daemon misbehaves."""

@@ -1,4 +1,5 @@
-"""Where the project's Storm lives (``STORM_HOME``) and how its Java programs are launched.
+"""Where the project's Storm lives (``STORM_HOME``), and the classpaths and ``-D`` options its
+Java programs are launched with (which ``java``: :func:`squall.services.java_command`).
 
 The layout follows Storm's binary distribution (lib/, lib-worker/, extlib/, extlib-daemon/,
 conf/, log4j2/, bin/) so that Storm's own code, which looks things up relative to
@@ -9,48 +10,16 @@ the classpath of ``storm jar|local ... org.apache.storm.flux.Flux`` (see runtime
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from squall.services import project_root
 from squall.storm.errors import StormRuntimeError
 
 # Keep in step with runtime/storm/pom.xml and project.clj.
 STORM_VERSION = "2.8.3"
 HOME_ENV = "SQUALL_STORM_HOME"
 FLUX_MAIN = "org.apache.storm.flux.Flux"
-
-
-def project_root() -> Path:
-    """The squall checkout: the folder holding ``runtime/storm/pom.xml``.
-
-    Looked up from this file first (editable install), then upwards from the working directory.
-    """
-    here = Path(__file__).resolve()
-    cwd = Path.cwd().resolve()
-    for folder in [here.parents[3], cwd, *cwd.parents]:
-        if (folder / "runtime" / "storm" / "pom.xml").is_file():
-            return folder
-    raise StormRuntimeError(
-        "cannot find the squall project (a folder with runtime/storm/pom.xml) above "
-        f"{here} or {cwd}; run squall from inside the project checkout"
-    )
-
-
-def java_command() -> str:
-    """``$JAVA_HOME/bin/java`` when JAVA_HOME is set (as Storm's CLI does), else ``java``."""
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home:
-        java = Path(java_home) / "bin" / "java"
-        if not java.is_file():
-            raise StormRuntimeError(f"JAVA_HOME={java_home} has no bin/java; unset it or fix it")
-        return str(java)
-    found = shutil.which("java")
-    if not found:
-        raise StormRuntimeError(
-            "no `java` on PATH: install a Java 17 JDK (apt-get install openjdk-17-jdk-headless)"
-        )
-    return found
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,10 @@ from urllib.parse import quote_plus
 
 import yaml
 
+from squall.errors import ServiceError
+from squall.services import java_command
 from squall.storm.errors import StormRuntimeError
-from squall.storm.home import FLUX_MAIN, StormHome, java_command
+from squall.storm.home import FLUX_MAIN, StormHome
 
 # LocalCluster sleeps ``ttl * 1000`` ms in a long multiplication: sparse's "forever"
 # (Long.MAX_VALUE) overflows it. 2**31 s is ~68 years, i.e. "until Ctrl-C".
@@ -315,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``$STORM_HOME/bin/storm``: replaces this process with the command."""
     try:
         invocation = build_invocation(sys.argv[1:] if argv is None else argv)
-    except StormRuntimeError as exc:
+    except ServiceError as exc:  # a bad command line (StormRuntimeError) or no Java
         print(str(exc), file=sys.stderr)
         return 2
     env = {**os.environ, **invocation.env}

@@ -24,7 +24,7 @@ def nimbus_client(host: str, port: int, timeout_ms: int = 10_000) -> Iterator[An
         Nimbus,
         host=host,
         port=port,
-        proto_factory=TBinaryProtocolFactory(),
+        proto_factory=TBinaryProtocolFactory(),  # type: ignore[no-untyped-call]
         trans_factory=TFramedTransportFactory(),
         timeout=timeout_ms,
     )
@@ -53,7 +53,8 @@ def is_spout_executor(executor: Any) -> bool:
 
 
 def task_count(executor: Any) -> int:
-    return executor.executor_info.task_end - executor.executor_info.task_start + 1
+    info = executor.executor_info
+    return int(info.task_end - info.task_start + 1)
 
 
 def _last_error(errors: list[Any]) -> dict[str, Any]:
@@ -105,7 +106,7 @@ def component_stats(
             continue
         row["emitted"] += sum(user_counts(stats.emitted, window).values())
         row["transferred"] += sum(user_counts(stats.transferred, window).values())
-        if is_spout:
+        if is_spout and specific is not None:  # is_spout means a spout's stats are there
             row["acked"] += sum(user_counts(specific.spout.acked, window).values())
             row["failed"] += sum(user_counts(specific.spout.failed, window).values())
         elif specific is not None and specific.bolt is not None:

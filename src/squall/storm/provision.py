@@ -23,8 +23,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from squall.services import project_root
 from squall.storm.errors import StormRuntimeError
-from squall.storm.home import STORM_VERSION, StormHome, project_root
+from squall.storm.home import STORM_VERSION, StormHome
 
 Progress = Callable[[str], None]
 

@@ -48,6 +48,8 @@ MAX_WINDOWS_PER_ADVANCE = 100_000
 
 @dataclass(frozen=True, slots=True)
 class Event(Generic[T]):
+    """One item with its timestamp (ms) and its arrival order."""
+
     ts: int
     seq: int
     item: T
@@ -74,18 +76,23 @@ class Window(Generic[T]):
 
     # Storm's TupleWindow names, for readers coming from Java.
     def get(self) -> list[T]:
+        """Every item in the window (Storm's ``get``)."""
         return list(self.current)
 
     def get_new(self) -> list[T]:
+        """Items new since the previous window (Storm's ``getNew``)."""
         return list(self.new)
 
     def get_expired(self) -> list[T]:
+        """Items of the previous window no longer in this one (Storm's ``getExpired``)."""
         return list(self.expired)
 
     def get_start_timestamp(self) -> int | None:
+        """The window's start (ms), None for count windows (Storm's ``getStartTimestamp``)."""
         return self.start
 
     def get_end_timestamp(self) -> int:
+        """The window's end (ms) (Storm's ``getEndTimestamp``)."""
         return self.end
 
 
@@ -132,12 +139,14 @@ class WindowManager(Generic[T]):
 
     @property
     def watermark(self) -> int | None:
+        """The latest watermark (ms) seen, None before the first."""
         return self._watermark
 
     def __len__(self) -> int:
         return len(self._buf)
 
     def buffered(self) -> list[T]:
+        """Items held for windows not evaluated yet, oldest first."""
         return [e.item for e in self._buf]
 
     def is_late(self, ts: int) -> bool:
@@ -229,8 +238,9 @@ class WindowManager(Generic[T]):
         while end < watermark:
             hi = bisect_right(self._buf, end, key=_ts)
             if isinstance(self.length, Duration):
-                start: int | None = end - self.length.ms
-                lo = bisect_right(self._buf, start, hi=hi, key=_ts)
+                start_ms = end - self.length.ms
+                lo = bisect_right(self._buf, start_ms, hi=hi, key=_ts)
+                start: int | None = start_ms
             else:
                 start, lo = None, max(0, hi - self.length.n)
             if hi > lo:

@@ -181,14 +181,17 @@ class WindowSpec:
 
     @property
     def event_time(self) -> bool:
+        """True when windows follow a timestamp field rather than arrival time."""
         return self.timestamp_field is not None
 
     @property
     def lag_ms(self) -> int:
+        """The allowed disorder (ms) before a tuple counts as late."""
         return self.lag.ms if self.lag is not None else 0
 
     @property
     def is_tumbling(self) -> bool:
+        """True when windows do not overlap (the slide equals the length)."""
         return self.length == self.slide
 
     def tick_freq_secs(self) -> int | None:
@@ -245,6 +248,7 @@ class WindowSpec:
                 )
 
     def describe(self) -> str:
+        """One line saying what the windows are, for logs and errors."""
         kind = "tumbling" if self.is_tumbling else "sliding"
         time = (
             f"event-time ({self.timestamp_field!r}, lag {self.lag_ms} ms)"

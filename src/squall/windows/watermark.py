@@ -26,6 +26,7 @@ class WatermarkGenerator:
 
     @property
     def watermark(self) -> int | None:
+        """The current watermark (ms): the minimum over input streams, minus the lag."""
         return self._watermark
 
     def track(self, stream: Hashable, ts: int) -> bool:

@@ -20,12 +20,12 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from squall.clock import MonotonicClock
+from squall.engine.clock import MonotonicClock
+from squall.engine.model import TopologyModel
+from squall.engine.results import RunResult, Snapshot
+from squall.engine.run_settings import RunSettings
+from squall.engine.worker import Worker
 from squall.errors import SquallError
-from squall.model import TopologyModel
-from squall.results import RunResult, Snapshot
-from squall.settings import RunSettings
-from squall.worker import Worker
 
 _CTX = mp.get_context("fork")  # workers inherit the loaded topology classes, as Storm's JVMs load the jar
 

@@ -1,27 +1,25 @@
-"""A project-provisioned Apache Kafka 4.x broker: assemble, start, stop, inspect.
+"""A project-provisioned Apache Kafka broker instance: start, stop, kill, inspect.
 
-The release tarball is not reachable from here, so the broker is assembled from Maven Central by
-``runtime/kafka/pom.xml`` into the git-ignored ``.runtime/kafka/lib`` and started as
-``java -cp 'lib/*' kafka.Kafka server.properties`` (KRaft, one node acting as broker and
-controller, bound to 127.0.0.1 only).
+A broker is started as ``java -cp '.runtime/kafka/lib/*' kafka.Kafka server.properties`` (KRaft,
+one node acting as broker and controller, bound to 127.0.0.1 only) from the jars
+:mod:`squall.kafka.provision` assembles; the broker's own shell scripts are not shipped.
 
-Each broker *instance* lives in its own folder (``.runtime/kafka/instances/<name>/``) holding its
+Each *instance* lives in its own folder (``.runtime/kafka/instances/<name>/``) holding its
 ``server.properties``, data, logs and a ``broker.json`` state file (pid, ports, cluster id). A
 stopped instance restarts on the same ports with its data, so clients reconnect by themselves.
+Stop and kill act only on the recorded pid, and only while it still runs this instance's broker
+(a pid can be recycled): squall never signals a process it did not start.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Mapping
@@ -29,7 +27,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
+from squall.kafka.admin import describe_cluster, ensure_topics
 from squall.kafka.errors import KafkaRuntimeError
+from squall.kafka.provision import instance_dir, lib_dir, provision
+from squall.services import (
+    free_port,
+    java_command,
+    pid_running,
+    port_is_free,
+    port_open,
+    project_root,
+    wait_gone,
+)
 
 KAFKA_MAIN = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
@@ -37,113 +46,6 @@ READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
 # The log cleaner allocates a 128 MiB dedupe buffer at start: below 512m the broker can die.
 DEFAULT_HEAP = "512m"
-
-
-def project_root() -> Path:
-    """The squall checkout: the folder holding ``runtime/kafka/pom.xml``.
-
-    Looked up from this file first (editable install), then upwards from the working directory.
-    """
-    here = Path(__file__).resolve()
-    candidates = [here.parents[3], *Path.cwd().resolve().parents, Path.cwd().resolve()]
-    for folder in candidates:
-        if (folder / "runtime" / "kafka" / "pom.xml").is_file():
-            return folder
-    raise KafkaRuntimeError(
-        "cannot find the squall project (a folder with runtime/kafka/pom.xml) above "
-        f"{here} or {Path.cwd()}; run squall from inside the project checkout"
-    )
-
-
-def runtime_dir(root: Path | None = None) -> Path:
-    return (root or project_root()) / ".runtime" / "kafka"
-
-
-def lib_dir(root: Path | None = None) -> Path:
-    return runtime_dir(root) / "lib"
-
-
-def instance_dir(name: str, root: Path | None = None) -> Path:
-    if not name or "/" in name or name.startswith("."):
-        raise KafkaRuntimeError(
-            f"bad broker instance name {name!r}: use a plain folder name such as 'default'"
-        )
-    return runtime_dir(root) / "instances" / name
-
-
-# --------------------------------------------------------------------------------------------
-# Provisioning
-
-
-def _pom_digest(pom: Path) -> str:
-    return hashlib.sha256(pom.read_bytes()).hexdigest()
-
-
-def is_provisioned(root: Path | None = None) -> bool:
-    """True when lib/ was assembled from the current pom.xml (a stamp records its digest)."""
-    root = root or project_root()
-    stamp = lib_dir(root) / ".provisioned"
-    pom = root / "runtime" / "kafka" / "pom.xml"
-    return stamp.is_file() and stamp.read_text().strip() == _pom_digest(pom)
-
-
-def provision(
-    root: Path | None = None, out: TextIO | None = sys.stderr, quiet: bool = False
-) -> Path:
-    """Assemble the broker's jars into ``.runtime/kafka/lib`` with Maven; a no-op when done.
-
-    Maven prints each download as it goes (the progress). Re-running after a pom change
-    rebuilds lib/ from scratch so no stale jar of another version stays on the classpath.
-    """
-    root = root or project_root()
-    lib = lib_dir(root)
-    if is_provisioned(root):
-        (lib / ".provisioned").touch()  # newer than pom.xml again, for make
-        if out and not quiet:
-            print(f"kafka runtime: up to date in {lib}", file=out)
-        return lib
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise KafkaRuntimeError(
-            "Maven ('mvn') is not on PATH; it assembles the Kafka broker from Maven Central "
-            "(install it, e.g. apt-get install maven)"
-        )
-    pom = root / "runtime" / "kafka" / "pom.xml"
-    if lib.exists():
-        shutil.rmtree(lib)
-    if out and not quiet:
-        print(f"kafka runtime: assembling Apache Kafka from Maven Central into {lib}", file=out)
-    cmd = [mvn, "-B", "-Dstyle.color=never", "-f", str(pom), f"-Dkafka.lib.dir={lib}", "package"]
-    if quiet:
-        cmd.insert(2, "-q")
-    proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False, text=True)
-    if proc.returncode != 0:
-        raise KafkaRuntimeError(
-            f"Maven failed (exit {proc.returncode}) assembling the broker from {pom}; "
-            "the output above names the artifact it could not resolve"
-        )
-    jars = sorted(lib.glob("kafka_2.13-*.jar"))
-    if not jars:
-        raise KafkaRuntimeError(f"Maven succeeded but no kafka_2.13 jar is in {lib}")
-    (lib / ".provisioned").write_text(_pom_digest(pom) + "\n")
-    if out and not quiet:
-        print(
-            f"kafka runtime: ready ({jars[0].name}, {len(list(lib.glob('*.jar')))} jars)", file=out
-        )
-    return lib
-
-
-def kafka_version(root: Path | None = None) -> str:
-    jars = sorted(lib_dir(root).glob("kafka_2.13-*.jar"))
-    if not jars:
-        raise KafkaRuntimeError(
-            "the Kafka runtime is not provisioned: run `squall kafka provision`"
-        )
-    return jars[0].name.removeprefix("kafka_2.13-").removesuffix(".jar")
-
-
-# --------------------------------------------------------------------------------------------
-# Broker instances
 
 
 @dataclass(frozen=True)
@@ -160,29 +62,6 @@ class BrokerState:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def _accepts(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def new_cluster_id() -> str:
@@ -319,7 +198,7 @@ class Broker:
 
     def is_running(self) -> bool:
         state = self.state()
-        return state is not None and self.pid_alive() and _accepts(state.port)
+        return state is not None and self.pid_alive() and port_open(state.port)
 
     def start(
         self,
@@ -351,7 +230,7 @@ class Broker:
         else:
             port, controller_port, cluster_id = state.port, state.controller_port, state.cluster_id
             for used in (port, controller_port):
-                if not _port_is_free(used):
+                if not port_is_free(used):
                     raise KafkaRuntimeError(
                         f"port {used} of stopped broker instance {self.name!r} is taken by "
                         f"another process; stop it or remove {self.home} to start on new ports"
@@ -361,7 +240,7 @@ class Broker:
         log4j.write_text(LOG4J2_PROPERTIES)
         if not (self.data_dir / "meta.properties").is_file():
             self._format(cluster_id)
-        java = _java()
+        java = java_command()
         cmd = [
             java,
             f"-Xms{self.heap}",
@@ -409,7 +288,7 @@ class Broker:
 
     def _format(self, cluster_id: str) -> None:
         cmd = [
-            _java(),
+            java_command(),
             "-Xmx256m",
             "-cp",
             str(lib_dir(self.root) / "*"),
@@ -443,10 +322,10 @@ class Broker:
             os.kill(state.pid, signal.SIGTERM)
         except ProcessLookupError:  # it ended after the liveness check
             return True
-        if not _wait_gone(state.pid, timeout_s):
+        if not wait_gone(state.pid, timeout_s):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(state.pid, signal.SIGKILL)
-            _wait_gone(state.pid, 10.0)
+            wait_gone(state.pid, 10.0)
         return True
 
     def kill(self) -> bool:
@@ -456,7 +335,7 @@ class Broker:
             return False
         with contextlib.suppress(ProcessLookupError):  # it ended after the liveness check
             os.kill(state.pid, signal.SIGKILL)
-        _wait_gone(state.pid, 10.0)
+        wait_gone(state.pid, 10.0)
         return True
 
     def remove(self) -> None:
@@ -473,48 +352,19 @@ class Broker:
         return "\n".join(chunks)
 
 
-def _java() -> str:
-    home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").is_file():
-        return str(Path(home) / "bin" / "java")
-    java = shutil.which("java")
-    if java is None:
-        raise KafkaRuntimeError("no 'java' on PATH and JAVA_HOME unset: Kafka 4 needs Java 17+")
-    return java
-
-
 def _is_our_broker(pid: int, properties_file: Path) -> bool:
     """True if ``pid`` is alive and is the broker started with this properties file.
 
     Guards against a recycled pid: never signal a process we did not start.
     """
+    # A zombie (our own unreaped child) is not a running broker.
+    if not pid_running(pid):
+        return False
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    # A zombie (our own unreaped child) is not a running broker.
-    if stat.rsplit(")", 1)[-1].split()[0] == "Z":
-        return False
     return KAFKA_MAIN.encode() in cmdline and str(properties_file).encode() in cmdline
-
-
-def _wait_gone(pid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            # Reap it if it is our child, so it does not linger as a zombie.
-            os.waitpid(pid, os.WNOHANG)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        if Path(f"/proc/{pid}/stat").is_file():
-            with contextlib.suppress(OSError):
-                if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z":
-                    return True
-        time.sleep(0.1)
-    return False
 
 
 def _wait_ready(
@@ -532,7 +382,7 @@ def _wait_ready(
                 f"the broker exited with code {proc.returncode} during start-up\n"
                 + broker.log_tail()
             )
-        if _accepts(state.port):
+        if port_open(state.port):
             try:
                 describe_cluster(state.bootstrap)
                 return
@@ -543,152 +393,3 @@ def _wait_ready(
         f"broker {state.bootstrap} (pid {state.pid}) not ready after {timeout_s:.0f}s: "
         f"{last_error}\n" + broker.log_tail()
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Admin helpers (kafka-python; the broker's own shell tools are not shipped)
-
-
-def describe_cluster(bootstrap: str) -> dict[str, object]:
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=5000, client_id="squall-admin"
-    )
-    try:
-        return dict(admin.describe_cluster())
-    finally:
-        admin.close()
-
-
-def list_topics(bootstrap: str) -> dict[str, int]:
-    """Topic name -> partition count (internal topics left out)."""
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="squall-admin")
-    try:
-        topics = consumer.topics()
-        return {
-            topic: len(consumer.partitions_for_topic(topic) or ())
-            for topic in sorted(topics)
-            if not topic.startswith("__")
-        }
-    finally:
-        consumer.close()
-
-
-def ensure_topics(bootstrap: str, topics: Mapping[str, int], timeout_s: float = 30.0) -> None:
-    """Create each missing topic with its partition count; grow existing ones that have fewer.
-
-    An existing topic with more partitions than asked stays as it is (Kafka cannot shrink).
-    """
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewPartitions
-    from kafka.errors import TopicAlreadyExistsError
-
-    for name, partitions in topics.items():
-        if not isinstance(partitions, int) or partitions < 1:
-            raise KafkaRuntimeError(
-                f"topic {name!r}: partitions must be a positive integer, got {partitions!r}"
-            )
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        request_timeout_ms=int(timeout_s * 1000),
-        client_id="squall-admin",
-    )
-    try:
-        existing = list_topics(bootstrap)
-        missing = {name: n for name, n in topics.items() if name not in existing}
-        if missing:
-            try:
-                admin.create_topics(
-                    {
-                        name: {"num_partitions": n, "replication_factor": 1}
-                        for name, n in missing.items()
-                    },
-                    wait_for_metadata=True,
-                )
-            except TopicAlreadyExistsError:
-                pass  # created concurrently by another client: fine
-        grow = {name: n for name, n in topics.items() if name in existing and existing[name] < n}
-        if grow:
-            admin.create_partitions(
-                {name: NewPartitions(total_count=n) for name, n in grow.items()}
-            )
-    finally:
-        admin.close()
-    _wait_topics_visible(bootstrap, topics, timeout_s)
-
-
-def _wait_topics_visible(bootstrap: str, topics: Mapping[str, int], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        seen = list_topics(bootstrap)
-        if all(seen.get(name, 0) >= n for name, n in topics.items()):
-            return
-        if time.monotonic() > deadline:
-            raise KafkaRuntimeError(
-                f"topics {dict(topics)} not all visible on {bootstrap} after {timeout_s:.0f}s; "
-                f"the broker reports {seen}"
-            )
-        time.sleep(0.2)
-
-
-def read_topic(bootstrap: str, topic: str, limit: int | None = None) -> list[bytes]:
-    """The values of ``topic`` from the beginning up to its end as of now (at most ``limit``)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise KafkaRuntimeError(
-                f"no topic {topic!r} on {bootstrap}; it has {sorted(list_topics(bootstrap))}"
-            )
-        parts = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(parts)
-        consumer.seek_to_beginning()
-        ends = consumer.end_offsets(parts)
-        values: list[bytes] = []
-        while any(consumer.position(tp) < ends[tp] for tp in parts):
-            for batch in consumer.poll(timeout_ms=500).values():
-                values.extend(record.value for record in batch)
-            if limit is not None and len(values) >= limit:
-                return values[:limit]
-        return values
-    finally:
-        consumer.close()
-
-
-def delete_topics(bootstrap: str, names: list[str]) -> None:
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="squall-admin")
-    try:
-        admin.delete_topics(names)
-    finally:
-        admin.close()
-
-
-def parse_topics(spec: str) -> dict[str, int]:
-    """``"readings:4,alerts:2,dead-letter"`` -> ``{"readings": 4, "alerts": 2, "dead-letter": 1}``."""
-    topics: dict[str, int] = {}
-    for item in filter(None, (part.strip() for part in spec.split(","))):
-        name, _, count = item.partition(":")
-        if not name:
-            raise KafkaRuntimeError(
-                f"--topics: empty topic name in {spec!r}; use name[:partitions],..."
-            )
-        if count:
-            try:
-                partitions = int(count)
-            except ValueError:
-                partitions = 0
-            if partitions < 1:
-                raise KafkaRuntimeError(
-                    f"--topics: partitions of {name!r} must be a positive integer, got {count!r}"
-                )
-        else:
-            partitions = 1
-        topics[name] = partitions
-    return topics

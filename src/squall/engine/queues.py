@@ -56,8 +56,9 @@ POLICIES: dict[str, type] = {"fifo": FifoInbox, "oldest-root-first": OldestRootF
 
 def make_inbox(policy: str) -> Inbox:
     try:
-        return POLICIES[policy]()
+        inbox: Inbox = POLICIES[policy]()
     except KeyError:
         raise ValueError(
             f"unknown queue policy {policy!r} (setting squall.queue.policy); valid: {sorted(POLICIES)}"
         ) from None
+    return inbox

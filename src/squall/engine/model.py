@@ -84,7 +84,7 @@ class TopologyModel:
         }
 
 
-def _grouping_of(grouping: Any) -> tuple[str, tuple[str, ...]]:
+def _grouping_of(grouping: Any, where: str) -> tuple[str, tuple[str, ...]]:
     for kind in ("shuffle", "all", "none", "local_or_shuffle", "direct"):
         if getattr(grouping, kind, None) is not None:
             return kind, ()
@@ -92,7 +92,7 @@ def _grouping_of(grouping: Any) -> tuple[str, tuple[str, ...]]:
     if fields is not None:
         return ("fields", tuple(fields)) if fields else ("global", ())
     raise TopologyError(
-        f"grouping {grouping!r} is not supported by the embedded runner; "
+        f"{where}: grouping {grouping!r} is not supported by the embedded runner; "
         f"supported: {', '.join(GROUPINGS)} (custom Java groupings need Storm)"
     )
 
@@ -103,7 +103,8 @@ def build_model(topology: type[Topology], name: str | None = None) -> TopologyMo
     Task ids are given as Storm does: components sorted by name, ids counting from 1.
     """
     if not (isinstance(topology, type) and issubclass(topology, Topology)) or topology is Topology:
-        raise TopologyError(f"{topology!r} is not a streamparse Topology subclass")
+        shown = getattr(topology, "__name__", None) or repr(topology)
+        raise TopologyError(f"{shown} is not a streamparse Topology subclass")
     components: dict[str, ComponentDef] = {}
     for spec in topology.specs:
         if isinstance(spec, (JavaBoltSpec, JavaSpoutSpec)):
@@ -112,12 +113,20 @@ def build_model(topology: type[Topology], name: str | None = None) -> TopologyMo
                 "the embedded runner runs Python components only — use `sparse run` for Java ones"
             )
         if not isinstance(spec, (ShellBoltSpec, ShellSpoutSpec)):
-            raise TopologyError(f"component {spec.name!r}: unexpected spec type {type(spec).__name__}")
+            raise TopologyError(
+                f"component {getattr(spec, 'name', spec)!r}: unexpected spec type "
+                f"{type(spec).__name__}; a topology holds Python components made with "
+                "Bolt.spec(...) or Spout.spec(...)"
+            )
         par = spec.par
         if isinstance(par, dict):
             raise TopologyError(
                 f"component {spec.name!r}: per-environment parallelism {par!r} needs an environment; "
                 "give an int par to run it embedded"
+            )
+        if isinstance(par, bool) or not isinstance(par, int) or par < 1:
+            raise TopologyError(
+                f"component {spec.name!r}: parallelism par={par!r}; it must be an integer >= 1"
             )
         config = json.loads(spec.config) if isinstance(spec.config, str) else dict(spec.config or {})
         streams = {
@@ -145,7 +154,8 @@ def build_model(topology: type[Topology], name: str | None = None) -> TopologyMo
                     f"component {spec.name!r} reads stream {stream_id.streamId!r} of {source!r}, "
                     f"which declares only {sorted(src.streams)}"
                 )
-            kind, gfields = _grouping_of(grouping)
+            where = f"component {spec.name!r} reading stream {stream_id.streamId!r} of {source!r}"
+            kind, gfields = _grouping_of(grouping, where)
             if kind == "direct" and not src.streams[stream_id.streamId].direct:
                 raise TopologyError(
                     f"component {spec.name!r} uses a direct grouping on {source}:{stream_id.streamId}, "

@@ -8,11 +8,11 @@ from typing import Any, Protocol
 
 from streamparse import Topology
 
-from squall.clock import Clock, ManualClock, MonotonicClock
-from squall.model import build_model
-from squall.results import RunResult, Snapshot
-from squall.settings import RunSettings
-from squall.worker import Worker
+from squall.engine.clock import Clock, ManualClock, MonotonicClock
+from squall.engine.model import build_model
+from squall.engine.results import RunResult, Snapshot
+from squall.engine.run_settings import RunSettings
+from squall.engine.worker import Worker
 
 ProgressFn = Callable[[float, Snapshot], None]
 
@@ -59,7 +59,7 @@ def run_topology(
     if workers < 1:
         raise ValueError(f"workers={workers}: need at least 1")
     if workers > 1:
-        from squall.multiproc import run_multiprocess
+        from squall.engine.multiproc import run_multiprocess
 
         return run_multiprocess(
             model, settings, workers, seconds=seconds, capture=capture,

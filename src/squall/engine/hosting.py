@@ -20,12 +20,13 @@ from pystorm.component import Component
 _IDENTIFIER = re.compile(r"\W|^(?=\d)")
 
 
-def values_type(source: str, stream: str, fields: tuple[str, ...]) -> type | None:
-    """The namedtuple pystorm builds for tuples of ``source``'s ``stream`` (None: no fields)."""
+def values_type(source: str, stream: str, fields: tuple[str, ...]) -> Any:
+    """The namedtuple class pystorm builds for tuples of ``source``'s ``stream`` (None: no
+    fields)."""
     if not fields:
         return None
     name = _IDENTIFIER.sub("_", source.title()) + _IDENTIFIER.sub("_", stream.title()) + "Tuple"
-    return namedtuple(name, fields, rename=True)  # type: ignore[misc]
+    return namedtuple(name, fields, rename=True)
 
 
 def build_component(
@@ -45,7 +46,7 @@ def build_component(
     if not (isinstance(cls, type) and issubclass(cls, Component)):
         raise TypeError(f"{cls!r} is not a pystorm/streamparse component class")
     component = cls(input_stream=BytesIO(), output_stream=BytesIO(), rdb_signal=None)
-    component.send_message = send_message  # type: ignore[method-assign]
+    component.send_message = send_message
     # What pystorm's _setup_component does after the handshake, minus its logging handlers:
     # those go on the root logger and would pile up across components and tests.
     name = context["componentid"]

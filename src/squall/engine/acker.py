@@ -10,12 +10,20 @@ why it works unchanged when acks cross process boundaries out of order (a premat
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+from pystorm.component import Tuple
+
+from squall.engine.tracking import OWNER_MASK, Track
 
 _rand = random.Random()
 new_edge_id: Callable[[], int] = lambda: _rand.getrandbits(64) or 1  # noqa: E731
+
+
+class AckCounter(Protocol):
+    acked: int
 
 
 @dataclass(slots=True)
@@ -80,6 +88,39 @@ class Acker:
     def entered(self, root: int) -> float | None:
         entry = self._roots.get(root)
         return None if entry is None else entry.entered
+
+    def local_ack(
+        self,
+        inflight: MutableMapping[Any, Track],
+        stats: AckCounter,
+        index: int,
+        ack_remote: Callable[[int, int], None],
+    ) -> Callable[[Any], None]:
+        """A bolt task's ``ack`` with this acker inlined (the hot path of every bolt).
+
+        ``inflight`` is the task's tracking by tuple id, ``stats.acked`` counts the acks, ``index``
+        is this worker's and ``ack_remote(root, value)`` sends an ack to a root another
+        worker's acker owns.
+        """
+        roots_map, finish = self._roots, self._finish
+
+        def ack(tup: Any) -> None:
+            stats.acked += 1
+            track = inflight.pop(tup.id if isinstance(tup, Tuple) else tup, None)
+            if track is None:
+                return
+            ackval = track.ackval
+            for root, edge in track.roots.items():
+                if root & OWNER_MASK != index:
+                    ack_remote(root, edge ^ ackval)
+                    continue
+                entry = roots_map.get(root)
+                if entry is not None:  # else: the tree already failed or timed out
+                    entry.xor ^= edge ^ ackval
+                    if entry.xor == 0:
+                        finish(root, entry, True)
+
+        return ack
 
     def _finish(self, root: int, entry: RootEntry, ok: bool) -> None:
         del self._roots[root]

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from squall.engine.model import Subscription, TopologyModel
 from squall.errors import TopologyError
-from squall.model import Subscription, TopologyModel
 
 # Groupings where any task of the consumer will do (Storm: shuffle, none, local-or-shuffle).
 SHUFFLE_LIKE = ("shuffle", "none", "local_or_shuffle")
@@ -43,10 +43,11 @@ class Route:
         kind = self.sub.grouping
         if kind in SHUFFLE_LIKE:
             if self.prefer_local is not None:
-                task = self.prefer_local()
+                task: int | None = self.prefer_local()
                 if task is not None:
                     return task
-            return next(self._cycle)
+            nxt: int = next(self._cycle)
+            return nxt
         if kind == "fields":
             key = tuple(values[i] for i in self.field_index)
             return self.tasks[_stable_key_hash(key) % len(self.tasks)]

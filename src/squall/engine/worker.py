@@ -8,32 +8,32 @@ as under Storm's one-executor-thread-per-task model.
 
 from __future__ import annotations
 
-import itertools
 import sys
-from collections import deque
 from collections.abc import Callable
 from time import perf_counter
 from typing import Any, Protocol
 
-from pystorm.bolt import Bolt as PystormBolt
 from pystorm.component import Tuple
-from pystorm.spout import Spout as PystormSpout
 
-from squall.acker import Acker, new_edge_id
-from squall.clock import Clock
-from squall.emit_plans import bolt_plan, make_local_ack, spout_plan
+from squall.engine.acker import Acker, new_edge_id
+from squall.engine.clock import Clock
+from squall.engine.executor import Executor
+from squall.engine.hosting import values_type
+from squall.engine.model import TopologyModel
+from squall.engine.results import ComponentError, ComponentStats, RunResult, Snapshot
+from squall.engine.routing import SHUFFLE_LIKE, build_routes, locality_picker
+from squall.engine.run_settings import RunSettings
+from squall.engine.tracking import (
+    RootIds,
+    Track,
+    check_values,
+    link_anchors,
+    owner_of,
+    tuple_ids,
+)
 from squall.errors import TopologyError
-from squall.hosting import build_component, values_type
-from squall.model import ComponentDef, TopologyModel
-from squall.queues import make_inbox
-from squall.results import ComponentError, ComponentStats, RunResult, Snapshot
-from squall.routing import SHUFFLE_LIKE, build_routes, locality_picker
-from squall.settings import RunSettings
 
-WORKER_BITS = 8
-OWNER_MASK = (1 << WORKER_BITS) - 1  # root & OWNER_MASK = index of the worker whose acker owns it
-_UNSET = object()
-_new_tuple = tuple.__new__  # root ids carry the owning worker in their low bits
+_new_tuple = tuple.__new__  # skips namedtuple's Python-level __new__: same object, less work
 
 
 class Transport(Protocol):
@@ -42,161 +42,6 @@ class Transport(Protocol):
     def flush(self) -> None: ...
     def receive(self) -> list[tuple[Any, ...]]: ...
     def backlog_exceeded(self) -> bool: ...
-
-
-class Track:
-    """Ack bookkeeping of one delivered tuple: its roots with their edge XOR, its children's XOR."""
-
-    __slots__ = ("roots", "ackval", "entered")
-
-    def __init__(self, roots: dict[int, int], entered: float) -> None:
-        self.roots = roots
-        self.ackval = 0
-        self.entered = entered
-
-
-class Executor:
-    """One task: the hosted component and its counters."""
-
-    def __init__(self, worker: Worker, comp: ComponentDef, task: int, conf: dict[str, Any]) -> None:
-        self.worker = worker
-        self.comp = comp
-        self.name = comp.name
-        self.task = task
-        self.conf = conf
-        self.is_spout = comp.is_spout
-        self.stats = ComponentStats()
-        self.inbox = make_inbox(worker.settings.queue_policy)
-        self.fifo_append = getattr(self.inbox, "push_item", None)
-        self.inflight: dict[int, Track] = {}
-        self.completions: deque[tuple[bool, Any]] = deque()
-        self.current: Tuple | None = None
-        self.component: Any = None
-        self.stock_run = False
-        self.plans: dict[str | None, Any] = {}
-        pending = conf.get("topology.max.spout.pending")
-        self.max_pending: int | None = None if pending is None else int(pending)
-        self.out: dict[str, tuple[Any, Any, int, Any]] = {}
-
-    def start(self) -> None:
-        try:
-            comp = build_component(
-                self.comp.cls, self.conf, self.worker.model.context_for(self.task), self.on_message,
-                clock=self.worker.clock.now if self.name in self.worker.clocked else None,
-            )
-        except Exception as exc:
-            raise TopologyError(
-                f"component {self.name!r} (task {self.task}, class {self.comp.cls.__name__}) failed to "
-                f"initialize: {type(exc).__name__}: {exc}"
-            ) from exc
-        self.component = comp
-        comp.read_tuple = self._read_tuple
-        cls = type(comp)
-        # Fast paths: when a class keeps pystorm's own emit/ack/fail/_run, call the runner
-        # directly instead of building and parsing a message dict per call. Classes that
-        # override them (BatchingBolt, user code) keep the generic send_message path.
-        if self.is_spout:
-            if cls.emit is PystormSpout.emit:
-                comp.emit = self._spout_emit
-        else:
-            if cls.emit is PystormBolt.emit:
-                comp.emit = self._bolt_emit
-            if cls.ack is PystormBolt.ack:
-                comp.ack = self._ack
-            if cls.fail is PystormBolt.fail:
-                comp.fail = self._fail
-            self.stock_run = cls._run is PystormBolt._run
-
-    def _read_tuple(self) -> Tuple:
-        return self.current  # type: ignore[return-value]
-
-    def _spout_emit(
-        self, tup: Any, tup_id: Any = None, stream: str | None = None,
-        direct_task: int | None = None, need_task_ids: bool = False,
-    ) -> list[int] | None:
-        if direct_task is None and not need_task_ids:
-            plan = self.plans.get(stream, _UNSET)
-            if plan is _UNSET:
-                plan = self.plans[stream] = spout_plan(self.worker, self, stream or "default")
-            if plan is not None:
-                return plan(tup, tup_id, stream)
-        return self.spout_emit_general(tup, tup_id, stream, direct_task, need_task_ids)
-
-    def spout_emit_general(
-        self, tup: Any, tup_id: Any, stream: str | None, direct_task: int | None, need_task_ids: bool,
-    ) -> list[int] | None:
-        return self.worker.emit_values(self, tup, stream, tup_id, None, direct_task, need_task_ids)
-
-    def _bolt_emit(
-        self, tup: Any, stream: str | None = None, anchors: Any = None,
-        direct_task: int | None = None, need_task_ids: bool = False,
-    ) -> list[int] | None:
-        if direct_task is None and not need_task_ids:
-            plan = self.plans.get(stream, _UNSET)
-            if plan is _UNSET:
-                plan = self.plans[stream] = bolt_plan(self.worker, self, stream or "default")
-            if plan is not None:
-                return plan(tup, stream, anchors)
-        return self.bolt_emit_general(tup, stream, anchors, direct_task, need_task_ids)
-
-    def bolt_emit_general(
-        self, tup: Any, stream: str | None, anchors: Any, direct_task: int | None, need_task_ids: bool,
-    ) -> list[int] | None:
-        if anchors is None:
-            anchors = self.component._current_tups if self.component.auto_anchor else ()
-        return self.worker.emit_values(self, tup, stream, None, anchors, direct_task, need_task_ids)
-
-    def install_default_plan(self) -> None:
-        """Once every task exists: make the default stream's plan the component's ``emit``."""
-        comp = self.component
-        if "default" not in self.comp.streams:
-            return
-        if self.is_spout and comp.emit == self._spout_emit:
-            plan = self.plans[None] = spout_plan(self.worker, self, "default")
-        elif not self.is_spout and comp.emit == self._bolt_emit:
-            plan = self.plans[None] = bolt_plan(self.worker, self, "default")
-        else:
-            return
-        if plan is not None:
-            comp.emit = plan
-
-    def _ack(self, tup: Any) -> None:
-        self.stats.acked += 1
-        track = self.inflight.pop(tup.id if isinstance(tup, Tuple) else tup, None)
-        if track is not None:
-            ack_root = self.worker.ack_root
-            ackval = track.ackval
-            for root, edge in track.roots.items():
-                ack_root(root, edge ^ ackval)
-
-    def _fail(self, tup: Any) -> None:
-        self.stats.failed += 1
-        track = self.inflight.pop(tup.id if isinstance(tup, Tuple) else tup, None)
-        if track is not None:
-            for root in track.roots:
-                self.worker.fail_root(root)
-
-    def on_message(self, msg: dict[str, Any]) -> Any:
-        command = msg.get("command")
-        w = self.worker
-        if command == "emit":
-            need = msg.get("need_task_ids", True)
-            targets = w.emit_values(
-                self, msg["tuple"], msg.get("stream"), msg.get("id"), msg.get("anchors"),
-                msg.get("task"), need,
-            )
-            if need and msg.get("task") is None:
-                self.component._pending_task_ids.append(targets)  # what read_task_ids returns
-        elif command == "ack":
-            self._ack(msg["id"])
-        elif command == "fail":
-            self._fail(msg["id"])
-        elif command == "error":
-            self.stats.errors += 1
-            w.report_error(ComponentError(self.name, self.task, str(msg.get("msg", ""))))
-        elif command == "log":
-            self.component.logger.info("%s", msg.get("msg", ""))
-        # sync, metrics, pid: nothing to do in-process
 
 
 class Worker:
@@ -220,7 +65,7 @@ class Worker:
         self.capture = capture
         self.local = set(tasks)
         self.routes = build_routes(model, self.local)
-        self.vtypes = {
+        self.vtypes: dict[tuple[str, str], Any] = {
             (c.name, s.name): values_type(c.name, s.name, s.fields)
             for c in model.components.values()
             for s in c.streams.values()
@@ -235,8 +80,9 @@ class Worker:
         self.bolts = [e for e in self.executors.values() if not e.is_spout]
         self.acker = Acker(self._tree_done)
         self.result = RunResult()
-        self._new_tuple_id = itertools.count(1).__next__
-        self._next_root = 1
+        self.new_tuple_id = tuple_ids()
+        self.new_root = RootIds(index)
+        self.acking = settings.acking
         self.now = clock.now()
         if transport is None:
             # one worker owns every root: acks go straight to the acker
@@ -279,16 +125,15 @@ class Worker:
                 self._ticks.append([now + float(freq), float(freq), ex])
         for ex in self.executors.values():
             ex.install_default_plan()
-            if not ex.is_spout and ex.component.ack == ex._ack:
-                ex.component.ack = make_local_ack(ex, self)
+            ex.install_local_ack()
         for ex in self.spouts:
-            ex.component.activate()
+            ex.instance.activate()
 
     def close(self) -> None:
         for ex in self.spouts:
-            self._call(ex, ex.component.deactivate)
+            self._call(ex, ex.instance.deactivate)
         for ex in self.executors.values():
-            close = getattr(ex.component, "close", None)
+            close = getattr(ex.instance, "close", None)
             if callable(close):
                 self._call(ex, close)
 
@@ -337,7 +182,7 @@ class Worker:
                 tid
                 for tid, track in ex.inflight.items()
                 if track.entered <= cutoff
-                and all((r & OWNER_MASK) == index and alive(r) is None for r in track.roots)
+                and all(owner_of(r) == index and alive(r) is None for r in track.roots)
             ]
             for tid in stale:
                 del ex.inflight[tid]
@@ -348,7 +193,7 @@ class Worker:
         paused = self.spouts_stopped or self.backpressured
         pending_by_task = self.acker.pending_by_task
         for ex in self.spouts:
-            comp = ex.component
+            comp = ex.instance
             while ex.completions:
                 ok, msg_id = ex.completions.popleft()
                 progressed = True
@@ -389,7 +234,7 @@ class Worker:
 
     def _execute_batch(self, ex: Executor, n: int) -> None:
         """Run ``n`` queued tuples of one task (the hot loop: locals on purpose)."""
-        comp = ex.component
+        comp = ex.instance
         pop = ex.inbox.pop
         stats = ex.stats
         clock = perf_counter
@@ -432,7 +277,7 @@ class Worker:
         try:
             method(*args)
         except Exception as exc:  # noqa: BLE001
-            ex.component.raise_exception(exc)
+            ex.instance.raise_exception(exc)
 
     def _fire_ticks(self, now: float) -> bool:
         fired = False
@@ -440,7 +285,7 @@ class Worker:
             while tick[0] <= now:
                 tick[0] += tick[1]
                 ex = tick[2]
-                tid = self._new_tuple_id()
+                tid = self.new_tuple_id()
                 ex.inbox.push(Tuple(tid, "__system", "__tick", -1, (int(tick[1]),)), now)
                 fired = True
         return fired
@@ -456,13 +301,8 @@ class Worker:
         if out is None:
             out = ex.out[stream] = self._stream_out(ex, stream)
         sdef, vtype, nfields, shuffle_only = out
-        if not isinstance(values, (list, tuple)):
-            raise TypeError(f"{ex.name} emitted {values!r}: tuples must be lists or tuples of values")
-        if nfields and len(values) != nfields:
-            raise TopologyError(
-                f"{ex.name} emitted {len(values)} values on stream {stream!r}, "
-                f"which declares {nfields} fields {list(sdef.fields)}: {values!r}"
-            )
+        if type(values) is not list or (nfields and len(values) != nfields):
+            check_values(ex.name, stream, values, sdef.fields)
         if shuffle_only is not None and direct is None:
             targets = [shuffle_only()]  # the common case: one shuffle subscriber
         else:
@@ -480,8 +320,7 @@ class Worker:
                 if msg_id is not None:  # acking disabled: Storm acks at once
                     ex.completions.append((True, msg_id))
                 return targets if need_task_ids else None
-            root = (self._next_root << WORKER_BITS) | self.index
-            self._next_root += 1
+            root = self.new_root()
             xor = 0
             for t in targets:
                 edge = new_edge_id()
@@ -489,35 +328,22 @@ class Worker:
                 deliver(t, ex, stream, tvalues, {root: edge}, now)
             self.acker.init(root, xor, ex.task, msg_id, now)
             return targets if need_task_ids else None
-        tracks = []
-        if anchors:
-            inflight = ex.inflight
-            for a in anchors:
-                tr = inflight.get(a.id if isinstance(a, Tuple) else a)
-                if tr is not None:
-                    tracks.append(tr)
-        if not tracks:
+        if not anchors:
             for t in targets:
                 deliver(t, ex, stream, tvalues, None, now)
             return targets if need_task_ids else None
+        inflight = ex.inflight
         for t in targets:
-            roots: dict[int, int] = {}
-            entered = now
-            for tr in tracks:
-                edge = new_edge_id()
-                tr.ackval ^= edge
-                if tr.entered < entered:
-                    entered = tr.entered
-                for r in tr.roots:
-                    roots[r] = roots.get(r, 0) ^ edge
-            deliver(t, ex, stream, tvalues, roots, entered)
+            roots, entered = link_anchors(inflight, anchors, new_edge_id)
+            deliver(t, ex, stream, tvalues, roots, entered if roots is not None else now)
         return targets if need_task_ids else None
 
     def _stream_out(self, ex: Executor, stream: str) -> tuple[Any, Any, int, Any]:
-        sdef = ex.comp.streams.get(stream)
+        sdef = ex.spec.streams.get(stream)
         if sdef is None:
             raise TopologyError(
-                f"{ex.name} emitted on undeclared stream {stream!r}; declared: {sorted(ex.comp.streams)}"
+                f"component {ex.name!r} emitted on undeclared stream {stream!r}; "
+                f"declared: {sorted(ex.spec.streams)}"
             )
         routes = self.routes[(ex.name, stream)]
         shuffle_only = None
@@ -536,18 +362,23 @@ class Worker:
         routes = self.routes[(ex.name, stream)]
         if is_direct:
             if direct is None:
-                raise TopologyError(f"{ex.name} emitted on direct stream {stream!r} without direct_task")
-            for r in routes:
+                raise TopologyError(
+                    f"component {ex.name!r} emitted on direct stream {stream!r} without direct_task"
+                )
+            # as Storm: only a task that reads the stream with a direct grouping may be named
+            direct_routes = [r for r in routes if r.sub.grouping == "direct"]
+            for r in direct_routes:
                 if direct in r.tasks:
                     return [direct]
-            valid = sorted(t for r in routes for t in r.tasks)
+            valid = sorted(t for r in direct_routes for t in r.tasks)
             raise TopologyError(
-                f"{ex.name} emitted to direct task {direct} on {stream!r}; "
-                f"tasks subscribed with a direct grouping: {valid}"
+                f"component {ex.name!r} emitted to direct task {direct} on stream {stream!r}; "
+                f"tasks reading {stream!r} with a direct grouping: {valid}"
             )
         if direct is not None:
             raise TopologyError(
-                f"{ex.name} gave direct_task={direct} on stream {stream!r}, which is not declared direct"
+                f"component {ex.name!r} gave direct_task={direct} on stream {stream!r}, "
+                "which is not declared direct"
             )
         targets: list[int] = []
         for r in routes:
@@ -570,7 +401,7 @@ class Worker:
                 ("T", task, ex.name, stream, ex.task, list(values), roots, entered),
             )
             return
-        tid = self._new_tuple_id()
+        tid = self.new_tuple_id()
         if roots is not None:
             target.inflight[tid] = Track(roots, entered)
         # tuple.__new__ skips namedtuple's Python-level __new__: same object, less overhead
@@ -580,9 +411,19 @@ class Worker:
         else:
             target.inbox.push(tup, entered)
 
+    def local_target(self, task: int) -> Executor | None:
+        """The executor of ``task`` when it runs in this worker."""
+        return self.executors.get(task)
+
+    def capture_list(self, component: str, stream: str) -> list[list[Any]] | None:
+        """Where emits of ``component`` on ``stream`` are recorded, when outputs are captured."""
+        if not self.capture:
+            return None
+        return self.result.outputs.setdefault(component, {}).setdefault(stream, [])
+
     # ----------------------------------------------------------------- acking
     def ack_root(self, root: int, value: int) -> None:
-        owner = root & OWNER_MASK
+        owner = owner_of(root)
         if owner == self.index:
             self.acker.ack(root, value)
         else:
@@ -590,7 +431,7 @@ class Worker:
             self.transport.send_ack(owner, root, value)
 
     def fail_root(self, root: int) -> None:
-        owner = root & OWNER_MASK
+        owner = owner_of(root)
         if owner == self.index:
             self.acker.fail(root)
         else:
@@ -606,7 +447,7 @@ class Worker:
             _, task, source, stream, src_task, values, roots, entered = msg
             vtype = self.vtypes[(source, stream)]
             target = self.executors[task]
-            tid = self._new_tuple_id()
+            tid = self.new_tuple_id()
             if roots is not None:
                 target.inflight[tid] = Track(roots, entered)
             tvalues = vtype._make(values) if vtype is not None else tuple(values)

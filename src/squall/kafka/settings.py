@@ -1,0 +1,148 @@
+"""The Storm config keys of the Kafka spout and sink, declared once (imports no kafka-python).
+
+Importing this module registers both schemas with ``squall.settings``, so a run whose topology
+uses the spout or the sink knows their keys; a typo or an old spelling is an error naming the
+valid key. Keys are in Storm's dotted style; a ``.secs`` key takes seconds or a duration string
+(``"250ms"``, ``"2s"``).
+
+Spout (``squall.kafka.spout.``; default in parentheses):
+
+- ``max.attempts`` (5): failures of a tuple before it goes to the dead-letter topic;
+- ``max.in.flight`` (2000): tuples emitted and not yet acked, per task;
+- ``commit.interval.secs`` (1.0): how often the acked offsets are committed;
+- ``poll.max.records`` (500): records one poll may return;
+- ``auto.offset.reset`` (earliest; or latest): where a group with no commit starts;
+- ``idle.poll.ms`` (100): how long a poll may wait when nothing is in flight;
+- ``session.timeout.ms`` (10000, at least 6000): how soon a killed member's partitions move;
+- ``commit.timeout.ms`` (2000): longest a commit may hold the worker;
+- ``stuck.join.secs`` (20): replace a consumer whose group join has not completed this long.
+
+Sink (``squall.kafka.sink.``): ``max.pending`` (5000): unresolved sends before the sink waits
+for the broker; ``flush.timeout.secs`` (10): longest that wait, and the last flush at close.
+
+The snake_case spellings squall used before (``squall.kafka.spout.max_attempts``...) are
+refused with a message naming the new key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from squall.errors import ConfigError
+from squall.kafka.errors import KafkaConfigError
+from squall.settings import Reader, Schema, Setting, choice, duration, integer, register
+
+SPOUT_PREFIX = "squall.kafka.spout."
+SINK_PREFIX = "squall.kafka.sink."
+
+
+def _spout(name: str, reader: Reader, default: Any, about: str) -> Setting:
+    return Setting(SPOUT_PREFIX + name, reader, default, about)
+
+
+# KafkaSpoutSettings field -> its setting. The field names keep the units of the Python API
+# (``_s`` seconds, ``_ms`` milliseconds); the keys spell them as Storm does.
+SPOUT_SETTINGS: dict[str, Setting] = {
+    "max_attempts": _spout("max.attempts", integer(1), 5, "failures before the dead-letter topic"),
+    "max_in_flight": _spout("max.in.flight", integer(1), 2000, "unacked tuples per task"),
+    "commit_interval_s": _spout("commit.interval.secs", duration(0), 1.0, "commit period"),
+    "poll_max_records": _spout("poll.max.records", integer(1), 500, "records per poll"),
+    "auto_offset_reset": _spout(
+        "auto.offset.reset", choice("earliest", "latest"), "earliest", "start with no commit"
+    ),
+    "idle_poll_ms": _spout("idle.poll.ms", integer(0), 100, "poll wait with nothing in flight"),
+    # the broker's group.min.session.timeout.ms defaults to 6 s
+    "session_timeout_ms": _spout("session.timeout.ms", integer(6000), 10_000, "group session"),
+    "commit_timeout_ms": _spout("commit.timeout.ms", integer(1), 2000, "longest commit wait"),
+    "stuck_join_s": _spout(
+        "stuck.join.secs", duration(0, low_open=True), 20.0, "replace a consumer stuck joining"
+    ),
+}
+
+SPOUT_SCHEMA = register(
+    Schema(
+        "the Kafka spout",
+        SPOUT_PREFIX,
+        SPOUT_SETTINGS.values(),
+        # before the keys followed Storm's style they were the field names: max_attempts, ...
+        renamed={SPOUT_PREFIX + name: setting.key for name, setting in SPOUT_SETTINGS.items()},
+        error=KafkaConfigError,
+    )
+)
+
+SINK_MAX_PENDING = SINK_PREFIX + "max.pending"
+SINK_FLUSH_TIMEOUT = SINK_PREFIX + "flush.timeout.secs"
+
+SINK_SCHEMA = register(
+    Schema(
+        "the Kafka sink",
+        SINK_PREFIX,
+        (
+            Setting(SINK_MAX_PENDING, integer(1), 5000, "unresolved sends before waiting"),
+            Setting(SINK_FLUSH_TIMEOUT, duration(0.1), 10.0, "longest wait for the broker"),
+        ),
+        renamed={
+            SINK_PREFIX + "max_pending": SINK_MAX_PENDING,
+            SINK_PREFIX + "flush_timeout_s": SINK_FLUSH_TIMEOUT,
+        },
+        error=KafkaConfigError,
+    )
+)
+
+
+def _default(name: str) -> Any:
+    return SPOUT_SETTINGS[name].default
+
+
+@dataclass(frozen=True)
+class KafkaSpoutSettings:
+    """What one ``ReliableKafkaSpout`` task reads: where from, and its tuning.
+
+    The first four fields come from the subclass (an app's own keys); the tuning from the
+    ``squall.kafka.spout.*`` keys through :meth:`tuning`. Values are checked by the readers of
+    ``SPOUT_SETTINGS`` whichever way they arrive, and stored typed (``"250ms"`` -> 0.25).
+    """
+
+    bootstrap_servers: tuple[str, ...]
+    topics: tuple[str, ...]
+    group_id: str
+    dead_letter_topic: str
+    max_attempts: int = _default("max_attempts")
+    max_in_flight: int = _default("max_in_flight")
+    commit_interval_s: float = _default("commit_interval_s")
+    poll_max_records: int = _default("poll_max_records")
+    auto_offset_reset: str = _default("auto_offset_reset")
+    idle_poll_ms: int = _default("idle_poll_ms")
+    commit_timeout_ms: int = _default("commit_timeout_ms")
+    stuck_join_s: float = _default("stuck_join_s")
+    session_timeout_ms: int = _default("session_timeout_ms")
+
+    def __post_init__(self) -> None:
+        if not self.bootstrap_servers or not all(
+            isinstance(s, str) and ":" in s for s in self.bootstrap_servers
+        ):
+            raise KafkaConfigError(
+                f"bootstrap_servers must be a list of 'host:port' strings, got {self.bootstrap_servers!r}"
+            )
+        if not self.topics or not all(isinstance(t, str) and t for t in self.topics):
+            raise KafkaConfigError(f"topics must be non-empty topic names, got {self.topics!r}")
+        # Values read from a Storm config were checked under their keys already (tuning);
+        # these checks name the field, as a caller building the settings in Python spells it.
+        for name, setting in SPOUT_SETTINGS.items():
+            try:
+                value = setting.reader(getattr(self, name), f"KafkaSpoutSettings.{name}")
+            except ConfigError as exc:
+                raise KafkaConfigError(f"{exc} (the key {setting.key})") from None
+            object.__setattr__(self, name, value)
+
+    @staticmethod
+    def tuning(conf: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``squall.kafka.spout.*`` settings of a Storm config, typed, by field name.
+
+        An unknown key under the prefix, an old spelling or a bad value is a KafkaConfigError
+        naming the key.
+        """
+        values = SPOUT_SCHEMA.read(conf)
+        return {name: values[setting.key] for name, setting in SPOUT_SETTINGS.items()}
