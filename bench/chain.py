@@ -10,7 +10,9 @@ import time
 
 from streamparse import Bolt, Spout, Topology
 
-PAYLOADS = [json.dumps({"id": i, "height_cm": 150 + i % 50, "weight_kg": 50 + i % 45}) for i in range(1000)]
+PAYLOADS = [
+    json.dumps({"id": i, "height_cm": 150 + i % 50, "weight_kg": 50 + i % 45}) for i in range(1000)
+]
 
 
 def parse(payload: str) -> dict:

@@ -90,14 +90,16 @@ class Workload:
             windows=WindowSettings(self.window_s, self.slide_s),
         )
         conf = {k: v for k, v in health.to_storm_conf().items() if k.startswith("health.")}
-        conf.update({
-            "bench.records": self.records,
-            "bench.keys": self.keys,
-            "bench.by_patient": self.by_patient,
-            # Storm's rule for windowed bolts: pending trees must exceed what a window holds,
-            # or the spout stops while the window waits for the watermark (a stall).
-            "topology.max.spout.pending": 100_000_000,
-        })
+        conf.update(
+            {
+                "bench.records": self.records,
+                "bench.keys": self.keys,
+                "bench.by_patient": self.by_patient,
+                # Storm's rule for windowed bolts: pending trees must exceed what a window holds,
+                # or the spout stops while the window waits for the watermark (a stall).
+                "topology.max.spout.pending": 100_000_000,
+            }
+        )
         return conf
 
 
@@ -124,7 +126,9 @@ class SlidingCounts:
     when it was the adjacent one, as TrendBolt does.
     """
 
-    def __init__(self, length_ms: int, slide_ms: int, lag_ms: int, emit: Callable[[list[Any]], None]):
+    def __init__(
+        self, length_ms: int, slide_ms: int, lag_ms: int, emit: Callable[[list[Any]], None]
+    ):
         self.length, self.slide, self.lag = length_ms, slide_ms, lag_ms
         self.panes: deque[tuple[int, Counter[Any]]] = deque()  # (pane end, counts), ascending
         self.next_end: int | None = None  # the next window end to evaluate
@@ -166,7 +170,9 @@ class SlidingCounts:
             self.next_end = end + self.slide if self.panes else None
 
 
-def hand_loop(work: Workload, progress: Callable[[int], None] | None = None) -> tuple[float, Outcome]:
+def hand_loop(
+    work: Workload, progress: Callable[[int], None] | None = None
+) -> tuple[float, Outcome]:
     """Records per second of the whole workload with no framework, and what it produced."""
     rules = HealthConfig().rules
     out = Outcome()
@@ -250,8 +256,16 @@ class PatientTrendBolt(TrendBolt):
 
     def process_window(self, window: Any) -> None:
         counts = Counter((t.values[0], t.values[1]) for t in window.current)
-        self.emit(["patients", window.start, window.end, len(counts), "steady",
-                   max(counts.values(), default=0)])
+        self.emit(
+            [
+                "patients",
+                window.start,
+                window.end,
+                len(counts),
+                "steady",
+                max(counts.values(), default=0),
+            ]
+        )
 
 
 class Tally(Bolt):

@@ -32,7 +32,9 @@ class BuildError(RuntimeError):
 def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
-        raise BuildError(f"{what} failed ({' '.join(cmd[:3])} ...): {(proc.stdout + proc.stderr)[-1500:]}")
+        raise BuildError(
+            f"{what} failed ({' '.join(cmd[:3])} ...): {(proc.stdout + proc.stderr)[-1500:]}"
+        )
 
 
 def overlay_home(storm_home: Path) -> Path:
@@ -50,8 +52,16 @@ def overlay_home(storm_home: Path) -> Path:
         if not link.exists() and not link.is_symlink():
             link.symlink_to(entry)
     extlib.mkdir(exist_ok=True)
-    _run(["mvn", "-q", "dependency:copy", f"-Dartifact={MSGPACK_CORE}",
-          f"-DoutputDirectory={extlib}"], "fetching msgpack-core from Maven Central")
+    _run(
+        [
+            "mvn",
+            "-q",
+            "dependency:copy",
+            f"-Dartifact={MSGPACK_CORE}",
+            f"-DoutputDirectory={extlib}",
+        ],
+        "fetching msgpack-core from Maven Central",
+    )
     with tempfile.TemporaryDirectory() as build:
         classpath = os.pathsep.join([str(storm_home / "lib-worker" / "*"), str(extlib / "*")])
         _run(["javac", "-nowarn", "-d", build, "-cp", classpath, str(SOURCE)], "javac")

@@ -76,8 +76,13 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {platform.platform()}; load average at the end {load}"
 
 
-def write(rows: list[Row], quick: bool, extras: list[str], started: dt.datetime,
-          folder: Path | None = None) -> Path:
+def write(
+    rows: list[Row],
+    quick: bool,
+    extras: list[str],
+    started: dt.datetime,
+    folder: Path | None = None,
+) -> Path:
     """``<folder>/<date>[-quick].md`` and ``.png`` (folder: bench/results); the markdown path."""
     folder = folder or RESULTS
     folder.mkdir(parents=True, exist_ok=True)
@@ -118,12 +123,16 @@ def plot(rows: list[Row], path: Path, quick: bool) -> None:
         return
     shown = [r for r in rows if r.records_per_s]
     colors = {
-        "limit": "#222222", "runner": "#4477aa", "scaling": "#66ccee", "bytewax": "#ccbb44",
-        "storm": "#ee6677", "kafka": "#228833", "chain": "#aa3377",
+        "limit": "#222222",
+        "runner": "#4477aa",
+        "scaling": "#66ccee",
+        "bytewax": "#ccbb44",
+        "storm": "#ee6677",
+        "kafka": "#228833",
+        "chain": "#aa3377",
     }
     fig, ax = plt.subplots(figsize=(10, 0.32 * len(shown) + 1.5))
-    labels = [r.name if r.name.startswith(r.group) else f"{r.group}: {r.name}"
-              for r in shown][::-1]
+    labels = [r.name if r.name.startswith(r.group) else f"{r.group}: {r.name}" for r in shown][::-1]
     values = [r.records_per_s or 0 for r in shown][::-1]
     ax.barh(labels, values, color=[colors.get(r.group, "#999999") for r in shown][::-1])
     for y, r in enumerate(shown[::-1]):
@@ -142,29 +151,64 @@ def plot(rows: list[Row], path: Path, quick: bool) -> None:
 TARGETS: list[tuple[str, str, str, str, float]] = [
     ("7", "runner with acking >= 0.5x the hand loop", "1 proc, acking on", "hand loop", 0.5),
     ("7", "runner without acking >= 0.8x the hand loop", "1 proc, acking off", "hand loop", 0.8),
-    ("7", "runner (per item, acking on) above Bytewax per item", "1 proc, acking on", "batch 1", 1.0),
-    ("7", "Storm path >= 2x stock JSON multilang (msgpack both sides)",
-     "Storm local mode, msgpack multilang", "Storm local mode, json multilang", 2.0),
-    ("7", "Storm path >= 2x stock JSON multilang (msgpack + spout emitting 16 per next)",
-     "Storm local mode, msgpack+spout16 multilang", "Storm local mode, json multilang", 2.0),
-    ("2", "3-bolt chain, acking on >= 0.4x its loop", "chain: 1 proc, acking on",
-     "chain: hand loop, light", 0.4),
-    ("2", "3-bolt chain, acking off >= 0.75x its loop", "chain: 1 proc, acking off",
-     "chain: hand loop, light", 0.75),
+    (
+        "7",
+        "runner (per item, acking on) above Bytewax per item",
+        "1 proc, acking on",
+        "batch 1",
+        1.0,
+    ),
+    (
+        "7",
+        "Storm path >= 2x stock JSON multilang (msgpack both sides)",
+        "Storm local mode, msgpack multilang",
+        "Storm local mode, json multilang",
+        2.0,
+    ),
+    (
+        "7",
+        "Storm path >= 2x stock JSON multilang (msgpack + spout emitting 16 per next)",
+        "Storm local mode, msgpack+spout16 multilang",
+        "Storm local mode, json multilang",
+        2.0,
+    ),
+    (
+        "2",
+        "3-bolt chain, acking on >= 0.4x its loop",
+        "chain: 1 proc, acking on",
+        "chain: hand loop, light",
+        0.4,
+    ),
+    (
+        "2",
+        "3-bolt chain, acking off >= 0.75x its loop",
+        "chain: 1 proc, acking off",
+        "chain: hand loop, light",
+        0.75,
+    ),
     ("2", "health workload, acking on >= 0.4x the loop", "1 proc, acking on", "hand loop", 0.4),
     ("2", "health workload, acking off >= 0.75x the loop", "1 proc, acking off", "hand loop", 0.75),
-    ("2", "multi-process >= 1.6x single on a CPU-bound bolt", "chain: CPU-bound, 2 procs",
-     "chain: CPU-bound, 1 proc", 1.6),
-    ("5", "Kafka end to end >= 0.8x the kafka-python consumer ceiling",
-     "HealthKafkaTopology, backlog, 1 proc", "kafka-python consumer ceiling", 0.8),
+    (
+        "2",
+        "multi-process >= 1.6x single on a CPU-bound bolt",
+        "chain: CPU-bound, 2 procs",
+        "chain: CPU-bound, 1 proc",
+        1.6,
+    ),
+    (
+        "5",
+        "Kafka end to end >= 0.8x the kafka-python consumer ceiling",
+        "HealthKafkaTopology, backlog, 1 proc",
+        "kafka-python consumer ceiling",
+        0.8,
+    ),
 ]
 
 
 def target_lines(rows: list[Row]) -> list[str]:
     """The targets of issues 2, 5 and 7 against this run: met or missed, with the ratio."""
     by_name = {r.name: r for r in rows}
-    lines = ["## Targets in this run", "",
-             "| issue | target | ratio | met |", "|---|---|---:|---|"]
+    lines = ["## Targets in this run", "", "| issue | target | ratio | met |", "|---|---|---:|---|"]
     for issue, what, name, base, minimum in TARGETS:
         row, ref = by_name.get(name), by_name.get(base)
         if row is None or ref is None or not row.records_per_s or not ref.records_per_s:
@@ -176,6 +220,8 @@ def target_lines(rows: list[Row]) -> list[str]:
     if keyed:
         low, high = min(r.peak_rss_mb or 0 for r in keyed), max(r.peak_rss_mb or 0 for r in keyed)
         bounded = high <= 1.5 * low
-        lines.append(f"| 7 | peak RSS bounded from 10 to 1M keys | {high / low:.2f} "
-                     f"({low:.0f}-{high:.0f} MB) | {'yes' if bounded else 'NO'} |")
+        lines.append(
+            f"| 7 | peak RSS bounded from 10 to 1M keys | {high / low:.2f} "
+            f"({low:.0f}-{high:.0f} MB) | {'yes' if bounded else 'NO'} |"
+        )
     return lines

@@ -131,6 +131,6 @@ def bytewax_row(records: int, batch: int, progress: Any = None) -> dict[str, Any
     return {
         "records_per_s": rate,
         "outputs": f"{out.alerts} alerts, {out.invalid} invalid, {out.trends} trends "
-                   f"(sum {out.trend_total})",
+        f"(sum {out.trend_total})",
         "note": f"bytewax {found}, run_main (1 worker); windows flushed at end of input",
     }

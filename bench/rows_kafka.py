@@ -51,8 +51,7 @@ def _produce(bootstrap: str, topic: str, count: int, rate: float | None, out: An
     """Send ``count`` readings, paced at ``rate``/s when given; report (sent, seconds)."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5,
-                             batch_size=64 * 1024)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5, batch_size=64 * 1024)
     start = time.monotonic()
     for i in range(count):
         if rate:
@@ -70,8 +69,9 @@ def _produce(bootstrap: str, topic: str, count: int, rate: float | None, out: An
 def _consume_all(bootstrap: str, topic: str, expected: int) -> float:
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             max_poll_records=2000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=2000
+    )
     parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
     consumer.assign(parts)
     consumer.seek_to_beginning()
@@ -141,15 +141,25 @@ class _CommitWatch(threading.Thread):
             admin.close()
 
 
-def _run_topology(bootstrap: str, tag: str, expected: int, producer_done: Callable[[], bool],
-                  progress: Progress | None, timeout_s: float) -> dict[str, str]:
+def _run_topology(
+    bootstrap: str,
+    tag: str,
+    expected: int,
+    producer_done: Callable[[], bool],
+    progress: Progress | None,
+    timeout_s: float,
+) -> dict[str, str]:
     """Run HealthKafkaTopology until its group committed every reading; its topics, and
     ``errors`` (a note: component errors are reported, the measurement stands)."""
     from squall import run_topology
     from squall.loading import load_topology
 
-    topics = {"readings": f"readings-{tag}", "alerts": f"alerts-{tag}",
-              "invalid": f"invalid-{tag}", "trends": f"trends-{tag}"}
+    topics = {
+        "readings": f"readings-{tag}",
+        "alerts": f"alerts-{tag}",
+        "invalid": f"invalid-{tag}",
+        "trends": f"trends-{tag}",
+    }
     group = f"bench-{tag}"
     topology = load_topology("topologies/health_kafka.py")
     conf = {
@@ -177,8 +187,9 @@ def _run_topology(bootstrap: str, tag: str, expected: int, producer_done: Callab
             raise _Done()
         if time.monotonic() - started > timeout_s:
             # Not a speed assertion: stop, and say so in the row, rather than hang the bench.
-            stopped.append(f"; stopped after {timeout_s:.0f} s with {done:,} of {total:,} "
-                           f"readings committed")
+            stopped.append(
+                f"; stopped after {timeout_s:.0f} s with {done:,} of {total:,} readings committed"
+            )
             raise _Done()
 
     stopped: list[str] = []
@@ -189,12 +200,15 @@ def _run_topology(bootstrap: str, tag: str, expected: int, producer_done: Callab
         commits.join(30)
     topics["errors"] = "".join(stopped) + (
         f"; {len(result.errors)} component errors, first: {result.errors[0]}"[:240]
-        if result.errors else "")
+        if result.errors
+        else ""
+    )
     return topics
 
 
-def kafka_rows(records: int, rates: list[int], seconds: float,
-               progress: Progress | None = None) -> dict[str, Any]:
+def kafka_rows(
+    records: int, rates: list[int], seconds: float, progress: Progress | None = None
+) -> dict[str, Any]:
     from squall.kafka.admin import ensure_topics
     from squall.kafka.broker import Broker
     from squall.kafka.provision import is_provisioned, kafka_version
@@ -213,8 +227,15 @@ def kafka_rows(records: int, rates: list[int], seconds: float,
 
         def fresh() -> str:
             tag = uuid.uuid4().hex[:8]
-            ensure_topics(bootstrap, {f"readings-{tag}": PARTITIONS, f"alerts-{tag}": 1,
-                                      f"invalid-{tag}": 1, f"trends-{tag}": 1})
+            ensure_topics(
+                bootstrap,
+                {
+                    f"readings-{tag}": PARTITIONS,
+                    f"alerts-{tag}": 1,
+                    f"invalid-{tag}": 1,
+                    f"trends-{tag}": 1,
+                },
+            )
             return tag
 
         # 1 + 2: producer and consumer ceilings on one backlog.
@@ -223,11 +244,23 @@ def kafka_rows(records: int, rates: list[int], seconds: float,
         print(f"    producing {records:,} readings ...", flush=True)
         _produce(bootstrap, f"readings-{tag}", records, None, queue)
         sent, produce_s = queue.get()
-        rows.append({"name": "kafka-python producer (backlog)", "records_per_s": sent / produce_s,
-                     "baseline": None, "note": f"Kafka {version}, acks=1, linger 5 ms"})
+        rows.append(
+            {
+                "name": "kafka-python producer (backlog)",
+                "records_per_s": sent / produce_s,
+                "baseline": None,
+                "note": f"Kafka {version}, acks=1, linger 5 ms",
+            }
+        )
         ceiling = _consume_all(bootstrap, f"readings-{tag}", records)
-        rows.append({"name": "kafka-python consumer ceiling", "records_per_s": ceiling,
-                     "baseline": None, "note": f"{PARTITIONS} partitions, no group"})
+        rows.append(
+            {
+                "name": "kafka-python consumer ceiling",
+                "records_per_s": ceiling,
+                "baseline": None,
+                "note": f"{PARTITIONS} partitions, no group",
+            }
+        )
         # 3: the topology drains the backlog.
         print("    HealthKafkaTopology draining the backlog ...", flush=True)
         start_ms = time.time_ns() // 1_000_000
@@ -237,18 +270,23 @@ def kafka_rows(records: int, rates: list[int], seconds: float,
         # From the first alert, not from start: the consumer group's join (seconds) is not
         # throughput, and the ceiling is timed from its first fetch too.
         first_ms = min((ts for ts, _ in alerts), default=start_ms)
-        rows.append({"name": "HealthKafkaTopology, backlog, 1 proc",
-                     "records_per_s": records / (max(1, last_ms - first_ms) / 1000),
-                     "baseline": "kafka-python consumer ceiling",
-                     "outputs": f"{len(alerts)} alerts",
-                     "note": "target >= 0.8x the consumer ceiling" + topics["errors"]})
+        rows.append(
+            {
+                "name": "HealthKafkaTopology, backlog, 1 proc",
+                "records_per_s": records / (max(1, last_ms - first_ms) / 1000),
+                "baseline": "kafka-python consumer ceiling",
+                "outputs": f"{len(alerts)} alerts",
+                "note": "target >= 0.8x the consumer ceiling" + topics["errors"],
+            }
+        )
         # 4: latency at fixed offered rates.
         for rate in rates:
             tag = fresh()
             count = int(rate * seconds)
             queue = ctx.Queue()
-            proc = ctx.Process(target=_produce,
-                               args=(bootstrap, f"readings-{tag}", count, rate, queue))
+            proc = ctx.Process(
+                target=_produce, args=(bootstrap, f"readings-{tag}", count, rate, queue)
+            )
             print(f"    offering {rate:,}/s for {seconds:.0f} s ...", flush=True)
             proc.start()
             produced: list[tuple[int, float]] = []
@@ -258,8 +296,9 @@ def kafka_rows(records: int, rates: list[int], seconds: float,
                     produced.append(queue.get())
                 return bool(produced)
 
-            topics = _run_topology(bootstrap, tag, count, producer_done, progress,
-                                   timeout_s=seconds * 4 + 60)
+            topics = _run_topology(
+                bootstrap, tag, count, producer_done, progress, timeout_s=seconds * 4 + 60
+            )
             proc.join()
             alerts = _read_alerts(bootstrap, topics["alerts"])
             # Steady state: readings produced from 1 s after the first alert on. The producer
@@ -270,17 +309,27 @@ def kafka_rows(records: int, rates: list[int], seconds: float,
             startup = [created - ts for created, ts in alerts if ts < steady_from]
             sent, produce_s = produced[0]
             achieved = sent / produce_s
-            rows.append({
-                "name": f"HealthKafkaTopology at {rate:,}/s offered",
-                "records_per_s": achieved, "baseline": None,
-                "p50_ms": _percentile(latencies, 0.50), "p99_ms": _percentile(latencies, 0.99),
-                "outputs": f"{len(alerts)} alerts",
-                "note": (f"offered {achieved:,.0f}/s achieved; latency from 1 s after the first"
-                         f" alert (before it, {len(startup):,} alerts waited for the group join,"
-                         f" up to {max(startup, default=0):,} ms)" +
-                         ("" if achieved >= 0.95 * rate else
-                          f" — kafka-python could not offer {rate:,}/s here")) + topics["errors"],
-            })
+            rows.append(
+                {
+                    "name": f"HealthKafkaTopology at {rate:,}/s offered",
+                    "records_per_s": achieved,
+                    "baseline": None,
+                    "p50_ms": _percentile(latencies, 0.50),
+                    "p99_ms": _percentile(latencies, 0.99),
+                    "outputs": f"{len(alerts)} alerts",
+                    "note": (
+                        f"offered {achieved:,.0f}/s achieved; latency from 1 s after the first"
+                        f" alert (before it, {len(startup):,} alerts waited for the group join,"
+                        f" up to {max(startup, default=0):,} ms)"
+                        + (
+                            ""
+                            if achieved >= 0.95 * rate
+                            else f" — kafka-python could not offer {rate:,}/s here"
+                        )
+                    )
+                    + topics["errors"],
+                }
+            )
     finally:
         broker.stop()
         broker.remove()

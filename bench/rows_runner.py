@@ -23,24 +23,42 @@ Progress = Callable[[int], None]
 
 
 def _outputs(out: Outcome) -> str:
-    return f"{out.alerts} alerts, {out.invalid} invalid, {out.trends} trends (sum {out.trend_total})"
+    return (
+        f"{out.alerts} alerts, {out.invalid} invalid, {out.trends} trends (sum {out.trend_total})"
+    )
 
 
-def limit_row(records: int, keys: int = 1000, window_s: float = 10.0, by_patient: bool = False,
-              progress: Progress | None = None, repeat: int = 2) -> dict[str, Any]:
+def limit_row(
+    records: int,
+    keys: int = 1000,
+    window_s: float = 10.0,
+    by_patient: bool = False,
+    progress: Progress | None = None,
+    repeat: int = 2,
+) -> dict[str, Any]:
     """The hand loop; best of ``repeat`` runs (the machine is shared: the best is the limit)."""
     work = Workload(records, keys=keys, window_s=window_s, by_patient=by_patient)
     rates = []
     for _ in range(repeat):
         rate, out = hand_loop(work, progress)
         rates.append(rate)
-    return {"records_per_s": max(rates), "outputs": _outputs(out),
-            "note": "best of " + ", ".join(f"{r:,.0f}" for r in rates)}
+    return {
+        "records_per_s": max(rates),
+        "outputs": _outputs(out),
+        "note": "best of " + ", ".join(f"{r:,.0f}" for r in rates),
+    }
 
 
-def runner_row(records: int, acking: bool = True, workers: int = 1, par: int = 1,
-               keys: int = 1000, window_s: float = 10.0, by_patient: bool = False,
-               progress: Progress | None = None) -> dict[str, Any]:
+def runner_row(
+    records: int,
+    acking: bool = True,
+    workers: int = 1,
+    par: int = 1,
+    keys: int = 1000,
+    window_s: float = 10.0,
+    by_patient: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """HealthTopology's bolts on the embedded runner; rate = readings / time to the last alert."""
     work = Workload(records, keys=keys, window_s=window_s, by_patient=by_patient)
     conf = work.storm_conf()
@@ -54,8 +72,14 @@ def runner_row(records: int, acking: bool = True, workers: int = 1, par: int = 1
             progress(snap.spout_emitted)
 
     start = time.monotonic()
-    result = run_topology(health_topology(par, by_patient), conf, workers=workers,
-                          until_idle=True, progress=show, progress_every_s=2.0)
+    result = run_topology(
+        health_topology(par, by_patient),
+        conf,
+        workers=workers,
+        until_idle=True,
+        progress=show,
+        progress_every_s=2.0,
+    )
     out, last = tally_outcome()
     if result.errors:
         raise RuntimeError(f"run reported {len(result.errors)} errors, first: {result.errors[0]}")
@@ -63,8 +87,14 @@ def runner_row(records: int, acking: bool = True, workers: int = 1, par: int = 1
     return {"records_per_s": records / (last - start), "outputs": _outputs(out), "note": note}
 
 
-def chain_row(kind: str, records: int, spin: int = 0, acking: bool = True, workers: int = 1,
-              progress: Progress | None = None) -> dict[str, Any]:
+def chain_row(
+    kind: str,
+    records: int,
+    spin: int = 0,
+    acking: bool = True,
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Issue 2's 3-bolt chain (bench.chain): ``kind`` is 'loop', 'chain' or 'parallel'."""
     from bench.chain import Chain, ParallelChain
     from bench.chain import hand_loop as chain_loop

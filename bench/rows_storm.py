@@ -133,22 +133,28 @@ class FileWatch:
         return (n90 - n10) / (t90 - t10), final
 
 
-def _runner(project: Path, overrides: dict[str, Any], jsonl: Path,
-            progress: Progress | None) -> tuple[float | None, int]:
+def _runner(
+    project: Path, overrides: dict[str, Any], jsonl: Path, progress: Progress | None
+) -> tuple[float | None, int]:
     from squall import run_topology
     from squall.loading import load_topology
 
     topology = load_topology(str(project / "topologies" / "healthbench.py"))
     with FileWatch(jsonl, progress) as watch:
-        result = run_topology(topology, {**overrides, "squall.drain.secs": 1.0},
-                              until_idle=True)
+        result = run_topology(topology, {**overrides, "squall.drain.secs": 1.0}, until_idle=True)
     if result.errors:
         raise RuntimeError(f"embedded run reported {len(result.errors)} errors: {result.errors[0]}")
     return watch.steady_rate()
 
 
-def _storm(project: Path, overrides: dict[str, Any], jsonl: Path, seconds: int,
-           serializer: str, progress: Progress | None) -> tuple[float | None, int, str]:
+def _storm(
+    project: Path,
+    overrides: dict[str, Any],
+    jsonl: Path,
+    seconds: int,
+    serializer: str,
+    progress: Progress | None,
+) -> tuple[float | None, int, str]:
     from bench.msgpack_storm import SERIALIZER_CLASS, overlay_home
     from squall.storm.home import StormHome
 
@@ -158,16 +164,25 @@ def _storm(project: Path, overrides: dict[str, Any], jsonl: Path, seconds: int,
         # Storm 2's JVM-side batching (its performance-tuning guide): executors hand tuples
         # over in batches of 100, flushed at least every millisecond; ShellBolts keep up to
         # 1000 tuples queued for their subprocess instead of 100.
-        overrides = {**overrides, "topology.producer.batch.size": 100,
-                     "topology.transfer.batch.size": 100, "topology.batch.flush.interval.millis": 1,
-                     "topology.shellbolt.max.pending": 1000}
+        overrides = {
+            **overrides,
+            "topology.producer.batch.size": 100,
+            "topology.transfer.batch.size": 100,
+            "topology.batch.flush.interval.millis": 1,
+            "topology.shellbolt.max.pending": 1000,
+        }
     if serializer == "msgpack":
         # pystorm speaks msgpack because config.json says so; the JVM side needs our class.
         home = StormHome(overlay_home(home.path))
         overrides = {**overrides, "topology.multilang.serializer": SERIALIZER_CLASS}
-    env = {**os.environ, "LEIN_ROOT": "1", "PYTHONWARNINGS": "ignore",
-           "PATH": os.pathsep.join([str(home.launcher.parent), str(Path(sys.executable).parent),
-                                    os.environ["PATH"]])}
+    env = {
+        **os.environ,
+        "LEIN_ROOT": "1",
+        "PYTHONWARNINGS": "ignore",
+        "PATH": os.pathsep.join(
+            [str(home.launcher.parent), str(Path(sys.executable).parent), os.environ["PATH"]]
+        ),
+    }
     env.pop("STORM_CONF_DIR", None)
     cmd = ["sparse", "run", "-e", "local", "-n", "healthbench", "-t", str(seconds)]
     for key, value in overrides.items():
@@ -175,8 +190,9 @@ def _storm(project: Path, overrides: dict[str, Any], jsonl: Path, seconds: int,
         cmd += ["-o", f"{key}={text}"]
     log = project / "sparse-run.log"
     with FileWatch(jsonl, progress) as watch, open(log, "w") as out:
-        proc = subprocess.run(cmd, cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT,
-                              timeout=seconds + 240)
+        proc = subprocess.run(
+            cmd, cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=seconds + 240
+        )
     if proc.returncode != 0:
         tail = log.read_text()[-1500:]
         raise RuntimeError(f"sparse run exited {proc.returncode}: {tail}")
@@ -184,14 +200,26 @@ def _storm(project: Path, overrides: dict[str, Any], jsonl: Path, seconds: int,
     return rate, final, str(log)
 
 
-def storm_rows(records: int, seconds: int, serializers: list[str], repeats: int = 1,
-               progress: Progress | None = None) -> dict[str, Any]:
+def storm_rows(
+    records: int,
+    seconds: int,
+    serializers: list[str],
+    repeats: int = 1,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     from squall.storm.home import STORM_VERSION, StormHome
 
     home = StormHome.default()
     if not home.is_provisioned():
-        return {"rows": [{"name": "Storm local mode, JSON multilang", "baseline": None,
-                          "note": f"not provisioned ({home.path} missing: make storm-runtime)"}]}
+        return {
+            "rows": [
+                {
+                    "name": "Storm local mode, JSON multilang",
+                    "baseline": None,
+                    "note": f"not provisioned ({home.path} missing: make storm-runtime)",
+                }
+            ]
+        }
     per_producer = records // PRODUCERS
     readings = per_producer * PRODUCERS
     rows: list[dict[str, Any]] = []
@@ -206,10 +234,16 @@ def storm_rows(records: int, seconds: int, serializers: list[str], repeats: int 
         per_line = runner_readings / lines if lines else 0.0
         base = "embedded runner, HealthTopology"
         own_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before any JVM
-        rows.append({"name": base, "records_per_s": rate and rate * per_line, "baseline": None,
-                     "peak_rss_mb": own_mb,
-                     "outputs": f"{lines} sink lines",
-                     "note": f"{runner_readings:,} readings (5x the Storm rows'), steady state"})
+        rows.append(
+            {
+                "name": base,
+                "records_per_s": rate and rate * per_line,
+                "baseline": None,
+                "peak_rss_mb": own_mb,
+                "outputs": f"{lines} sink lines",
+                "note": f"{runner_readings:,} readings (5x the Storm rows'), steady state",
+            }
+        )
         # Alternating runs, best of ``repeats`` each: the machine is shared, and a run's steady
         # state lasts ~10 s, so one run per serializer can be off by 2x either way.
         results: dict[str, list[tuple[float, int]]] = {name: [] for name in serializers}
@@ -217,14 +251,26 @@ def storm_rows(records: int, seconds: int, serializers: list[str], repeats: int 
         for attempt in range(repeats):
             for serializer in serializers:
                 tag = f"storm-{serializer}-{attempt}"
-                project = _copy_project(work / tag, serializer.partition("+")[0],
-                                        batched_spout=serializer.endswith("+spout16"))
+                project = _copy_project(
+                    work / tag,
+                    serializer.partition("+")[0],
+                    batched_spout=serializer.endswith("+spout16"),
+                )
                 jsonl = work / f"{tag}.jsonl"
-                print(f"    sparse run (Storm {STORM_VERSION} local mode, {serializer}, run "
-                      f"{attempt + 1}/{repeats}) ...", flush=True)
+                print(
+                    f"    sparse run (Storm {STORM_VERSION} local mode, {serializer}, run "
+                    f"{attempt + 1}/{repeats}) ...",
+                    flush=True,
+                )
                 try:
-                    rate, got, _log = _storm(project, _overrides(per_producer, jsonl), jsonl,
-                                             seconds, serializer, progress)
+                    rate, got, _log = _storm(
+                        project,
+                        _overrides(per_producer, jsonl),
+                        jsonl,
+                        seconds,
+                        serializer,
+                        progress,
+                    )
                 except Exception as exc:  # noqa: BLE001 - a failing run keeps the other rows
                     errors[serializer] = f"{type(exc).__name__}: {exc}"[:300]
                     continue
@@ -235,17 +281,32 @@ def storm_rows(records: int, seconds: int, serializers: list[str], repeats: int 
             name = f"Storm local mode, {serializer} multilang"
             baseline = base if serializer == "json" else "Storm local mode, json multilang"
             if not results[serializer]:
-                rows.append({"name": name, "baseline": baseline,
-                             "note": errors.get(serializer, "no steady state measured")})
+                rows.append(
+                    {
+                        "name": name,
+                        "baseline": baseline,
+                        "note": errors.get(serializer, "no steady state measured"),
+                    }
+                )
                 continue
             best, got = max(results[serializer])
             low = min(g for _, g in results[serializer])
-            complete = "" if low >= 0.99 * expected else f"; a run wrote only {low} of ~{expected:.0f} lines"
+            complete = (
+                ""
+                if low >= 0.99 * expected
+                else f"; a run wrote only {low} of ~{expected:.0f} lines"
+            )
             runs = ", ".join(f"{r:,.0f}" for r, _ in results[serializer])
-            rows.append({"name": name, "records_per_s": best, "baseline": baseline,
-                         "outputs": f"{got} sink lines",
-                         "note": f"Storm {STORM_VERSION}, 1 worker JVM, best of {runs}; peak RSS "
-                                 f"is the largest process's (the JVM){complete}"})
+            rows.append(
+                {
+                    "name": name,
+                    "records_per_s": best,
+                    "baseline": baseline,
+                    "outputs": f"{got} sink lines",
+                    "note": f"Storm {STORM_VERSION}, 1 worker JVM, best of {runs}; peak RSS "
+                    f"is the largest process's (the JVM){complete}",
+                }
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {"rows": rows}

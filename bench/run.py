@@ -45,50 +45,111 @@ def specs(quick: bool) -> list[Spec]:
         Spec("runner", "1 proc, acking on", runner, {"records": n}),
         Spec("runner", "1 proc, acking off", runner, {"records": n, "acking": False}),
         Spec("runner", "2 procs, acking on", runner, {"records": n, "workers": 2}),
-        Spec("runner", "2 procs, acking off", runner, {"records": n, "workers": 2, "acking": False}),
+        Spec(
+            "runner", "2 procs, acking off", runner, {"records": n, "workers": 2, "acking": False}
+        ),
         Spec("bytewax", "batch 1", "bench.rows_bytewax:bytewax_row", {"records": n, "batch": 1}),
-        Spec("bytewax", "batch 1000", "bench.rows_bytewax:bytewax_row", {"records": n, "batch": 1000}),
+        Spec(
+            "bytewax", "batch 1000", "bench.rows_bytewax:bytewax_row", {"records": n, "batch": 1000}
+        ),
     ]
     for par in (1, 2, 4):
-        rows.append(Spec("scaling", f"par {par}, 2 procs, acking on", runner,
-                         {"records": n, "workers": 2, "par": par}))
+        rows.append(
+            Spec(
+                "scaling",
+                f"par {par}, 2 procs, acking on",
+                runner,
+                {"records": n, "workers": 2, "par": par},
+            )
+        )
     for window_s in (10, 60, 600):
-        rows.append(Spec("scaling", f"window {window_s} s, 1 proc, acking on", runner,
-                         {"records": n_window, "window_s": window_s}))
+        rows.append(
+            Spec(
+                "scaling",
+                f"window {window_s} s, 1 proc, acking on",
+                runner,
+                {"records": n_window, "window_s": window_s},
+            )
+        )
     for keys, label in ((10, "10"), (10_000, "10k"), (1_000_000, "1M")):
-        rows.append(Spec("scaling", f"{label} keys (rule x patient), 1 proc, acking on", runner,
-                         {"records": n_keys, "keys": keys, "by_patient": True}))
+        rows.append(
+            Spec(
+                "scaling",
+                f"{label} keys (rule x patient), 1 proc, acking on",
+                runner,
+                {"records": n_keys, "keys": keys, "by_patient": True},
+            )
+        )
     rows += storm_specs(quick) + kafka_specs(quick)
     chain = "bench.rows_runner:chain_row"
     light, cpu = "chain: hand loop, light", "chain: hand loop, CPU-bound"
     rows += [
         Spec("chain", light, chain, {"kind": "loop", "records": chain_n}, baseline=None),
-        Spec("chain", "chain: 1 proc, acking on", chain, {"kind": "chain", "records": chain_n},
-             baseline=light),
-        Spec("chain", "chain: 1 proc, acking off", chain,
-             {"kind": "chain", "records": chain_n, "acking": False}, baseline=light),
+        Spec(
+            "chain",
+            "chain: 1 proc, acking on",
+            chain,
+            {"kind": "chain", "records": chain_n},
+            baseline=light,
+        ),
+        Spec(
+            "chain",
+            "chain: 1 proc, acking off",
+            chain,
+            {"kind": "chain", "records": chain_n, "acking": False},
+            baseline=light,
+        ),
         Spec("chain", cpu, chain, {"kind": "loop", "records": cpu_n, "spin": spin}, baseline=None),
-        Spec("chain", "chain: CPU-bound, 1 proc", chain,
-             {"kind": "parallel", "records": cpu_n, "spin": spin}, baseline=cpu),
-        Spec("chain", "chain: CPU-bound, 2 procs", chain,
-             {"kind": "parallel", "records": cpu_n, "spin": spin, "workers": 2},
-             baseline="chain: CPU-bound, 1 proc"),
+        Spec(
+            "chain",
+            "chain: CPU-bound, 1 proc",
+            chain,
+            {"kind": "parallel", "records": cpu_n, "spin": spin},
+            baseline=cpu,
+        ),
+        Spec(
+            "chain",
+            "chain: CPU-bound, 2 procs",
+            chain,
+            {"kind": "parallel", "records": cpu_n, "spin": spin, "workers": 2},
+            baseline="chain: CPU-bound, 1 proc",
+        ),
     ]
     return rows
 
 
 def storm_specs(quick: bool) -> list[Spec]:
     records, seconds, repeats = (2_000, 30, 1) if quick else (20_000, 40, 2)
-    return [Spec("storm", "storm", "bench.rows_storm:storm_rows",
-                 {"records": records, "seconds": seconds, "repeats": repeats,
-                  "serializers": ["json", "msgpack", "msgpack+spout16"]},
-                 baseline=None, timeout_s=600)]
+    return [
+        Spec(
+            "storm",
+            "storm",
+            "bench.rows_storm:storm_rows",
+            {
+                "records": records,
+                "seconds": seconds,
+                "repeats": repeats,
+                "serializers": ["json", "msgpack", "msgpack+spout16"],
+            },
+            baseline=None,
+            timeout_s=600,
+        )
+    ]
 
 
 def kafka_specs(quick: bool) -> list[Spec]:
-    records, rates, seconds = (2_000, [200], 2.0) if quick else (100_000, [1_000, 3_000, 10_000], 15.0)
-    return [Spec("kafka", "kafka", "bench.rows_kafka:kafka_rows",
-                 {"records": records, "rates": rates, "seconds": seconds}, timeout_s=900)]
+    records, rates, seconds = (
+        (2_000, [200], 2.0) if quick else (100_000, [1_000, 3_000, 10_000], 15.0)
+    )
+    return [
+        Spec(
+            "kafka",
+            "kafka",
+            "bench.rows_kafka:kafka_rows",
+            {"records": records, "rates": rates, "seconds": seconds},
+            timeout_s=900,
+        )
+    ]
 
 
 def measure(quick: bool, only: list[str] | None) -> list[Any]:
@@ -103,8 +164,11 @@ def measure(quick: bool, only: list[str] | None) -> list[Any]:
         started = time.monotonic()
         got = run_row(spec.target, spec.kwargs, label, spec.timeout_s)
         for fields in got.get("rows") or [got]:
-            row = Row(spec.group, fields.get("name", spec.name),
-                      baseline=fields.get("baseline", spec.baseline))
+            row = Row(
+                spec.group,
+                fields.get("name", spec.name),
+                baseline=fields.get("baseline", spec.baseline),
+            )
             if "error" in fields:
                 row.note = str(fields["error"])[:300]
             for key in ("records_per_s", "p50_ms", "p99_ms", "outputs", "note", "extra"):
@@ -113,8 +177,7 @@ def measure(quick: bool, only: list[str] | None) -> list[Any]:
             row.peak_rss_mb = fields.get("peak_rss_mb", got.get("peak_rss_mb"))
             rate = "—" if row.records_per_s is None else f"{row.records_per_s:,.0f} rec/s"
             shown = label if row.name == spec.name else f"{label}: {row.name}"
-            print(f"{shown}: {rate} ({time.monotonic() - started:.1f} s) {row.note}",
-                  flush=True)
+            print(f"{shown}: {rate} ({time.monotonic() - started:.1f} s) {row.note}", flush=True)
             rows.append(row)
     return rows
 
@@ -122,10 +185,15 @@ def measure(quick: bool, only: list[str] | None) -> list[Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny inputs (the smoke test)")
-    parser.add_argument("--only", action="append", metavar="GROUP",
-                        help="only these groups: limit runner bytewax scaling storm kafka chain serializer")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="folder for the results (default bench/results)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="GROUP",
+        help="only these groups: limit runner bytewax scaling storm kafka chain serializer",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="folder for the results (default bench/results)"
+    )
     args = parser.parse_args(argv)
     # The streamparse project convention (as `sparse` and `squall run` load topologies): the
     # components under src/ are importable. Spawned row processes inherit sys.path.

@@ -17,15 +17,32 @@ import time
 from typing import Any
 
 TUPLE_VALUES: list[Any] = [
-    417, 1_767_225_600_000,
-    {"id": 417, "age": 33.0, "height_cm": 172.0, "weight_kg": 91.0, "ts": 1_767_225_600_000,
-     "form": "self", "bmi": 30.76, "bmi_class": "obese_I"},
+    417,
+    1_767_225_600_000,
+    {
+        "id": 417,
+        "age": 33.0,
+        "height_cm": 172.0,
+        "weight_kg": 91.0,
+        "ts": 1_767_225_600_000,
+        "form": "self",
+        "bmi": 30.76,
+        "bmi_class": "obese_I",
+    },
 ]
 
 
 def _messages(n: int, serializer: str) -> bytes:
-    msgs = [{"id": str(1_000_000 + i), "comp": "bmi", "stream": "default", "task": 3,
-             "tuple": TUPLE_VALUES} for i in range(n)]
+    msgs = [
+        {
+            "id": str(1_000_000 + i),
+            "comp": "bmi",
+            "stream": "default",
+            "task": 3,
+            "tuple": TUPLE_VALUES,
+        }
+        for i in range(n)
+    ]
     if serializer == "json":
         return "".join(json.dumps(m) + "\nend\n" for m in msgs).encode()
     import msgpack
@@ -42,8 +59,12 @@ def per_hop_us(serializer: str, n: int) -> tuple[float, float]:
             self.emit(tup.values)
 
     out = io.BytesIO()
-    bolt = Passthrough(input_stream=io.BytesIO(_messages(n, serializer)), output_stream=out,
-                       rdb_signal=None, serializer=serializer)
+    bolt = Passthrough(
+        input_stream=io.BytesIO(_messages(n, serializer)),
+        output_stream=out,
+        rdb_signal=None,
+        serializer=serializer,
+    )
     # What read_handshake would have set up.
     bolt.storm_conf, bolt.context = {}, {}
     bolt.component_name, bolt.task_id = "threshold", 4

@@ -45,7 +45,9 @@ class ParseBolt(Bolt):
         payload = tup.values[0] if tup.values else None
         try:
             result = parse_payload(payload, now_ms, self.max_payload_bytes)
-        except Exception as exc:  # parse_payload is total; this guards a bug from killing the worker
+        except (
+            Exception
+        ) as exc:  # parse_payload is total; this guards a bug from killing the worker
             self.emit(
                 [raw_preview(payload, self.preview_chars), f"parser error: {exc!r}", now_ms],
                 stream="invalid",

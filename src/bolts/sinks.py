@@ -54,7 +54,9 @@ class ConsoleSinkBolt(_SinkBolt):
 
     def process(self, tup: Any) -> None:
         if self.enabled:
-            print(format_line(tup.component, tup.stream, self.record(tup)), file=self.out, flush=True)
+            print(
+                format_line(tup.component, tup.stream, self.record(tup)), file=self.out, flush=True
+            )
 
 
 class JsonlSinkBolt(_SinkBolt):

@@ -60,8 +60,12 @@ class Reading:
         40% of a reading's processing time (bench/README.md).
         """
         return {
-            "id": self.id, "age": self.age, "height_cm": self.height_cm,
-            "weight_kg": self.weight_kg, "ts": self.ts, "form": self.form,
+            "id": self.id,
+            "age": self.age,
+            "height_cm": self.height_cm,
+            "weight_kg": self.weight_kg,
+            "ts": self.ts,
+            "form": self.form,
         }
 
 

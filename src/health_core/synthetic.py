@@ -45,7 +45,10 @@ class SyntheticRecord:
 
 def _course(values: dict[str, int]) -> str:
     return json.dumps(
-        [values["id"], {"idade": values["age"], "altura": values["height_cm"], "peso": values["weight_kg"]}]
+        [
+            values["id"],
+            {"idade": values["age"], "altura": values["height_cm"], "peso": values["weight_kg"]},
+        ]
     )
 
 

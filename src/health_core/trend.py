@@ -80,9 +80,7 @@ def trends(
     0 ("falling"), so a consumer sees it stop; after that it is no longer mentioned.
     """
     if window_end_ms < window_start_ms:
-        raise ValueError(
-            f"window end {window_end_ms} is before its start {window_start_ms}"
-        )
+        raise ValueError(f"window end {window_end_ms} is before its start {window_start_ms}")
     for name, counts in (("current", current), ("previous", previous)):
         for rule, n in counts.items():
             if isinstance(n, bool) or not isinstance(n, int) or n < 0:

@@ -16,7 +16,14 @@ from typing import Any
 
 from squall.errors import ConfigError, SquallError, TopologyError
 
-__all__ = ["ConfigError", "SquallError", "TopologyError", "run_topology", "RunResult", "WindowedBolt"]
+__all__ = [
+    "ConfigError",
+    "SquallError",
+    "TopologyError",
+    "run_topology",
+    "RunResult",
+    "WindowedBolt",
+]
 __version__ = "0.1.0"
 
 # imported on first use: `import squall` (and every `squall ...` command) stays fast

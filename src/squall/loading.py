@@ -16,8 +16,11 @@ from squall.errors import TopologyError
 
 def _topologies_in(module: Any) -> list[type[Topology]]:
     return [
-        v for v in vars(module).values()
-        if isinstance(v, type) and issubclass(v, Topology) and v is not Topology
+        v
+        for v in vars(module).values()
+        if isinstance(v, type)
+        and issubclass(v, Topology)
+        and v is not Topology
         and v.__module__ == module.__name__
     ]
 
@@ -37,12 +40,14 @@ def load_topology(target: str) -> type[Topology]:
             raise TopologyError(f"cannot import topology module {module_name!r}: {exc}") from exc
         cls = getattr(module, class_name, None)
         if not (isinstance(cls, type) and issubclass(cls, Topology)):
-            raise TopologyError(f"{target!r}: {class_name!r} is not a Topology class in {module_name}")
+            raise TopologyError(
+                f"{target!r}: {class_name!r} is not a Topology class in {module_name}"
+            )
         return cls
     path = Path(target)
     if not path.is_file():
         raise TopologyError(f"topology file {target!r} not found (give a .py file or module:Class)")
-    src = (path.resolve().parent.parent / "src")
+    src = path.resolve().parent.parent / "src"
     if src.is_dir() and str(src) not in sys.path:
         sys.path.insert(0, str(src))
     module_name = f"squall_topology_{path.stem}"
@@ -55,7 +60,9 @@ def load_topology(target: str) -> type[Topology]:
     found = _topologies_in(module)
     if len(found) != 1:
         names = [c.__name__ for c in found]
-        raise TopologyError(f"{target!r} defines {len(found)} Topology classes {names}; expected exactly one")
+        raise TopologyError(
+            f"{target!r} defines {len(found)} Topology classes {names}; expected exactly one"
+        )
     return found[0]
 
 
@@ -76,5 +83,7 @@ def config_file_options(path: Path, environment: str | None) -> dict[str, Any]:
         raise TopologyError(f"{path}: no environment {environment!r}; environments: {sorted(envs)}")
     options = envs[environment].get("options") or {}
     if not isinstance(options, dict):
-        raise TopologyError(f"{path}: envs.{environment}.options must be an object, got {options!r}")
+        raise TopologyError(
+            f"{path}: envs.{environment}.options must be an object, got {options!r}"
+        )
     return dict(options)

@@ -21,7 +21,9 @@ def parse_option(text: str) -> tuple[str, Any]:
     """``key=value`` with a YAML value, as ``sparse -o`` parses it (``true`` -> True, ``5`` -> 5)."""
     key, sep, raw = text.partition("=")
     if not sep or not key:
-        raise ConfigError(f"option {text!r}: expected key=value, e.g. topology.max.spout.pending=100")
+        raise ConfigError(
+            f"option {text!r}: expected key=value, e.g. topology.max.spout.pending=100"
+        )
     return key, yaml.safe_load(raw)
 
 
@@ -39,9 +41,11 @@ class Progress:
         emitted = snap.spout_emitted
         rate = (emitted - self.last_emitted) / max(elapsed - self.last_t, 1e-9)
         self.last_emitted, self.last_t = emitted, elapsed
-        line = (f"[{elapsed:6.1f}s] spouts emitted {emitted} ({rate:,.0f}/s), "
-                f"trees acked {snap.trees_acked}, failed {snap.trees_failed}, "
-                f"in flight {snap.in_flight}, errors {snap.errors}")
+        line = (
+            f"[{elapsed:6.1f}s] spouts emitted {emitted} ({rate:,.0f}/s), "
+            f"trees acked {snap.trees_acked}, failed {snap.trees_failed}, "
+            f"in flight {snap.in_flight}, errors {snap.errors}"
+        )
         if self.tty:
             self.stream.write("\r" + line + "   ")
             self.stream.flush()
@@ -56,18 +60,31 @@ class Progress:
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "run", help="run a topology on the embedded runner (no JVM)",
+        "run",
+        help="run a topology on the embedded runner (no JVM)",
         description="Run a streamparse Topology in pure Python with Storm's semantics. Options "
         "resolve as sparse does: -o > the Topology's config > config.json's environment options.",
     )
     p.add_argument("topology", help="a topology file (topologies/x.py) or module:Class")
-    p.add_argument("--seconds", type=float, default=None, help="stop after this long (default: Ctrl-C)")
+    p.add_argument(
+        "--seconds", type=float, default=None, help="stop after this long (default: Ctrl-C)"
+    )
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a topology option, e.g. -o topology.max.spout.pending=500 (repeatable)")
+    p.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a topology option, e.g. -o topology.max.spout.pending=500 (repeatable)",
+    )
     p.add_argument("-e", "--environment", default=None, help="config.json environment for options")
-    p.add_argument("--config", default="config.json", help="streamparse config file (default config.json)")
-    p.add_argument("--until-idle", action="store_true", help="stop when no spout emits and all is processed")
+    p.add_argument(
+        "--config", default="config.json", help="streamparse config file (default config.json)"
+    )
+    p.add_argument(
+        "--until-idle", action="store_true", help="stop when no spout emits and all is processed"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=run_command)
 
@@ -79,7 +96,9 @@ def run_command(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ConfigError(f"--workers {args.workers}: need at least 1")
     if ":" in args.topology and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # module:Class resolves from the current folder, as `python -m` does
+        sys.path.insert(
+            0, os.getcwd()
+        )  # module:Class resolves from the current folder, as `python -m` does
     topology = load_topology(args.topology)
     conf = config_file_options(Path(args.config), args.environment)
     # the topology's own config sits between the file and the command line
@@ -87,8 +106,15 @@ def run_command(args: argparse.Namespace) -> int:
     conf.update(dict(parse_option(o) for o in args.option))
     progress = None if args.quiet else Progress()
     name = Path(args.topology).stem if args.topology.endswith(".py") else None
-    result = run_topology(topology, conf, seconds=args.seconds, workers=args.workers, name=name,
-                          until_idle=args.until_idle, progress=progress)
+    result = run_topology(
+        topology,
+        conf,
+        seconds=args.seconds,
+        workers=args.workers,
+        name=name,
+        until_idle=args.until_idle,
+        progress=progress,
+    )
     if progress is not None:
         progress.done()
     print(result.summary_table())

@@ -55,7 +55,9 @@ def integer(low: int | None = None, high: int | None = None) -> Reader:
     return read
 
 
-def number(low: float | None = None, high: float | None = None, *, low_open: bool = False) -> Reader:
+def number(
+    low: float | None = None, high: float | None = None, *, low_open: bool = False
+) -> Reader:
     """A finite int or float (not a bool) within the bounds, returned as a float."""
     bound = _bound(low, high, low_open)
 
@@ -103,7 +105,9 @@ def choice(*valid: str) -> Reader:
 
     def read(value: Any, where: str) -> str:
         if value not in valid:
-            raise ConfigError(f"{where} must be one of {', '.join(map(repr, valid))}; got {_got(value)}")
+            raise ConfigError(
+                f"{where} must be one of {', '.join(map(repr, valid))}; got {_got(value)}"
+            )
         return str(value)
 
     return read
@@ -132,9 +136,7 @@ def optional(reader: Reader) -> Reader:
     return read
 
 
-def _bound(
-    low: float | None, high: float | None, low_open: bool, unit: str = ""
-) -> str:
+def _bound(low: float | None, high: float | None, low_open: bool, unit: str = "") -> str:
     if low is None and high is None:
         return ""
     if high is None:
@@ -211,11 +213,15 @@ class Schema:
         """Raise for a key under this schema's prefix that it does not declare."""
         for key in conf:
             if key in self.renamed or (
-                self.prefix and isinstance(key, str) and key.startswith(self.prefix)
+                self.prefix
+                and isinstance(key, str)
+                and key.startswith(self.prefix)
                 and key not in self.settings
             ):
                 raise self.error(
-                    unknown_key_message(key, self.settings, self.renamed, f"not a key of {self.owner}")
+                    unknown_key_message(
+                        key, self.settings, self.renamed, f"not a key of {self.owner}"
+                    )
                 )
 
 

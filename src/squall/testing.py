@@ -31,7 +31,12 @@ from squall.engine.runner import resolve_conf
 from squall.engine.worker import Worker
 
 __all__ = [
-    "Emission", "make_tuple", "make_tick_tuple", "BoltHarness", "SpoutHarness", "TopologyDriver",
+    "Emission",
+    "make_tuple",
+    "make_tick_tuple",
+    "BoltHarness",
+    "SpoutHarness",
+    "TopologyDriver",
     "ManualClock",
 ]
 
@@ -59,7 +64,9 @@ def make_tuple(
 ) -> Tuple:
     """A tuple as a bolt receives it; with ``fields`` its values are a namedtuple, as under Storm."""
     if fields is not None and len(fields) != len(values):
-        raise ValueError(f"{len(values)} values {list(values)!r} for {len(fields)} fields {list(fields)}")
+        raise ValueError(
+            f"{len(values)} values {list(values)!r} for {len(fields)} fields {list(fields)}"
+        )
     vtype = values_type(component, stream, tuple(fields or ()))
     tvalues = vtype._make(values) if vtype is not None else tuple(values)
     return Tuple(next(_ids) if id is None else id, component, stream, task, tvalues)
@@ -83,10 +90,15 @@ class _Recorder:
         command = msg.get("command")
         if command == "emit":
             direct = msg.get("task")
-            self.emitted.append(Emission(
-                msg.get("stream") or "default", list(msg["tuple"]), list(msg.get("anchors") or []),
-                direct, msg.get("id"),
-            ))
+            self.emitted.append(
+                Emission(
+                    msg.get("stream") or "default",
+                    list(msg["tuple"]),
+                    list(msg.get("anchors") or []),
+                    direct,
+                    msg.get("id"),
+                )
+            )
             if msg.get("need_task_ids", True) and direct is None:
                 self.component._pending_task_ids.append([])  # no routing in a harness
         elif command == "ack":
@@ -99,7 +111,9 @@ class _Recorder:
             self.logs.append(str(msg.get("msg", "")))
 
 
-def _context(component: str, task: int, sources: dict[str, dict[str, list[str]]] | None) -> dict[str, Any]:
+def _context(
+    component: str, task: int, sources: dict[str, dict[str, list[str]]] | None
+) -> dict[str, Any]:
     return {
         "taskid": task,
         "componentid": component,
@@ -173,7 +187,11 @@ class SpoutHarness(_Recorder):
     __test__ = False
 
     def __init__(
-        self, spout_cls: type, conf: dict[str, Any] | None = None, component: str = "spout", task: int = 1
+        self,
+        spout_cls: type,
+        conf: dict[str, Any] | None = None,
+        component: str = "spout",
+        task: int = 1,
     ) -> None:
         super().__init__()
         conf = dict(conf or {})
@@ -236,7 +254,9 @@ class TopologyDriver:
         merged = resolve_conf(topology, conf)
         merged.setdefault("topology.name", self.model.name)
         self._feeds: dict[str, deque[tuple[str, list[Any], Any]]] = {}
-        names = replace_spouts if replace_spouts is not None else [c.name for c in self.model.spouts]
+        names = (
+            replace_spouts if replace_spouts is not None else [c.name for c in self.model.spouts]
+        )
         for name in names:
             comp = self.model.components.get(name)
             if comp is None or not comp.is_spout:
@@ -247,12 +267,17 @@ class TopologyDriver:
             self._feeds[name] = feed
             comp.cls = type(f"Scripted_{name}", (_ScriptedSpout,), {"feed": feed})
         self._worker = Worker(
-            self.model, RunSettings.from_conf(merged), sorted(self.model.task_component),
-            self.clock, capture=True,
+            self.model,
+            RunSettings.from_conf(merged),
+            sorted(self.model.task_component),
+            self.clock,
+            capture=True,
         )
         unknown = set(clocked) - set(self.model.components)
         if unknown:
-            raise ValueError(f"clocked={sorted(unknown)}: no such components; components: {sorted(self.model.components)}")
+            raise ValueError(
+                f"clocked={sorted(unknown)}: no such components; components: {sorted(self.model.components)}"
+            )
         self._worker.clocked = frozenset(clocked)
         self._worker.start()
         self._ids = itertools.count(1)

@@ -33,15 +33,23 @@ def test_a_quick_run_writes_the_table_and_the_plot(tmp_path: Path) -> None:
     assert md.with_suffix(".png").stat().st_size > 0
     text = md.read_text()
     rows = _table(text)
-    expected = {"limit: hand loop", "runner: 1 proc, acking on", "runner: 1 proc, acking off",
-                "runner: 2 procs, acking on", "runner: 2 procs, acking off",
-                "bytewax: batch 1", "bytewax: batch 1000",
-                "scaling: par 4, 2 procs, acking on", "scaling: window 600 s, 1 proc, acking on",
-                "scaling: 1M keys (rule x patient), 1 proc, acking on",
-                "chain: chain: CPU-bound, 2 procs"}
+    expected = {
+        "limit: hand loop",
+        "runner: 1 proc, acking on",
+        "runner: 1 proc, acking off",
+        "runner: 2 procs, acking on",
+        "runner: 2 procs, acking off",
+        "bytewax: batch 1",
+        "bytewax: batch 1000",
+        "scaling: par 4, 2 procs, acking on",
+        "scaling: window 600 s, 1 proc, acking on",
+        "scaling: 1M keys (rule x patient), 1 proc, acking on",
+        "chain: chain: CPU-bound, 2 procs",
+    }
     assert expected <= set(rows), sorted(rows)
     for name, cells in rows.items():
         assert re.fullmatch(r"[\d,]+", cells[2]), f"row {name!r} has no rate: {cells}"
+
     # The same work: every health row saw the hand loop's alerts and invalid readings.
     def work(cells: list[str]) -> str:
         return ", ".join(cells[8].split(", ")[:2])  # alerts and invalid; trends depend on ticks

@@ -34,8 +34,9 @@ def test_readme_first_screen_names_the_two_commands():
 
 
 def test_make_run_shows_alerts_and_a_summary():
-    proc = subprocess.run(["make", "run", "SECONDS=8"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        ["make", "run", "SECONDS=8"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "ALERT" in proc.stdout
     assert re.search(r"^threshold\s+\d+", proc.stdout, re.M)

@@ -22,7 +22,9 @@ MALFORMED: dict[str, object] = {
     "truncated course form": COURSE_OK[:-5],
     "truncated self form": SELF_OK[:20],
     "trailing garbage": COURSE_OK + " x",
-    "wrong nesting: object wraps array": json.dumps({"reading": [1, {"idade": 30, "altura": 170, "peso": 80}]}),
+    "wrong nesting: object wraps array": json.dumps(
+        {"reading": [1, {"idade": 30, "altura": 170, "peso": 80}]}
+    ),
     "wrong nesting: array in array": json.dumps([[1, {"idade": 30, "altura": 170, "peso": 80}]]),
     "wrong order": json.dumps([{"idade": 30, "altura": 170, "peso": 80}, 1]),
     "three elements": json.dumps([1, {"idade": 30, "altura": 170, "peso": 80}, 2]),
@@ -49,7 +51,9 @@ MALFORMED: dict[str, object] = {
     "missing field (self)": self_form(ts=...),
     "extra field (course)": json.dumps([1, {"idade": 30, "altura": 170, "peso": 80, "sexo": "F"}]),
     "extra field (self)": self_form(bmi=27.7),
-    "duplicate key": '{"id": 1, "id": 2, "age": 30, "height_cm": 170, "weight_kg": 80, "ts": ' + str(TS) + "}",
+    "duplicate key": '{"id": 1, "id": 2, "age": 30, "height_cm": 170, "weight_kg": 80, "ts": '
+    + str(TS)
+    + "}",
     "JSON null": "null",
     "JSON number": "42",
     "JSON string": '"hello"',
@@ -58,7 +62,9 @@ MALFORMED: dict[str, object] = {
     "whitespace only": " \n\t ",
     "non-UTF-8 bytes": b'[1, {"idade": 30, "altura": \xff\xfe170, "peso": 80}]',
     "UTF-16 bytes": COURSE_OK.encode("utf-16"),
-    "10 MB payload": b'[1, {"idade": 30, "altura": 170, "peso": 80, "pad": "' + b"x" * 10_000_000 + b'"}]',
+    "10 MB payload": b'[1, {"idade": 30, "altura": 170, "peso": 80, "pad": "'
+    + b"x" * 10_000_000
+    + b'"}]',
     "deep nesting": "[" * 50_000 + "]" * 50_000,
     "not a string at all": None,
     "a dict instead of a payload": {"id": 1},

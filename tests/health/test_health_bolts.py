@@ -23,13 +23,16 @@ def payload_tuple(payload: object, tup_id: str = "t1"):
 
 # --- ParseBolt ---------------------------------------------------------------------------
 
+
 @pytest.fixture
 def parse_bolt() -> BoltHarness:
     return BoltHarness(ParseBolt, conf=CONF, component="parse")
 
 
 @pytest.mark.parametrize("name", list(MALFORMED))
-def test_malformed_payload_gives_one_invalid_tuple_and_one_ack(parse_bolt: BoltHarness, name: str) -> None:
+def test_malformed_payload_gives_one_invalid_tuple_and_one_ack(
+    parse_bolt: BoltHarness, name: str
+) -> None:
     payload = MALFORMED[name]
     emitted = parse_bolt.process(payload_tuple(payload, tup_id="bad-1"))
     assert [e.stream for e in emitted] == ["invalid"], name
@@ -50,7 +53,10 @@ def test_there_are_at_least_25_malformed_cases() -> None:
     ("name", "reason_part"),
     [
         ("zero height", "altura (height) must be in [30, 280] cm; got 0"),
-        ("string for a number (course)", "peso (weight) must be a number of kg in [1, 700]; got str '80'"),
+        (
+            "string for a number (course)",
+            "peso (weight) must be a number of kg in [1, 700]; got str '80'",
+        ),
         ("missing field (self)", "reading object has missing ts"),
         ("extra field (self)", "unexpected bmi"),
         ("non-UTF-8 bytes", "payload is not UTF-8: byte 0xff at offset 28"),
@@ -79,7 +85,11 @@ def test_both_forms_parse_to_readings_anchored_to_the_input(parse_bolt: BoltHarn
     course_id, course_ts, course_reading = out[0].values
     assert (course_id, course_reading["form"], course_reading["weight_kg"]) == (12, "course", 82)
     assert course_ts == course_reading["ts"] and course_ts > TS  # arrival time, now
-    assert out[1].values == [5, TS, {"id": 5, "age": 22, "height_cm": 150, "weight_kg": 90.5, "ts": TS, "form": "self"}]
+    assert out[1].values == [
+        5,
+        TS,
+        {"id": 5, "age": 22, "height_cm": 150, "weight_kg": 90.5, "ts": TS, "form": "self"},
+    ]
     assert [e.anchors for e in out] == [["a"], ["b"]]
     assert parse_bolt.acked == ["a", "b"]
 
@@ -92,15 +102,28 @@ def test_parse_limits_come_from_storm_conf() -> None:
 
 
 def test_parse_ignores_extra_fields_after_the_payload(parse_bolt: BoltHarness) -> None:
-    tup = make_tuple([COURSE_OK, "health.readings", 0, 17], fields=["payload", "topic", "partition", "offset"], component="kafka")
+    tup = make_tuple(
+        [COURSE_OK, "health.readings", 0, 17],
+        fields=["payload", "topic", "partition", "offset"],
+        component="kafka",
+    )
     (emission,) = parse_bolt.process(tup)
     assert emission.stream == "default" and emission.values[0] == 12
 
 
 # --- BMIBolt -----------------------------------------------------------------------------
 
+
 def reading(**changes: object) -> dict:
-    return {"id": 3, "age": 30, "height_cm": 160, "weight_kg": 96, "ts": TS, "form": "self", **changes}
+    return {
+        "id": 3,
+        "age": 30,
+        "height_cm": 160,
+        "weight_kg": 96,
+        "ts": TS,
+        "form": "self",
+        **changes,
+    }
 
 
 def test_bmi_bolt_adds_bmi_and_class() -> None:
@@ -123,6 +146,7 @@ def test_bmi_bolt_sends_an_unusable_reading_to_invalid() -> None:
 
 # --- ThresholdBolt -----------------------------------------------------------------------
 
+
 def with_bmi(**changes: object) -> dict:
     out = reading(**changes)
     out["bmi"] = out["weight_kg"] / (out["height_cm"] / 100) ** 2
@@ -138,7 +162,9 @@ def with_bmi(**changes: object) -> dict:
         (80, 160, []),  # weight not > 80, bmi 31.25
     ],
 )
-def test_threshold_emits_one_alert_per_firing_rule(weight: int, height: int, rules: list[str]) -> None:
+def test_threshold_emits_one_alert_per_firing_rule(
+    weight: int, height: int, rules: list[str]
+) -> None:
     harness = BoltHarness(ThresholdBolt, conf=CONF)
     values = with_bmi(weight_kg=weight, height_cm=height)
     emitted = harness.process(make_tuple([3, TS, values], fields=READING_FIELDS, id="r"))
@@ -165,24 +191,40 @@ def test_console_sink_prints_one_line_per_alert_invalid_and_window(capsys) -> No
     sources = {
         **ALERT_SOURCE,
         "parse": {"invalid": ["raw", "reason", "ts"]},
-        "trend": {"default": ["rule", "window_start_ms", "window_end_ms", "count", "trend", "previous"]},
+        "trend": {
+            "default": ["rule", "window_start_ms", "window_end_ms", "count", "trend", "previous"]
+        },
     }
     harness = BoltHarness(ConsoleSinkBolt, conf=CONF, sources=sources)
     harness.process(make_tuple(ALERT, component="threshold", id=1))
-    harness.process(make_tuple(["oops", "not valid JSON", TS], component="parse", stream="invalid", id=2))
-    harness.process(make_tuple(["bmi > 35", TS, TS + 10_000, 12, "rising", 7], component="trend", id=3))
+    harness.process(
+        make_tuple(["oops", "not valid JSON", TS], component="parse", stream="invalid", id=2)
+    )
+    harness.process(
+        make_tuple(["bmi > 35", TS, TS + 10_000, 12, "rising", 7], component="trend", id=3)
+    )
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
-    assert lines[0].startswith("ALERT") and "[bmi > 35] id=3" in lines[0] and "bmi=37.5 (obese_II)" in lines[0]
+    assert (
+        lines[0].startswith("ALERT")
+        and "[bmi > 35] id=3" in lines[0]
+        and "bmi=37.5 (obese_II)" in lines[0]
+    )
     assert lines[1].startswith("INVALID") and "not valid JSON | raw: oops" in lines[1]
-    assert lines[2] == "WINDOW  (22:15:23.456, 22:15:33.456] [bmi > 35] count=12 rising (previous 7)"
+    assert (
+        lines[2] == "WINDOW  (22:15:23.456, 22:15:33.456] [bmi > 35] count=12 rising (previous 7)"
+    )
     assert harness.acked == [1, 2, 3]
 
 
 def test_console_sink_explains_a_late_alert(capsys) -> None:
     late = {"trend": {"late": ["source", "stream", "task", "values", "ts", "watermark"]}}
     harness = BoltHarness(ConsoleSinkBolt, conf=CONF, sources=late)
-    harness.process(make_tuple(["threshold", "default", 3, ALERT, TS, TS + 2500], component="trend", stream="late"))
+    harness.process(
+        make_tuple(
+            ["threshold", "default", 3, ALERT, TS, TS + 2500], component="trend", stream="late"
+        )
+    )
     (line,) = capsys.readouterr().out.splitlines()
     assert line == (
         "LATE    22:15:23.456 [bmi > 35] id=3 arrived after the watermark 22:15:25.956 "
@@ -209,10 +251,18 @@ def test_jsonl_sink_writes_one_object_per_tuple(tmp_path: Path) -> None:
     conf = {**CONF, "health.sinks.jsonl.path": str(path)}
     harness = BoltHarness(JsonlSinkBolt, conf=conf, sources=ALERT_SOURCE)
     harness.process(make_tuple(ALERT, component="threshold", id=1))
-    harness.process(make_tuple(["\udcff raw", "bad", TS], component="parse", stream="invalid", id=2))
+    harness.process(
+        make_tuple(["\udcff raw", "bad", TS], component="parse", stream="invalid", id=2)
+    )
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    assert rows[0] == {"component": "threshold", "stream": "default", "rule": "bmi > 35",
-                       "reading_id": 3, "ts": TS, "reading": ALERT[3]}
+    assert rows[0] == {
+        "component": "threshold",
+        "stream": "default",
+        "rule": "bmi > 35",
+        "reading_id": 3,
+        "ts": TS,
+        "reading": ALERT[3],
+    }
     assert rows[1]["reason"] == "bad" and rows[1]["stream"] == "invalid"
     assert harness.acked == [1, 2]
 
@@ -226,7 +276,9 @@ def test_jsonl_sink_without_a_path_writes_nothing(tmp_path: Path, monkeypatch) -
 
 def test_console_sink_never_writes_to_stdout_under_storm(capsys) -> None:
     # under Storm stdout is the multilang pipe: a stray line there kills the worker
-    harness = BoltHarness(ConsoleSinkBolt, conf={**CONF, "squall.embedded": False}, sources=ALERT_SOURCE)
+    harness = BoltHarness(
+        ConsoleSinkBolt, conf={**CONF, "squall.embedded": False}, sources=ALERT_SOURCE
+    )
     harness.process(make_tuple(ALERT, component="threshold", id=1))
     captured = capsys.readouterr()
     assert captured.out == ""

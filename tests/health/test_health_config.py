@@ -86,41 +86,81 @@ PRODUCER_KEYS = (
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("rule:\n  - bmi > 30\n", "unknown key 'rule' in top level; valid keys are kafka, "
-                                   "producers, rules, windows, parallelism, sinks, parse, storm"),
-        ("producers:\n  cout: 4\n",
-         f"unknown key 'cout' in section 'producers'; valid keys are {PRODUCER_KEYS}"),
-        ("producers:\n  count: '4'\n", "producers.count must be an integer in [1, 1000]; got '4' (str)"),
-        ("producers:\n  count: true\n", "producers.count must be an integer in [1, 1000]; got True (bool)"),
+        (
+            "rule:\n  - bmi > 30\n",
+            "unknown key 'rule' in top level; valid keys are kafka, "
+            "producers, rules, windows, parallelism, sinks, parse, storm",
+        ),
+        (
+            "producers:\n  cout: 4\n",
+            f"unknown key 'cout' in section 'producers'; valid keys are {PRODUCER_KEYS}",
+        ),
+        (
+            "producers:\n  count: '4'\n",
+            "producers.count must be an integer in [1, 1000]; got '4' (str)",
+        ),
+        (
+            "producers:\n  count: true\n",
+            "producers.count must be an integer in [1, 1000]; got True (bool)",
+        ),
         ("producers:\n  count: 0\n", "producers.count must be an integer in [1, 1000]; got 0"),
-        ("producers:\n  rate_per_producer_hz: -1\n",
-         "producers.rate_per_producer_hz must be a number >= 0; got -1"),
-        ("producers:\n  malformed_fraction: 1.5\n",
-         "producers.malformed_fraction must be a number in [0, 1]; got 1.5"),
+        (
+            "producers:\n  rate_per_producer_hz: -1\n",
+            "producers.rate_per_producer_hz must be a number >= 0; got -1",
+        ),
+        (
+            "producers:\n  malformed_fraction: 1.5\n",
+            "producers.malformed_fraction must be a number in [0, 1]; got 1.5",
+        ),
         ("producers:\n  seed: .nan\n", "producers.seed must be an integer >= 0; got nan (float)"),
         ("producers: 4\n", f"producers must be a mapping with keys {PRODUCER_KEYS}; got int"),
         ("sinks:\n  console: 'yes'\n", "sinks.console must be true or false; got 'yes' (str)"),
         ("sinks:\n  jsonl_path: 3\n", "sinks.jsonl_path must be a non-empty string; got 3 (int)"),
         ("windows:\n  window_s: 0\n", "windows.window_s must be a duration > 0 s; got 0"),
-        ("windows:\n  window_s: 10\n  slide_s: 20\n",
-         "windows.slide_s (20.0) must not exceed windows.window_s (10.0); a slide longer than the "
-         "window skips data"),
+        (
+            "windows:\n  window_s: 10\n  slide_s: 20\n",
+            "windows.slide_s (20.0) must not exceed windows.window_s (10.0); a slide longer than the "
+            "window skips data",
+        ),
         ("parallelism:\n  parse: 0\n", "parallelism.parse must be an integer in [1, 64]; got 0"),
-        ("kafka:\n  bootstrap_servers: [localhost]\n",
-         "kafka.bootstrap_servers[0] must be 'host:port' with a port in 1-65535; got 'localhost'"),
-        ("kafka:\n  readings_topic: ''\n", "kafka.readings_topic must be a non-empty string; got '' (str)"),
-        ("kafka:\n  trends_topic: 7\n", "kafka.trends_topic must be a non-empty string; got 7 (int)"),
-        ("rules: bmi > 35\n", "rules must be a list of rule strings such as 'weight_kg > 80'; got str"),
-        ("rules:\n  - bmi > 35\n  - weight >> 80\n",
-         f"rules[1]: cannot parse rule 'weight >> 80': '> 80' after '>' is not a plain number; {RULE_FORM}"),
-        ("rules:\n  - bmi > thirty\n",
-         f"rules[0]: cannot parse rule 'bmi > thirty': 'thirty' after '>' is not a plain number; {RULE_FORM}"),
-        ("rules:\n  - {bmi: 35}\n", f"rules[0]: rule {{'bmi': 35}} is a dict, not text; {RULE_FORM}"),
-        ("- just\n- a list\n", "the top level must be a mapping of sections (kafka, producers, "
-                                "rules, windows, parallelism, sinks, parse, storm); got list"),
+        (
+            "kafka:\n  bootstrap_servers: [localhost]\n",
+            "kafka.bootstrap_servers[0] must be 'host:port' with a port in 1-65535; got 'localhost'",
+        ),
+        (
+            "kafka:\n  readings_topic: ''\n",
+            "kafka.readings_topic must be a non-empty string; got '' (str)",
+        ),
+        (
+            "kafka:\n  trends_topic: 7\n",
+            "kafka.trends_topic must be a non-empty string; got 7 (int)",
+        ),
+        (
+            "rules: bmi > 35\n",
+            "rules must be a list of rule strings such as 'weight_kg > 80'; got str",
+        ),
+        (
+            "rules:\n  - bmi > 35\n  - weight >> 80\n",
+            f"rules[1]: cannot parse rule 'weight >> 80': '> 80' after '>' is not a plain number; {RULE_FORM}",
+        ),
+        (
+            "rules:\n  - bmi > thirty\n",
+            f"rules[0]: cannot parse rule 'bmi > thirty': 'thirty' after '>' is not a plain number; {RULE_FORM}",
+        ),
+        (
+            "rules:\n  - {bmi: 35}\n",
+            f"rules[0]: rule {{'bmi': 35}} is a dict, not text; {RULE_FORM}",
+        ),
+        (
+            "- just\n- a list\n",
+            "the top level must be a mapping of sections (kafka, producers, "
+            "rules, windows, parallelism, sinks, parse, storm); got list",
+        ),
     ],
 )
-def test_bad_config_fails_at_load_naming_key_value_and_valid(tmp_path: Path, text: str, message: str) -> None:
+def test_bad_config_fails_at_load_naming_key_value_and_valid(
+    tmp_path: Path, text: str, message: str
+) -> None:
     with _raises(f"{tmp_path / 'config.yaml'}: {message}"):  # names the file, then the key
         load_text(tmp_path, text)
 
@@ -265,7 +305,9 @@ def test_a_rate_that_would_stall_the_spout_on_trend_windows_is_refused(tmp_path:
         "at least 1400 or lower the rate"
     ):
         load_text(tmp_path, "producers: {count: 4, rate_per_producer_hz: 25}\n")
-    ok = load_text(tmp_path, "producers: {rate_per_producer_hz: 25}\nstorm: {max_spout_pending: 1400}\n")
+    ok = load_text(
+        tmp_path, "producers: {rate_per_producer_hz: 25}\nstorm: {max_spout_pending: 1400}\n"
+    )
     assert ok.storm.max_spout_pending == 1400
 
 
@@ -283,4 +325,7 @@ def test_storm_keys_travel_as_storms_own_and_their_overrides_count() -> None:
     conf["topology.max.spout.pending"] = 2000  # as `-o topology.max.spout.pending=2000`
     assert HealthConfig.from_storm_conf(conf).storm.max_spout_pending == 2000
     conf["topology.max.spout.pending"] = None  # Storm's defaults.yaml value
-    assert HealthConfig.from_storm_conf({**conf, "health.producers.rate.per.producer.hz": 5}).storm == HealthConfig().storm
+    assert (
+        HealthConfig.from_storm_conf({**conf, "health.producers.rate.per.producer.hz": 5}).storm
+        == HealthConfig().storm
+    )

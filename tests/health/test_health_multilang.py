@@ -22,7 +22,9 @@ def test_parse_bolt_over_multilang(tmp_path) -> None:
     cases = {name: p for name, p in MALFORMED.items() if not isinstance(p, bytes)}
     messages = [tuple_msg(f"bad-{i}", [p], "synthetic") for i, p in enumerate(cases.values())]
     messages.append(tuple_msg("good", [SELF_OK], "synthetic"))
-    replies = run_loop(ParseBolt, CONF, context_for(ParseBolt, "parse", SOURCES), messages, tmp_path)
+    replies = run_loop(
+        ParseBolt, CONF, context_for(ParseBolt, "parse", SOURCES), messages, tmp_path
+    )
     emits = [m for m in replies if m.get("command") == "emit"]
     acks = [m["id"] for m in replies if m.get("command") == "ack"]
     assert acks == [m["id"] for m in messages]
@@ -39,8 +41,11 @@ def test_bmi_and_threshold_over_multilang(tmp_path) -> None:
     (bmi_emit,) = [
         m
         for m in run_loop(
-            BMIBolt, CONF, context_for(BMIBolt, "bmi", fields),
-            [tuple_msg("r1", [5, reading["ts"], reading], "parse")], tmp_path,
+            BMIBolt,
+            CONF,
+            context_for(BMIBolt, "bmi", fields),
+            [tuple_msg("r1", [5, reading["ts"], reading], "parse")],
+            tmp_path,
         )
         if m.get("command") == "emit"
     ]
@@ -48,8 +53,11 @@ def test_bmi_and_threshold_over_multilang(tmp_path) -> None:
     assert round(enriched["bmi"], 2) == 40.22 and enriched["bmi_class"] == "obese_III"
     fields = {"bmi": {"default": ["reading_id", "ts", "reading"]}}
     replies = run_loop(
-        ThresholdBolt, CONF, context_for(ThresholdBolt, "threshold", fields),
-        [tuple_msg("r1", bmi_emit["tuple"], "bmi")], tmp_path,
+        ThresholdBolt,
+        CONF,
+        context_for(ThresholdBolt, "threshold", fields),
+        [tuple_msg("r1", bmi_emit["tuple"], "bmi")],
+        tmp_path,
     )
     alerts = [m["tuple"][0] for m in replies if m.get("command") == "emit"]
     assert alerts == ["weight_kg > 80", "bmi > 35"]

@@ -24,17 +24,28 @@ def test_self_describing_form_keeps_its_ts() -> None:
 
 
 def test_whitespace_and_key_order_do_not_matter() -> None:
-    got = parse_payload('  {"ts": ' + str(TS) + ', "weight_kg": 50, "height_cm": 160, "age": 20, "id": 0}\n', 0)
+    got = parse_payload(
+        '  {"ts": ' + str(TS) + ', "weight_kg": 50, "height_cm": 160, "age": 20, "id": 0}\n', 0
+    )
     assert isinstance(got, Reading) and got.id == 0
 
 
 @pytest.mark.parametrize(
     ("payload", "reason_part"),
     [
-        ("[1, {\"idade\": 30, \"altura\": 170, \"peso\": \"80\"}]", "peso (weight) must be a number"),
-        ('{"id": 1, "age": 30, "height_cm": 0, "weight_kg": 80, "ts": ' + str(TS) + "}", "height_cm must be in [30, 280]"),
-        ('{"id": 1, "age": 30, "height_cm": 170, "weight_kg": 80, "ts": 1700000000}', "epoch milliseconds"),
-        ('{"id": 1.5, "age": 30, "height_cm": 170, "weight_kg": 80, "ts": ' + str(TS) + "}", "id must be an integer"),
+        ('[1, {"idade": 30, "altura": 170, "peso": "80"}]', "peso (weight) must be a number"),
+        (
+            '{"id": 1, "age": 30, "height_cm": 0, "weight_kg": 80, "ts": ' + str(TS) + "}",
+            "height_cm must be in [30, 280]",
+        ),
+        (
+            '{"id": 1, "age": 30, "height_cm": 170, "weight_kg": 80, "ts": 1700000000}',
+            "epoch milliseconds",
+        ),
+        (
+            '{"id": 1.5, "age": 30, "height_cm": 170, "weight_kg": 80, "ts": ' + str(TS) + "}",
+            "id must be an integer",
+        ),
         ('[1, {"idade": NaN, "altura": 170, "peso": 80}]', "NaN is not valid JSON"),
         ('[1, {"idade": 1e999, "altura": 170, "peso": 80}]', "finite"),
         ("[1, 2, 3]", "2 elements"),

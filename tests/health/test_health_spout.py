@@ -25,13 +25,17 @@ def drain(harness: SpoutHarness, calls: int = 1000) -> list:
 
 
 def test_emits_the_seeded_readings_with_string_ids() -> None:
-    harness = SpoutHarness(SyntheticHealthSpout, conf=conf(count=3, max_readings_per_producer=4, seed=5))
+    harness = SpoutHarness(
+        SyntheticHealthSpout, conf=conf(count=3, max_readings_per_producer=4, seed=5)
+    )
     emitted = drain(harness)
     assert len(emitted) == 12
     ids = [e.tup_id for e in emitted]
     assert len(set(ids)) == 12
     assert all(isinstance(i, str) and json.loads(json.dumps(i)) == i for i in ids)
-    settings = HealthConfig.from_storm_conf(conf(count=3, max_readings_per_producer=4, seed=5)).producers
+    settings = HealthConfig.from_storm_conf(
+        conf(count=3, max_readings_per_producer=4, seed=5)
+    ).producers
     expected = {r.tup_id: r for r in generate(settings, 4)}
     for emission in emitted:
         record = expected[emission.tup_id]
@@ -56,7 +60,9 @@ def test_failed_ids_are_replayed_first_with_the_same_payload() -> None:
 
 
 def test_gives_up_after_max_replays_and_says_so() -> None:
-    harness = SpoutHarness(SyntheticHealthSpout, conf=conf(count=1, max_readings_per_producer=1, max_replays=2))
+    harness = SpoutHarness(
+        SyntheticHealthSpout, conf=conf(count=1, max_readings_per_producer=1, max_replays=2)
+    )
     (first,) = harness.next_tuple()
     replays = 0
     for _ in range(5):

@@ -25,7 +25,9 @@ def emits(replies: list[dict]) -> list[tuple[str, list]]:
 
 def test_ids_round_trip_through_storm_and_failed_ones_replay(tmp_path) -> None:
     context = context_for(SyntheticHealthSpout, "synthetic", {})
-    first = emits(run_loop(SyntheticHealthSpout, CONF, context, [{"command": "next"}] * 5, tmp_path))
+    first = emits(
+        run_loop(SyntheticHealthSpout, CONF, context, [{"command": "next"}] * 5, tmp_path)
+    )
     assert [i for i, _ in first] == ["p0-0", "p1-0", "p0-1", "p1-1"]  # then the source is done
     commands = [
         {"command": "next"},  # p0-0

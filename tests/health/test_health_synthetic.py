@@ -25,7 +25,9 @@ def test_values_stay_in_the_course_ranges() -> None:
 
 
 def test_forms_mix_and_every_payload_parses_to_its_kind() -> None:
-    settings = ProducerSettings(count=4, seed=3, malformed_fraction=0.1, self_describing_fraction=0.5)
+    settings = ProducerSettings(
+        count=4, seed=3, malformed_fraction=0.1, self_describing_fraction=0.5
+    )
     records = generate(settings, 500)
     kinds = {kind: sum(r.kind == kind for r in records) for kind in ("course", "self", "malformed")}
     # 2000 draws: the shares are near 10% / 45% / 45% (bounds far outside sampling noise)
@@ -39,7 +41,10 @@ def test_forms_mix_and_every_payload_parses_to_its_kind() -> None:
             assert isinstance(parsed, Reading), (record.payload, parsed)
             assert parsed.form == record.kind
             assert (parsed.id, parsed.age, parsed.height_cm, parsed.weight_kg) == (
-                record.id, record.age, record.height_cm, record.weight_kg,
+                record.id,
+                record.age,
+                record.height_cm,
+                record.weight_kg,
             )
 
 
@@ -59,8 +64,15 @@ def test_schedule_follows_the_rate_per_producer() -> None:
         while (record := source.next_due(NOW + t)) is not None:
             got.append((t, record.tup_id))
     assert got == [
-        (0, "p0-0"), (125, "p1-0"), (250, "p2-0"), (375, "p3-0"),
-        (500, "p0-1"), (625, "p1-1"), (750, "p2-1"), (875, "p3-1"), (1000, "p0-2"),
+        (0, "p0-0"),
+        (125, "p1-0"),
+        (250, "p2-0"),
+        (375, "p3-0"),
+        (500, "p0-1"),
+        (625, "p1-1"),
+        (750, "p2-1"),
+        (875, "p3-1"),
+        (1000, "p0-2"),
     ]
 
 

@@ -62,7 +62,9 @@ def test_alert_counts_match_an_independent_computation(workers: int, tmp_path: P
     alerts, quiet, valid, malformed = expected_readings()
     assert valid + malformed == 4 * PER_PRODUCER
     assert malformed > 0 and sum(alerts.values()) > 0  # the scenario exercises both paths
-    got = Counter((rule, reading_id) for rule, reading_id, _ts, _r in result.outputs["threshold"]["default"])
+    got = Counter(
+        (rule, reading_id) for rule, reading_id, _ts, _r in result.outputs["threshold"]["default"]
+    )
     assert got == alerts
     assert len(result.outputs["parse"]["default"]) == valid
     assert len(result.outputs["parse"]["invalid"]) == malformed
@@ -106,7 +108,11 @@ def expected_windows(alerts: list[tuple[str, int]], watermark: int) -> list[list
     while end < watermark:
         counts = Counter(rule for rule, ts in alerts if end - WINDOW_MS < ts <= end)
         if counts:
-            before = previous if previous_end is not None and end - previous_end <= SLIDE_MS else Counter()
+            before = (
+                previous
+                if previous_end is not None and end - previous_end <= SLIDE_MS
+                else Counter()
+            )
             for rule in sorted(set(counts) | set(before)):
                 now, then = counts[rule], before[rule]
                 trend = "rising" if now > then else "falling" if now < then else "steady"
@@ -126,7 +132,9 @@ def test_trend_windows_match_an_independent_computation(monkeypatch: pytest.Monk
         driver.advance(2)  # ticks: TrendBolt computes the watermark and closes windows
         alerts = [(rule, ts) for rule, _id, ts, _r in driver.output("threshold")]
         expected_alerts, quiet, _valid, _malformed = expected_readings()
-        assert Counter((rule, i) for rule, i, _ts, _r in driver.output("threshold")) == expected_alerts
+        assert (
+            Counter((rule, i) for rule, i, _ts, _r in driver.output("threshold")) == expected_alerts
+        )
         watermark = max(ts for _, ts in alerts) - LAG_MS
         windows = driver.output("trend")
         assert windows == expected_windows(alerts, watermark)
@@ -149,7 +157,10 @@ def test_flux_dict_wires_every_component() -> None:
     bolts = {b["id"]: b for b in flux["bolts"]}
     assert set(bolts) == {"parse", "bmi", "threshold", "trend", "console", "jsonl"}
     assert bolts["parse"]["constructorArgs"][0] == ["streamparse_run", "bolts.parse.ParseBolt"]
-    assert bolts["parse"]["parallelism"] == HealthConfig.from_storm_conf(HealthTopology.config).parallelism.parse
+    assert (
+        bolts["parse"]["parallelism"]
+        == HealthConfig.from_storm_conf(HealthTopology.config).parallelism.parse
+    )
     streams = {(s["from"], s["to"], s["grouping"]["streamId"]) for s in flux["streams"]}
     assert {
         ("synthetic", "parse", "default"),
@@ -174,14 +185,19 @@ def test_thrift_topology_serialises_and_reads_back() -> None:
     parse_streams = topology.bolts["parse"].common.streams
     assert parse_streams["invalid"].output_fields == ["raw", "reason", "ts"]
     assert topology.bolts["threshold"].common.streams["default"].output_fields == [
-        "rule", "reading_id", "ts", "reading",
+        "rule",
+        "reading_id",
+        "ts",
+        "reading",
     ]
 
 
 def test_storm_config_carries_the_settings_components_need() -> None:
     conf = HealthTopology.config
     assert conf["health.rules"] == ["weight_kg > 80", "bmi > 35"]
-    assert HealthConfig.from_storm_conf(conf) == HealthConfig.load(Path(__file__).resolve().parents[2] / "config.yaml")
+    assert HealthConfig.from_storm_conf(conf) == HealthConfig.load(
+        Path(__file__).resolve().parents[2] / "config.yaml"
+    )
 
 
 def test_flux_yaml_as_sparse_run_writes_it_carries_the_health_settings() -> None:
@@ -190,7 +206,11 @@ def test_flux_yaml_as_sparse_run_writes_it_carries_the_health_settings() -> None
 
     flux = HealthTopology.to_flux_dict("health")
     flux["config"] = resolve_options(
-        {"health.producers.count": 2}, {"use_virtualenv": False}, HealthTopology, "health", local_only=True
+        {"health.producers.count": 2},
+        {"use_virtualenv": False},
+        HealthTopology,
+        "health",
+        local_only=True,
     )
     out = io.StringIO()
     yml = yaml.YAML(typ="safe", pure=True)

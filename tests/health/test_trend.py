@@ -29,7 +29,14 @@ def test_classify(count: int, previous: int, expected: str) -> None:
 
 
 def test_count_distinct_by_rule_counts_each_source_once_per_rule() -> None:
-    alerts = [("a", "t:0:1"), ("a", "t:0:1"), ("b", "t:0:1"), ("a", "t:0:2"), ("a", None), ("a", None)]
+    alerts = [
+        ("a", "t:0:1"),
+        ("a", "t:0:1"),
+        ("b", "t:0:1"),
+        ("a", "t:0:2"),
+        ("a", None),
+        ("a", None),
+    ]
     assert count_distinct_by_rule(alerts) == {"a": 4, "b": 1}
     assert count_distinct_by_rule([]) == {}
 

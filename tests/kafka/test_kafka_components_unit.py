@@ -385,8 +385,9 @@ def test_trend_windows_go_to_the_configured_trends_topic() -> None:
         component="trends",
         sources={"trend": {"default": fields}},
     )
-    harness.process(make_tuple(["bmi > 35", 0, 10_000, 4, "rising", 1], fields=fields,
-                               component="trend", id=1))
+    harness.process(
+        make_tuple(["bmi > 35", 0, 10_000, 4, "rising", 1], fields=fields, component="trend", id=1)
+    )
     topic, key, value, _ = FakeProducer.instances[-1].sent[0]
     assert (topic, key) == ("course.trends", b"bmi > 35")
     assert json.loads(value)["count"] == 4

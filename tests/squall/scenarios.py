@@ -176,7 +176,9 @@ class DirectRouter(Bolt):
     outputs = [Stream(fields=["n"], name="direct", direct=True)]
 
     def initialize(self, conf, ctx):
-        self.targets = sorted(int(t) for t, c in ctx["task->component"].items() if c == "direct_sink")
+        self.targets = sorted(
+            int(t) for t, c in ctx["task->component"].items() if c == "direct_sink"
+        )
 
     def process(self, tup):
         n = tup.values[0]

@@ -63,13 +63,19 @@ def test_oldest_root_first_policy_runs_the_oldest_tree_first():
 def test_bad_settings_name_the_key_and_what_is_valid():
     from squall.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=re.escape(
-        "setting topology.message.timeout.secs must be a number >= 0.001; got 'soon' (str)"
-    )):
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "setting topology.message.timeout.secs must be a number >= 0.001; got 'soon' (str)"
+        ),
+    ):
         RunSettings.from_conf({"topology.message.timeout.secs": "soon"})
-    with pytest.raises(ConfigError, match=re.escape(
-        "setting squall.queue.policy must be one of 'fifo', 'oldest-root-first'; got 'random' (str)"
-    )):
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "setting squall.queue.policy must be one of 'fifo', 'oldest-root-first'; got 'random' (str)"
+        ),
+    ):
         RunSettings.from_conf({"squall.queue.policy": "random"})
 
 
@@ -101,7 +107,10 @@ def test_a_component_failing_to_initialize_is_a_clear_error(workers):
         source = sc.NumberSpout.spec()
         broken = Broken.spec(inputs=[source])
 
-    with pytest.raises(TopologyError, match=r"component 'broken' \(task 1, class Broken\) failed to initialize: KeyError"):
+    with pytest.raises(
+        TopologyError,
+        match=r"component 'broken' \(task 1, class Broken\) failed to initialize: KeyError",
+    ):
         run_topology(T, until_idle=True, workers=workers)
 
 

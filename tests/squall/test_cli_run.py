@@ -16,7 +16,9 @@ SQUALL = [sys.executable, "-m", "squall.cli"]
 
 
 def squall(*args, **kw):
-    return subprocess.run([*SQUALL, *args], cwd=PROJECT, capture_output=True, text=True, timeout=120, **kw)
+    return subprocess.run(
+        [*SQUALL, *args], cwd=PROJECT, capture_output=True, text=True, timeout=120, **kw
+    )
 
 
 def test_run_for_a_time_limit_prints_a_summary_and_exits_0():
@@ -30,16 +32,32 @@ def test_run_for_a_time_limit_prints_a_summary_and_exits_0():
 
 
 def test_cli_options_override_topology_config():
-    proc = squall("run", "topologies/endless.py", "--seconds", "1.5", "-o", "user.delay_s=0.01",
-                  "-o", "topology.max.spout.pending=4", "--quiet")
+    proc = squall(
+        "run",
+        "topologies/endless.py",
+        "--seconds",
+        "1.5",
+        "-o",
+        "user.delay_s=0.01",
+        "-o",
+        "topology.max.spout.pending=4",
+        "--quiet",
+    )
     assert proc.returncode == 0, proc.stderr
     work = next(line.split() for line in proc.stdout.splitlines() if line.startswith("work"))
     assert float(work[5]) >= 10.0  # mean execute ms reflects the 10 ms delay given with -o
 
 
 def test_kafka_python_info_chatter_is_hidden_but_its_warnings_show():
-    proc = squall("run", "topologies/endless.py", "--seconds", "0.5", "--quiet",
-                  "-o", "user.chatty_kafka_log=true")
+    proc = squall(
+        "run",
+        "topologies/endless.py",
+        "--seconds",
+        "0.5",
+        "--quiet",
+        "-o",
+        "user.chatty_kafka_log=true",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "worth seeing: a broker went away" in proc.stderr
     assert "chatty" not in proc.stderr
@@ -47,8 +65,13 @@ def test_kafka_python_info_chatter_is_hidden_but_its_warnings_show():
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_ctrl_c_stops_cleanly_with_a_summary(workers):
-    proc = subprocess.Popen([*SQUALL, "run", "topologies/endless.py", "--workers", workers], cwd=PROJECT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*SQUALL, "run", "topologies/endless.py", "--workers", workers],
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(3)
     os.kill(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=60)
@@ -73,7 +96,9 @@ def test_config_json_options_are_the_lowest_precedence(tmp_path):
     from squall.loading import config_file_options
 
     assert config_file_options(PROJECT / "config.json", None)["topology.message.timeout.secs"] == 7
-    proc = squall("run", "topologies/endless.py", "--seconds", "1.5", "--quiet", "-o", "user.delay_s=0.02")
+    proc = squall(
+        "run", "topologies/endless.py", "--seconds", "1.5", "--quiet", "-o", "user.delay_s=0.02"
+    )
     work = next(line.split() for line in proc.stdout.splitlines() if line.startswith("work"))
     assert float(work[5]) >= 20.0
     proc = squall("run", "topologies/endless.py", "-e", "prod", "--seconds", "1")

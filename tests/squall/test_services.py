@@ -39,9 +39,7 @@ def test_a_port_is_free_until_something_listens_on_it() -> None:
         assert services.port_open(port) and not services.port_is_free(port)
 
 
-def test_a_java_home_without_java_is_named(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_java_home_without_java_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))
     expected = f"JAVA_HOME={tmp_path} has no bin/java; unset it or fix it"
     with pytest.raises(ServiceError, match=re.escape(expected)):

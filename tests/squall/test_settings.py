@@ -40,8 +40,12 @@ def _raises(message: str):
         (number(0, 1), 1.5, "k must be a number in [0, 1]; got 1.5"),
         (number(0), float("nan"), "k must be a number >= 0; got nan"),
         (number(0), None, "k must be a number >= 0; got None (null)"),
-        (duration(0), "soon", "k must be a duration >= 0 s: seconds, or a number with a unit "
-                              "ms, s, m or h such as '250ms'; got 'soon'"),
+        (
+            duration(0),
+            "soon",
+            "k must be a duration >= 0 s: seconds, or a number with a unit "
+            "ms, s, m or h such as '250ms'; got 'soon'",
+        ),
         (duration(0), -1, "k must be a duration >= 0 s; got -1"),
         (duration(0), [1], "k must be a duration in seconds >= 0 s; got [1] (list)"),
         (choice("fifo", "edf"), "lifo", "k must be one of 'fifo', 'edf'; got 'lifo' (str)"),
@@ -56,7 +60,15 @@ def test_readers_name_the_key_the_value_and_what_is_valid(reader, value, message
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [(2, 2.0), (0.5, 0.5), ("250ms", 0.25), ("2s", 2.0), ("1.5m", 90.0), ("1h", 3600.0), ("1e3ms", 1.0)],
+    [
+        (2, 2.0),
+        (0.5, 0.5),
+        ("250ms", 0.25),
+        ("2s", 2.0),
+        ("1.5m", 90.0),
+        ("1h", 3600.0),
+        ("1e3ms", 1.0),
+    ],
 )
 def test_durations_read_numbers_as_seconds_and_strings_with_units(value, seconds):
     assert duration(0)(value, "k") == seconds
@@ -74,25 +86,39 @@ def test_a_schema_reads_defaults_values_and_refuses_unknown_keys_under_its_prefi
         pass
 
     schema = Schema(
-        "the test area", "test.area.",
-        (Setting("test.area.size", integer(1), 8), Setting("test.area.wait.secs", duration(0), 1.0)),
-        renamed={"test.area.wait_s": "test.area.wait.secs"}, error=AreaError,
+        "the test area",
+        "test.area.",
+        (
+            Setting("test.area.size", integer(1), 8),
+            Setting("test.area.wait.secs", duration(0), 1.0),
+        ),
+        renamed={"test.area.wait_s": "test.area.wait.secs"},
+        error=AreaError,
     )
     assert schema.read({}) == {"test.area.size": 8, "test.area.wait.secs": 1.0}
     assert schema.read({"test.area.size": 3, "test.area.wait.secs": "500ms", "other": 1}) == {
-        "test.area.size": 3, "test.area.wait.secs": 0.5,
+        "test.area.size": 3,
+        "test.area.wait.secs": 0.5,
     }
-    with pytest.raises(AreaError, match=re.escape(
-        "unknown setting 'test.area.sise': not a key of the test area; did you mean "
-        "'test.area.size'? valid: test.area.size, test.area.wait.secs"
-    )):
+    with pytest.raises(
+        AreaError,
+        match=re.escape(
+            "unknown setting 'test.area.sise': not a key of the test area; did you mean "
+            "'test.area.size'? valid: test.area.size, test.area.wait.secs"
+        ),
+    ):
         schema.read({"test.area.sise": 3})
-    with pytest.raises(AreaError, match=re.escape(
-        "setting 'test.area.wait_s' is the old spelling of 'test.area.wait.secs'; "
-        "use 'test.area.wait.secs'"
-    )):
+    with pytest.raises(
+        AreaError,
+        match=re.escape(
+            "setting 'test.area.wait_s' is the old spelling of 'test.area.wait.secs'; "
+            "use 'test.area.wait.secs'"
+        ),
+    ):
         schema.read({"test.area.wait_s": 3})
-    with pytest.raises(AreaError, match=re.escape("setting test.area.size must be an integer >= 1; got 0")):
+    with pytest.raises(
+        AreaError, match=re.escape("setting test.area.size must be an integer >= 1; got 0")
+    ):
         schema.read({"test.area.size": 0})
 
 
@@ -109,8 +135,13 @@ def test_an_unknown_squall_key_is_an_error_with_the_closest_valid_key():
 
 
 def test_an_app_prefix_is_closed_once_registered():
-    register(Schema("the test app", "testapp.", (Setting("testapp.size", integer(1), 1),)), root="testapp.")
-    check_known({"testapp.size": 2, "topology.workers": 3, "other.key": 1})  # Storm's and others' keys pass
+    register(
+        Schema("the test app", "testapp.", (Setting("testapp.size", integer(1), 1),)),
+        root="testapp.",
+    )
+    check_known(
+        {"testapp.size": 2, "topology.workers": 3, "other.key": 1}
+    )  # Storm's and others' keys pass
     with _raises(
         "unknown setting 'testapp.sizes': not a key of the test app; did you mean 'testapp.size'? "
         "valid: testapp.size"

@@ -41,7 +41,10 @@ def _imported(tree: ast.AST, module: str, is_package: bool, known: set[str]) -> 
             else:
                 prefix = node.module or ""
             # ``from a.b import c`` names module a.b.c when it exists, else module a.b
-            names = [f"{prefix}.{a.name}" if f"{prefix}.{a.name}" in known else prefix for a in node.names]
+            names = [
+                f"{prefix}.{a.name}" if f"{prefix}.{a.name}" in known else prefix
+                for a in node.names
+            ]
         else:
             continue
         found.update(n for n in names if n in known and n != module)

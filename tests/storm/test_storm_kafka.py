@@ -226,7 +226,9 @@ def test_sparse_run_gives_the_embedded_runners_alerts_and_trends(
             )
         except AssertionError as exc:
             log.flush()
-            raise AssertionError(f"{exc}\n{_components_said(tmp_path / 'sparse-run.log')}") from None
+            raise AssertionError(
+                f"{exc}\n{_components_said(tmp_path / 'sparse-run.log')}"
+            ) from None
         assert proc.poll() is None, "sparse run ended by itself:\n" + _tail(
             tmp_path / "sparse-run.log"
         )

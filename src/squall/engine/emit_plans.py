@@ -66,12 +66,20 @@ class PlanSource(Protocol):
     instance: Any  # the hosted component: auto_anchor and _current_tups for bolts
 
     def bolt_emit_general(
-        self, tup: Any, stream: str | None, anchors: Any, direct_task: int | None,
+        self,
+        tup: Any,
+        stream: str | None,
+        anchors: Any,
+        direct_task: int | None,
         need_task_ids: bool,
     ) -> Any: ...
 
     def spout_emit_general(
-        self, tup: Any, tup_id: Any, stream: str | None, direct_task: int | None,
+        self,
+        tup: Any,
+        tup_id: Any,
+        stream: str | None,
+        direct_task: int | None,
         need_task_ids: bool,
     ) -> Any: ...
 
@@ -126,11 +134,18 @@ def bolt_plan(host: PlanHost, ex: PlanSource, plan_stream: str) -> BoltPlan | No
     fallback = ex.bolt_emit_general
 
     def emit(
-        tup: Any, stream: str | None = None, anchors: Any = None,
-        direct_task: int | None = None, need_task_ids: bool = False,
+        tup: Any,
+        stream: str | None = None,
+        anchors: Any = None,
+        direct_task: int | None = None,
+        need_task_ids: bool = False,
     ) -> Any:
         # the signature is pystorm Bolt.emit's: installed as the component's own ``emit``
-        if (stream is not None and stream != plan_stream) or direct_task is not None or need_task_ids:
+        if (
+            (stream is not None and stream != plan_stream)
+            or direct_task is not None
+            or need_task_ids
+        ):
             return fallback(tup, stream, anchors, direct_task, need_task_ids)
         values = tup
         if type(values) is not list or (nfields and len(values) != nfields):
@@ -171,11 +186,18 @@ def spout_plan(host: PlanHost, ex: PlanSource, plan_stream: str) -> SpoutPlan | 
     fallback = ex.spout_emit_general
 
     def emit(
-        tup: Any, tup_id: Any = None, stream: str | None = None,
-        direct_task: int | None = None, need_task_ids: bool = False,
+        tup: Any,
+        tup_id: Any = None,
+        stream: str | None = None,
+        direct_task: int | None = None,
+        need_task_ids: bool = False,
     ) -> Any:
         # the signature is pystorm Spout.emit's: installed as the component's own ``emit``
-        if (stream is not None and stream != plan_stream) or direct_task is not None or need_task_ids:
+        if (
+            (stream is not None and stream != plan_stream)
+            or direct_task is not None
+            or need_task_ids
+        ):
             return fallback(tup, tup_id, stream, direct_task, need_task_ids)
         values, msg_id = tup, tup_id
         if type(values) is not list or (nfields and len(values) != nfields):

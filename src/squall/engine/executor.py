@@ -8,6 +8,7 @@ pystorm's own, and answers the multilang messages of classes that override them.
 from __future__ import annotations
 
 from collections import deque
+from time import perf_counter
 from typing import Any, Protocol
 
 from pystorm.bolt import Bolt as PystormBolt
@@ -36,8 +37,14 @@ class ExecutorHost(PlanHost, Protocol):
     settings: RunSettings
 
     def emit_values(
-        self, ex: Executor, values: Any, stream: str | None, msg_id: Any, anchors: Any,
-        direct: int | None, need_task_ids: bool,
+        self,
+        ex: Executor,
+        values: Any,
+        stream: str | None,
+        msg_id: Any,
+        anchors: Any,
+        direct: int | None,
+        need_task_ids: bool,
     ) -> list[int] | None: ...
     def ack_root(self, root: int, value: int) -> None: ...
     def fail_root(self, root: int) -> None: ...
@@ -76,7 +83,10 @@ class Executor:
         host = self.worker
         try:
             instance: Component = build_component(
-                self.spec.cls, self.conf, host.model.context_for(self.task), self.on_message,
+                self.spec.cls,
+                self.conf,
+                host.model.context_for(self.task),
+                self.on_message,
                 clock=host.clock.now if self.name in host.clocked else None,
             )
         except Exception as exc:
@@ -102,12 +112,58 @@ class Executor:
                 instance.fail = self._fail
             self.stock_run = cls._run is PystormBolt._run
 
+    def run_batch(self, n: int) -> None:
+        """Run ``n`` queued tuples (the hot loop: locals on purpose)."""
+        comp = self.instance
+        pop = self.inbox.pop
+        stats = self.stats
+        clock = perf_counter
+        total = 0.0
+        peak = stats.exec_max_seconds
+        stock = self.stock_run
+        if stock:
+            process, process_tick, ack = comp.process, comp.process_tick, comp.ack
+            auto_ack = comp.auto_ack
+        for _ in range(n):
+            tup = pop()
+            start = clock()
+            try:
+                if stock:
+                    # pystorm's Bolt._run, minus reading the tuple from a pipe
+                    comp._current_tups = [tup]
+                    if tup[2] == "__tick" and tup[1] == "__system":
+                        process_tick(tup)
+                    else:
+                        process(tup)
+                    if auto_ack:
+                        ack(tup)
+                    comp._current_tups = []
+                else:
+                    self.current = tup
+                    comp._run()
+                    self.current = None
+            except Exception as exc:  # noqa: BLE001 - any user exception fails the tree, the run goes on
+                comp._current_tups = [tup]
+                comp._handle_run_exception(exc)
+                comp._current_tups = []
+            elapsed = clock() - start
+            total += elapsed
+            if elapsed > peak:
+                peak = elapsed
+        stats.executed += n
+        stats.exec_seconds += total
+        stats.exec_max_seconds = peak
+
     def _read_tuple(self) -> Tuple | None:
         return self.current
 
     def _spout_emit(
-        self, tup: Any, tup_id: Any = None, stream: str | None = None,
-        direct_task: int | None = None, need_task_ids: bool = False,
+        self,
+        tup: Any,
+        tup_id: Any = None,
+        stream: str | None = None,
+        direct_task: int | None = None,
+        need_task_ids: bool = False,
     ) -> list[int] | None:
         if direct_task is None and not need_task_ids:
             plan = self.plans.get(stream, _UNSET)
@@ -118,14 +174,22 @@ class Executor:
         return self.spout_emit_general(tup, tup_id, stream, direct_task, need_task_ids)
 
     def spout_emit_general(
-        self, tup: Any, tup_id: Any, stream: str | None, direct_task: int | None,
+        self,
+        tup: Any,
+        tup_id: Any,
+        stream: str | None,
+        direct_task: int | None,
         need_task_ids: bool,
     ) -> list[int] | None:
         return self.worker.emit_values(self, tup, stream, tup_id, None, direct_task, need_task_ids)
 
     def _bolt_emit(
-        self, tup: Any, stream: str | None = None, anchors: Any = None,
-        direct_task: int | None = None, need_task_ids: bool = False,
+        self,
+        tup: Any,
+        stream: str | None = None,
+        anchors: Any = None,
+        direct_task: int | None = None,
+        need_task_ids: bool = False,
     ) -> list[int] | None:
         if direct_task is None and not need_task_ids:
             plan = self.plans.get(stream, _UNSET)
@@ -136,7 +200,11 @@ class Executor:
         return self.bolt_emit_general(tup, stream, anchors, direct_task, need_task_ids)
 
     def bolt_emit_general(
-        self, tup: Any, stream: str | None, anchors: Any, direct_task: int | None,
+        self,
+        tup: Any,
+        stream: str | None,
+        anchors: Any,
+        direct_task: int | None,
         need_task_ids: bool,
     ) -> list[int] | None:
         if anchors is None:
@@ -187,8 +255,13 @@ class Executor:
         if command == "emit":
             need = msg.get("need_task_ids", True)
             targets = w.emit_values(
-                self, msg["tuple"], msg.get("stream"), msg.get("id"), msg.get("anchors"),
-                msg.get("task"), need,
+                self,
+                msg["tuple"],
+                msg.get("stream"),
+                msg.get("id"),
+                msg.get("anchors"),
+                msg.get("task"),
+                need,
             )
             if need and msg.get("task") is None:
                 self.instance._pending_task_ids.append(targets)  # what read_task_ids returns

@@ -73,7 +73,9 @@ class TopologyModel:
         source_fields: dict[str, dict[str, list[str]]] = {}
         for sub in comp.inputs:
             src = self.components[sub.source]
-            source_fields.setdefault(sub.source, {})[sub.stream] = list(src.streams[sub.stream].fields)
+            source_fields.setdefault(sub.source, {})[sub.stream] = list(
+                src.streams[sub.stream].fields
+            )
         return {
             "taskid": task_id,
             "componentid": comp.name,
@@ -128,7 +130,9 @@ def build_model(topology: type[Topology], name: str | None = None) -> TopologyMo
             raise TopologyError(
                 f"component {spec.name!r}: parallelism par={par!r}; it must be an integer >= 1"
             )
-        config = json.loads(spec.config) if isinstance(spec.config, str) else dict(spec.config or {})
+        config = (
+            json.loads(spec.config) if isinstance(spec.config, str) else dict(spec.config or {})
+        )
         streams = {
             sname: StreamDef(sname, tuple(info.output_fields or ()), bool(info.direct))
             for sname, info in spec.outputs.items()

@@ -27,7 +27,9 @@ from squall.engine.run_settings import RunSettings
 from squall.engine.worker import Worker
 from squall.errors import SquallError
 
-_CTX = mp.get_context("fork")  # workers inherit the loaded topology classes, as Storm's JVMs load the jar
+_CTX = mp.get_context(
+    "fork"
+)  # workers inherit the loaded topology classes, as Storm's JVMs load the jar
 
 # per-worker shared counters
 IDLE, SENT, RECV, QUEUED, PENDING, EMITTED, ACKED, FAILED, ERRORS = range(9)
@@ -47,7 +49,12 @@ class PipeTransport:
     MAX_PENDING_BYTES = 4 << 20  # above this towards one worker, its spouts pause
 
     def __init__(
-        self, index: int, out_fds: dict[int, int], in_fds: list[int], counters: Any, cap: int,
+        self,
+        index: int,
+        out_fds: dict[int, int],
+        in_fds: list[int],
+        counters: Any,
+        cap: int,
         workers: int,
     ) -> None:
         self.index = index
@@ -110,8 +117,8 @@ class PipeTransport:
                 (size,) = _LEN.unpack_from(buf)
                 if len(buf) < 4 + size:
                     break
-                got.extend(pickle.loads(memoryview(buf)[4:4 + size]))
-                del buf[:4 + size]
+                got.extend(pickle.loads(memoryview(buf)[4 : 4 + size]))
+                del buf[: 4 + size]
         self.received += len(got)
         return got
 
@@ -142,9 +149,14 @@ def _publish(worker: Worker, transport: PipeTransport, counters: Any, idle: bool
     base = worker.index * NCOUNTERS
     spout_stats = [ex.stats for ex in worker.spouts]
     values = {
-        IDLE: int(idle), SENT: transport.sent, RECV: transport.received, QUEUED: worker.queued(),
-        PENDING: len(worker.acker), EMITTED: sum(s.emitted for s in spout_stats),
-        ACKED: sum(s.acked for s in spout_stats), FAILED: sum(s.failed for s in spout_stats),
+        IDLE: int(idle),
+        SENT: transport.sent,
+        RECV: transport.received,
+        QUEUED: worker.queued(),
+        PENDING: len(worker.acker),
+        EMITTED: sum(s.emitted for s in spout_stats),
+        ACKED: sum(s.acked for s in spout_stats),
+        FAILED: sum(s.failed for s in spout_stats),
         ERRORS: len(worker.result.errors),
     }
     with counters.get_lock():
@@ -153,9 +165,16 @@ def _publish(worker: Worker, transport: PipeTransport, counters: Any, idle: bool
 
 
 def _worker_main(
-    model: TopologyModel, settings: RunSettings, index: int, tasks: list[int],
-    task_worker: dict[int, int], pipes: dict[tuple[int, int], tuple[int, int]], counters: Any,
-    events: dict[str, Any], results: Any, capture: bool,
+    model: TopologyModel,
+    settings: RunSettings,
+    index: int,
+    tasks: list[int],
+    task_worker: dict[int, int],
+    pipes: dict[tuple[int, int], tuple[int, int]],
+    counters: Any,
+    events: dict[str, Any],
+    results: Any,
+    capture: bool,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator turns Ctrl-C into a clean stop
     workers = len({w for pair in pipes for w in pair}) or 1
@@ -167,8 +186,16 @@ def _worker_main(
         if j != index:
             os.close(r)
     transport = PipeTransport(index, out_fds, in_fds, counters, settings.queue_capacity, workers)
-    worker = Worker(model, settings, tasks, MonotonicClock(), index=index, task_worker=task_worker,
-                    transport=transport, capture=capture)
+    worker = Worker(
+        model,
+        settings,
+        tasks,
+        MonotonicClock(),
+        index=index,
+        task_worker=task_worker,
+        transport=transport,
+        capture=capture,
+    )
     try:
         worker.start()
     except SquallError as exc:
@@ -206,8 +233,15 @@ def _quiescent(counters: Any, workers: int) -> tuple[bool, tuple[int, int]]:
 
 
 def run_multiprocess(
-    model: TopologyModel, settings: RunSettings, workers: int, *, seconds: float | None,
-    capture: bool, until_idle: bool, progress: Any, progress_every_s: float,
+    model: TopologyModel,
+    settings: RunSettings,
+    workers: int,
+    *,
+    seconds: float | None,
+    capture: bool,
+    until_idle: bool,
+    progress: Any,
+    progress_every_s: float,
     stop: Any = None,
 ) -> RunResult:
     ordered = sorted(model.task_component)
@@ -220,8 +254,20 @@ def run_multiprocess(
     for w in range(workers):
         tasks = [t for t in ordered if task_worker[t] == w]
         p = _CTX.Process(
-            target=_worker_main, name=f"squall-worker-{w}",
-            args=(model, settings, w, tasks, task_worker, pipes, counters, events, results, capture),
+            target=_worker_main,
+            name=f"squall-worker-{w}",
+            args=(
+                model,
+                settings,
+                w,
+                tasks,
+                task_worker,
+                pipes,
+                counters,
+                events,
+                results,
+                capture,
+            ),
         )
         p.start()
         procs.append(p)
@@ -249,9 +295,16 @@ def run_multiprocess(
                 last_quiet = marks if quiet else None
             if progress is not None and now >= next_report:
                 next_report = now + progress_every_s
-                progress(now - started, Snapshot(
-                    spout_emitted=totals[EMITTED], trees_acked=totals[ACKED],
-                    trees_failed=totals[FAILED], errors=totals[ERRORS], in_flight=totals[PENDING]))
+                progress(
+                    now - started,
+                    Snapshot(
+                        spout_emitted=totals[EMITTED],
+                        trees_acked=totals[ACKED],
+                        trees_failed=totals[FAILED],
+                        errors=totals[ERRORS],
+                        in_flight=totals[PENDING],
+                    ),
+                )
             if not all(p.is_alive() for p in procs):
                 break  # a worker only exits early when it failed: stop the others too
     except KeyboardInterrupt:
@@ -267,7 +320,10 @@ def run_multiprocess(
             now = time.monotonic()
             quiet_since = quiet_since or now
             # done when no tree is left, or the ones left are held and nothing moves (see drain)
-            if _totals(counters, workers)[PENDING] == 0 or now - quiet_since >= settings.drain_idle_s:
+            if (
+                _totals(counters, workers)[PENDING] == 0
+                or now - quiet_since >= settings.drain_idle_s
+            ):
                 break
         else:
             quiet_since = None
@@ -299,6 +355,8 @@ def run_multiprocess(
         raise failure
     missing = [p.name for p in procs if p.exitcode not in (0, None)]
     if missing:
-        raise SquallError(f"worker process(es) {missing} died (exit codes "
-                          f"{[p.exitcode for p in procs]}); their tasks' results are lost")
+        raise SquallError(
+            f"worker process(es) {missing} died (exit codes "
+            f"{[p.exitcode for p in procs]}); their tasks' results are lost"
+        )
     return merged

@@ -58,9 +58,7 @@ class Route:
         raise TopologyError(f"no picker for grouping {kind!r}")  # direct is handled by the caller
 
 
-def build_routes(
-    model: TopologyModel, local_tasks: set[int]
-) -> dict[tuple[str, str], list[Route]]:
+def build_routes(model: TopologyModel, local_tasks: set[int]) -> dict[tuple[str, str], list[Route]]:
     """Routes per (component, stream); ``local_tasks`` decides local_or_shuffle's preference."""
     routes: dict[tuple[str, str], list[Route]] = {}
     for comp in model.components.values():

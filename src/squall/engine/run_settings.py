@@ -26,28 +26,72 @@ from squall.settings import (
     register,
 )
 
-RUN_SCHEMA = register(Schema("the embedded runner", None, (
-    Setting("topology.message.timeout.secs", number(0.001), 30,
-            "a tree not fully acked this long after its root entered fails (Storm's key)"),
-    Setting("topology.max.spout.pending", optional(integer(1)), None,
-            "trees in flight per spout task before it is not asked for more (Storm's key)"),
-    Setting("topology.acker.executors", optional(integer(0)), None,
-            "0 turns acking off: spouts are told ack at once (Storm's key)"),
-    Setting("topology.disable.loadaware.messaging", boolean, False,
-            "true: shuffle over every task, never preferring the worker's own (Storm's key)"),
-    Setting("squall.queue.capacity", integer(1), 1024,
-            "tuples a task's inbox holds before the spouts pause (back-pressure)"),
-    Setting("squall.queue.policy", choice(*sorted(POLICIES)), "fifo",
-            "which waiting tuple a task runs next"),
-    Setting("squall.batch", integer(1), 64, "tuples a task runs per turn of the loop"),
-    Setting("squall.spout.batch", integer(1), 16, "next_tuple calls per spout task per turn"),
-    Setting("squall.drain.secs", duration(0), 5.0, "longest a stop waits for in-flight trees"),
-    Setting("squall.drain.idle.secs", duration(0), 1.0,
-            "a drain ends once nothing moved this long (the trees left are held by a component)"),
-    Setting("squall.fail.fast", boolean, False, "stop the run at the first component error"),
-    Setting("squall.embedded", boolean, False,
-            "set by the embedded runner and the test kit: tells a component it is not under Storm"),
-)))
+RUN_SCHEMA = register(
+    Schema(
+        "the embedded runner",
+        None,
+        (
+            Setting(
+                "topology.message.timeout.secs",
+                number(0.001),
+                30,
+                "a tree not fully acked this long after its root entered fails (Storm's key)",
+            ),
+            Setting(
+                "topology.max.spout.pending",
+                optional(integer(1)),
+                None,
+                "trees in flight per spout task before it is not asked for more (Storm's key)",
+            ),
+            Setting(
+                "topology.acker.executors",
+                optional(integer(0)),
+                None,
+                "0 turns acking off: spouts are told ack at once (Storm's key)",
+            ),
+            Setting(
+                "topology.disable.loadaware.messaging",
+                boolean,
+                False,
+                "true: shuffle over every task, never preferring the worker's own (Storm's key)",
+            ),
+            Setting(
+                "squall.queue.capacity",
+                integer(1),
+                1024,
+                "tuples a task's inbox holds before the spouts pause (back-pressure)",
+            ),
+            Setting(
+                "squall.queue.policy",
+                choice(*sorted(POLICIES)),
+                "fifo",
+                "which waiting tuple a task runs next",
+            ),
+            Setting("squall.batch", integer(1), 64, "tuples a task runs per turn of the loop"),
+            Setting(
+                "squall.spout.batch", integer(1), 16, "next_tuple calls per spout task per turn"
+            ),
+            Setting(
+                "squall.drain.secs", duration(0), 5.0, "longest a stop waits for in-flight trees"
+            ),
+            Setting(
+                "squall.drain.idle.secs",
+                duration(0),
+                1.0,
+                "a drain ends once nothing moved this long (the trees left are held by a component)",
+            ),
+            Setting(
+                "squall.fail.fast", boolean, False, "stop the run at the first component error"
+            ),
+            Setting(
+                "squall.embedded",
+                boolean,
+                False,
+                "set by the embedded runner and the test kit: tells a component it is not under Storm",
+            ),
+        ),
+    )
+)
 
 
 @dataclass(frozen=True)

@@ -62,8 +62,14 @@ def run_topology(
         from squall.engine.multiproc import run_multiprocess
 
         return run_multiprocess(
-            model, settings, workers, seconds=seconds, capture=capture,
-            until_idle=until_idle, progress=progress, progress_every_s=progress_every_s,
+            model,
+            settings,
+            workers,
+            seconds=seconds,
+            capture=capture,
+            until_idle=until_idle,
+            progress=progress,
+            progress_every_s=progress_every_s,
             stop=stop,
         )
     clock = clock or MonotonicClock()
@@ -71,8 +77,15 @@ def run_topology(
     started = time.monotonic()
     worker.start()
     try:
-        drive(worker, seconds=seconds, until_idle=until_idle, progress=progress,
-              progress_every_s=progress_every_s, started=started, stop=stop)
+        drive(
+            worker,
+            seconds=seconds,
+            until_idle=until_idle,
+            progress=progress,
+            progress_every_s=progress_every_s,
+            started=started,
+            stop=stop,
+        )
     except KeyboardInterrupt:
         pass
     finally:
@@ -84,8 +97,14 @@ def run_topology(
 
 
 def drive(
-    worker: Worker, *, seconds: float | None, until_idle: bool, progress: ProgressFn | None,
-    progress_every_s: float, started: float, stop: StopSignal | None = None,
+    worker: Worker,
+    *,
+    seconds: float | None,
+    until_idle: bool,
+    progress: ProgressFn | None,
+    progress_every_s: float,
+    started: float,
+    stop: StopSignal | None = None,
 ) -> None:
     manual = isinstance(worker.clock, ManualClock)
     next_report = started + progress_every_s

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from time import perf_counter
 from typing import Any, Protocol
 
 from pystorm.component import Tuple
@@ -160,7 +159,7 @@ class Worker:
             n = len(ex.inbox)
             if n:
                 progressed = True
-                self._execute_batch(ex, n if n < batch else batch)
+                ex.run_batch(n if n < batch else batch)
         progressed |= self._run_spouts()
         if self.transport is not None:
             self.transport.flush()
@@ -232,47 +231,6 @@ class Worker:
                 return True
         return self.transport is not None and self.transport.backlog_exceeded()
 
-    def _execute_batch(self, ex: Executor, n: int) -> None:
-        """Run ``n`` queued tuples of one task (the hot loop: locals on purpose)."""
-        comp = ex.instance
-        pop = ex.inbox.pop
-        stats = ex.stats
-        clock = perf_counter
-        total = 0.0
-        peak = stats.exec_max_seconds
-        if ex.stock_run:
-            process, process_tick, ack = comp.process, comp.process_tick, comp.ack
-            auto_ack = comp.auto_ack
-        for _ in range(n):
-            tup = pop()
-            start = clock()
-            try:
-                if ex.stock_run:
-                    # pystorm's Bolt._run, minus reading the tuple from a pipe
-                    comp._current_tups = [tup]
-                    if tup[2] == "__tick" and tup[1] == "__system":
-                        process_tick(tup)
-                    else:
-                        process(tup)
-                    if auto_ack:
-                        ack(tup)
-                    comp._current_tups = []
-                else:
-                    ex.current = tup
-                    comp._run()
-                    ex.current = None
-            except Exception as exc:  # noqa: BLE001 - any user exception fails the tree, the run goes on
-                comp._current_tups = [tup]
-                comp._handle_run_exception(exc)
-                comp._current_tups = []
-            elapsed = clock() - start
-            total += elapsed
-            if elapsed > peak:
-                peak = elapsed
-        stats.executed += n
-        stats.exec_seconds += total
-        stats.exec_max_seconds = peak
-
     def _call(self, ex: Executor, method: Callable[..., Any], *args: Any) -> None:
         try:
             method(*args)
@@ -292,8 +250,14 @@ class Worker:
 
     # ----------------------------------------------------------------- emits
     def emit_values(
-        self, ex: Executor, values: Any, stream: str | None, msg_id: Any, anchors: Any,
-        direct: int | None, need_task_ids: bool,
+        self,
+        ex: Executor,
+        values: Any,
+        stream: str | None,
+        msg_id: Any,
+        anchors: Any,
+        direct: int | None,
+        need_task_ids: bool,
     ) -> list[int] | None:
         """One emit from ``ex``: route it, track it, deliver it. Returns the receiving tasks."""
         stream = stream or "default"
@@ -390,8 +354,13 @@ class Worker:
         return targets
 
     def _deliver(
-        self, task: int, ex: Executor, stream: str, values: Any,
-        roots: dict[int, int] | None, entered: float,
+        self,
+        task: int,
+        ex: Executor,
+        stream: str,
+        values: Any,
+        roots: dict[int, int] | None,
+        entered: float,
     ) -> None:
         target = self.executors.get(task)
         if target is None:
@@ -496,4 +465,3 @@ class Worker:
         result.timed_out = self.acker.timed_out
         result.pending_at_stop = len(self.acker)
         return result
-

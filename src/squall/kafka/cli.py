@@ -41,9 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="topics to create if missing, e.g. readings:4,alerts,trends,dead-letter",
     )
     start.add_argument("--port", type=int, default=None, help="client port (default: a free one)")
-    start.add_argument(
-        "--heap", default=DEFAULT_HEAP, help="JVM heap (default %(default)s)"
-    )
+    start.add_argument("--heap", default=DEFAULT_HEAP, help="JVM heap (default %(default)s)")
     start.set_defaults(func=_start)
 
     stop = actions.add_parser("stop", help="SIGTERM the broker's pid and wait for shutdown")
@@ -126,10 +124,7 @@ def _start(args: argparse.Namespace) -> int:
     print(f"kafka {kafka_version()} {verb}: {state.bootstrap} (pid {state.pid})")
     print(f"  data and logs: {broker.home}")
     if topics:
-        print(
-            "  topics: "
-            + ", ".join(f"{n}:{p}" for n, p in list_topics(state.bootstrap).items())
-        )
+        print("  topics: " + ", ".join(f"{n}:{p}" for n, p in list_topics(state.bootstrap).items()))
     return 0
 
 

@@ -64,8 +64,14 @@ class ReliableKafkaSpout(Spout):
         self.replay: deque[str] = deque()
         self.buffered: deque[Any] = deque()  # fetched records not yet emitted
         self.dead_letter_pending: deque[tuple[str, str]] = deque()  # (tup_id, reason)
-        self.stats = {"emitted": 0, "replayed": 0, "acked": 0, "dead_lettered": 0, "commits": 0,
-                      "consumer_replacements": 0}
+        self.stats = {
+            "emitted": 0,
+            "replayed": 0,
+            "acked": 0,
+            "dead_lettered": 0,
+            "commits": 0,
+            "consumer_replacements": 0,
+        }
         self._last_commit = time.monotonic()
         self._idle_until = 0.0
         task = context.get("taskid", 0) if isinstance(context, dict) else 0
