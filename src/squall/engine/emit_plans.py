@@ -162,7 +162,7 @@ def bolt_plan(host: PlanHost, ex: PlanSource, plan_stream: str) -> BoltPlan | No
         if anchors is None:
             anchors = comp._current_tups if comp.auto_anchor else ()
         tid = new_id()
-        if anchors:
+        if anchors and inflight:  # nothing tracked (acking off): no anchor can be
             roots, entered = link_anchors(inflight, anchors, new_edge)
             if roots is not None:
                 target.inflight[tid] = Track(roots, entered)

@@ -292,11 +292,11 @@ class Worker:
                 deliver(t, ex, stream, tvalues, {root: edge}, now)
             self.acker.init(root, xor, ex.task, msg_id, now)
             return targets if need_task_ids else None
-        if not anchors:
+        inflight = ex.inflight
+        if not anchors or not inflight:  # nothing tracked (acking off): no anchor can be
             for t in targets:
                 deliver(t, ex, stream, tvalues, None, now)
             return targets if need_task_ids else None
-        inflight = ex.inflight
         for t in targets:
             roots, entered = link_anchors(inflight, anchors, new_edge_id)
             deliver(t, ex, stream, tvalues, roots, entered if roots is not None else now)
