@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "squall.run_cli",
     "squall.kafka.cli",
     "squall.storm.cli",
+    "squall.plan.cli",
 )
 
 

@@ -1,0 +1,183 @@
+"""``squall plan TOPOLOGY.py --rate R``: measure the components' costs, then plan at that rate.
+
+The costs come from a short calibration run on the embedded runner (one worker): each bolt's
+mean execute time and tuples per reading from the run's counters, and the runner's own cost per
+reading from the process's CPU time (so a paced spout's idle time does not count as work).
+Calibrate unpaced where the spout allows it, e.g. for the health topology
+``-o health.producers.rate.per.producer.hz=0``: more readings, steadier means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from squall.plan.model import PlanError
+from squall.plan.topology import ComponentCost, Costs, TopologyPlan, plan
+
+CALIBRATION_PENDING = 50_000
+
+
+def _pending(conf: dict[str, Any]) -> int:
+    value = conf.get("topology.max.spout.pending")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def calibrate(
+    topology: Any, conf: dict[str, Any], seconds: float, name: str | None = None
+) -> Costs:
+    """Run ``topology`` for ``seconds`` on one worker and read its costs."""
+    from squall import run_topology
+    from squall.engine.model import build_model
+
+    model = build_model(topology, name)
+    # Saturate the worker: a small max.spout.pending (with windows holding tuples) would idle
+    # it and make polling look like work. The CPU per reading is read between progress
+    # samples, past start-up (imports, component initialization).
+    conf = {**conf, "topology.max.spout.pending": max(CALIBRATION_PENDING, _pending(conf))}
+    samples: list[tuple[float, int]] = []
+
+    def sample(_elapsed: float, snap: Any) -> None:
+        samples.append((time.process_time(), snap.spout_emitted))
+
+    result = run_topology(
+        topology, conf, seconds=seconds, name=name, progress=sample, progress_every_s=0.25
+    )
+    steady = samples[1:] if len(samples) > 2 else samples
+    if len(steady) < 2 or steady[-1][1] == steady[0][1]:
+        raise PlanError(
+            f"the calibration run ({seconds:g} s) emitted too few tuples from its spouts to "
+            "measure; run longer (--calibrate-secs) or give the spout input"
+        )
+    cpu = steady[-1][0] - steady[0][0]
+    readings = steady[-1][1] - steady[0][1]
+    emitted = sum(result.stats[c.name].emitted for c in model.spouts if c.name in result.stats)
+    components: dict[str, ComponentCost] = {}
+    for comp in model.components.values():
+        stats = result.stats.get(comp.name)
+        executed = stats.executed if stats else 0
+        mean = stats.exec_seconds / executed if stats and executed else 0.0
+        visits = (stats.emitted if comp.is_spout else executed) / emitted if stats else 0.0
+        components[comp.name] = ComponentCost(
+            comp.name,
+            comp.par,
+            comp.is_spout,
+            0.0 if comp.is_spout else mean,
+            visits,
+            tuple(sorted({s.source for s in comp.inputs})),
+        )
+    work = sum(c.per_tuple_s * c.visits for c in components.values())
+    overhead = max(0.0, cpu / readings - work)
+    source = (
+        f"calibration run: {seconds:g} s, {emitted} readings, {cpu / readings * 1e3:.4f} ms CPU "
+        "per reading in steady state"
+    )
+    return Costs(components, overhead, source)
+
+
+def plan_topology_command(args: argparse.Namespace) -> int:
+    from squall.engine.run_settings import RunSettings
+    from squall.engine.runner import resolve_conf
+    from squall.loading import config_file_options, load_topology
+    from squall.run_cli import parse_option
+
+    if args.rate is None or args.rate <= 0:
+        raise PlanError(
+            f"--rate {args.rate}: a topology plan needs the offered rate (readings/s) > 0"
+        )
+    if args.workers < 1:
+        raise PlanError(f"--workers {args.workers}: need at least 1")
+    topology = load_topology(args.target)
+    conf = config_file_options(Path("config.json"), None)
+    conf.update(topology.config or {})
+    conf.update(dict(parse_option(o) for o in args.option))
+    name = Path(args.target).stem if args.target.endswith(".py") else None
+    deadlines = parse_deadlines(args.deadline)
+    settings = RunSettings.from_conf(resolve_conf(topology, conf))
+    costs = calibrate(topology, conf, args.calibrate_secs, name)
+    unknown = sorted(set(deadlines) - set(costs.components))
+    if unknown:
+        raise PlanError(
+            f"--deadline names {unknown}, not components of the topology; components: "
+            f"{sorted(costs.components)}"
+        )
+    spouts = [c for c in costs.components.values() if c.is_spout]
+    burst = max(settings.spout_batch * sum(c.par for c in spouts), 1)
+    result = plan(
+        costs,
+        args.rate,
+        args.workers,
+        os.cpu_count() or 1,
+        deadlines,
+        settings.batch,
+        burst,
+    )
+    if args.json:
+        print(json.dumps({"topology": result.to_json(costs)}, indent=2))
+    else:
+        print(topology_report(result, costs))
+    return 0
+
+
+def parse_deadlines(items: list[str]) -> dict[str, float]:
+    """``COMPONENT=MS`` items -> seconds by component."""
+    out: dict[str, float] = {}
+    for item in items:
+        comp, sep, ms = item.partition("=")
+        try:
+            value = float(ms)
+        except ValueError:
+            value = -1.0
+        if not sep or not comp or value <= 0:
+            raise PlanError(
+                f"--deadline {item!r}: expected COMPONENT=MS with MS > 0, e.g. console=50"
+            )
+        out[comp] = value / 1000.0
+    return out
+
+
+def topology_report(result: TopologyPlan, costs: Costs) -> str:
+    lines = [f"costs from the {costs.source}", ""]
+    lines.append(
+        f"{'component':<14}{'par':>4}{'per tuple ms':>14}{'tuples/reading':>16}{'ms/reading':>12}"
+    )
+    for name in sorted(costs.components):
+        c = costs.components[name]
+        lines.append(
+            f"{name:<14}{c.par:>4}{c.per_tuple_s * 1000:>14.4f}{c.visits:>16.3f}"
+            f"{costs.loaded_s(name) * 1000:>12.4f}"
+        )
+    lines.append(
+        f"one reading costs {costs.reading_s() * 1000:.4f} ms "
+        f"(runner overhead {costs.overhead_s * 1000:.4f} ms)"
+    )
+    lines.append("")
+    lines.append(
+        f"at {result.rate:,.0f} readings/s on {result.workers} worker(s), "
+        f"{result.processors} processor(s):"
+    )
+    for w, u in enumerate(result.worker_utilization):
+        lines.append(f"  worker {w}: utilization {u:.2f}  ({', '.join(result.assignment[w])})")
+    lines.append(
+        f"  sustainable up to {result.max_rate:,.0f} readings/s; bottleneck: worker "
+        f"{result.bottleneck_worker}, task {result.bottleneck_task}"
+    )
+    for name, deadline in result.deadlines_s.items():
+        r = result.responses_s[name]
+        shown = "unbounded (past the sustainable rate)" if r is None else f"{r * 1000:.2f} ms"
+        verdict = "holds" if result.holds(name) else "MISSED"
+        lines.append(
+            f"  {name}: worst-case response {shown}, deadline {deadline * 1000:g} ms: {verdict}"
+        )
+    if result.deadlines_s or result.max_rate <= result.rate:
+        smallest = result.smallest_workers
+        lines.append(
+            f"  smallest worker count that fits: {smallest}"
+            if smallest is not None
+            else "  no worker count up to the cores fits: lower the rate or the per-reading cost"
+        )
+    return "\n".join(lines)
