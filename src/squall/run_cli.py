@@ -86,6 +86,35 @@ def register(subparsers: Any) -> None:
         "--until-idle", action="store_true", help="stop when no spout emits and all is processed"
     )
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    admission = p.add_argument_group(
+        "admission (squall plan before the run; docs/realtime.md)",
+        "With --admit the run starts only if the topology plan at --rate meets every hard "
+        "--deadline on --workers; a refusal exits 2 naming the analysis and its numbers.",
+    )
+    admission.add_argument(
+        "--admit", action="store_true", help="plan first; refuse a run that misses"
+    )
+    admission.add_argument("--force", action="store_true", help="run even when --admit refuses")
+    admission.add_argument(
+        "--rate", type=float, default=None, help="offered readings/s (for --admit)"
+    )
+    admission.add_argument(
+        "--deadline",
+        action="append",
+        default=[],
+        metavar="COMPONENT=MS",
+        help="a hard end-to-end deadline up to COMPONENT (repeatable; for --admit)",
+    )
+    admission.add_argument(
+        "--calibrate-secs", type=float, default=3.0, help="length of --admit's calibration run"
+    )
+    admission.add_argument(
+        "--calibrate-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option for the calibration run only, e.g. an unpaced spout (repeatable)",
+    )
     p.set_defaults(func=run_command)
 
 
@@ -104,8 +133,10 @@ def run_command(args: argparse.Namespace) -> int:
     # the topology's own config sits between the file and the command line
     conf.update(topology.config or {})
     conf.update(dict(parse_option(o) for o in args.option))
-    progress = None if args.quiet else Progress()
     name = Path(args.topology).stem if args.topology.endswith(".py") else None
+    if args.admit and not _admitted(args, topology, conf, name):
+        return 2
+    progress = None if args.quiet else Progress()
     result = run_topology(
         topology,
         conf,
@@ -121,3 +152,39 @@ def run_command(args: argparse.Namespace) -> int:
     for err in result.errors[:5]:
         print(f"error: {err}", file=sys.stderr)
     return 0
+
+
+def _admitted(
+    args: argparse.Namespace, topology: Any, conf: dict[str, Any], name: str | None
+) -> bool:
+    """Plan the run first (``--admit``): False, with the reason printed, when a hard deadline
+    would be missed and ``--force`` was not given."""
+    from squall.plan.topology_cli import parse_deadlines, plan_topology, refusal
+
+    if args.rate is None or not args.deadline:
+        raise ConfigError(
+            "--admit needs the offered --rate (readings/s) and at least one hard "
+            "--deadline COMPONENT=MS to check"
+        )
+    calibration = {**conf, **dict(parse_option(o) for o in args.calibrate_option)}
+    result, _ = plan_topology(
+        topology,
+        calibration,
+        name,
+        args.rate,
+        args.workers,
+        parse_deadlines(args.deadline),
+        args.calibrate_secs,
+    )
+    reason = refusal(result)
+    if reason is None:
+        print(
+            f"squall run: admitted: every deadline holds at {args.rate:,.0f} readings/s",
+            file=sys.stderr,
+        )
+        return True
+    if args.force:
+        print(f"squall run: --force: running although {reason}", file=sys.stderr)
+        return True
+    print(f"squall run: refused: {reason}; --force runs anyway", file=sys.stderr)
+    return False

@@ -18,7 +18,10 @@ PAGE = ROOT / "docs" / "realtime.md"
 def commands() -> list[str]:
     blocks = re.findall(r"```sh\n(.*?)```", PAGE.read_text(), re.S)
     return [
-        line for block in blocks for line in block.splitlines() if line.startswith("squall plan")
+        line
+        for block in blocks
+        for line in block.splitlines()
+        if line.startswith(("squall plan", "squall run"))
     ]
 
 
@@ -34,15 +37,28 @@ def run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_page_has_the_commands_it_explains():
-    assert len(commands()) == 6
+    assert len(commands()) == 8
 
 
 @pytest.mark.parametrize("command", commands())
 def test_each_command_runs_as_described(command, tmp_path):
     proc = run(command, tmp_path)
+    if "--rate 500000" in command:  # far past what one worker sustains: refused
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert re.search(
+            r"squall run: refused: topology plan \(non-preemptive response-time analysis, 1 "
+            r"worker\(s\)\): threshold worst-case response unbounded > deadline 50 ms at "
+            r"500,000 readings/s .*; --force runs anyway",
+            proc.stderr,
+        )
+        assert proc.stdout == ""  # no tuple ran, no summary
+        return
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
-    if "--json" in command:
+    if command.startswith("squall run"):
+        assert "squall run: admitted: every deadline holds at 2,000 readings/s" in proc.stderr
+        assert re.search(r"^threshold\s+\d+", out, re.M)  # the run's summary table
+    elif "--json" in command:
         doc = json.loads(out)
         assert doc["utilization"] == 0.9 and doc["cyclic_executive"]["frame_sizes"] == []
         dm = next(t for t in doc["tests"] if t["name"] == "rta" and t["policy"] == "dm")

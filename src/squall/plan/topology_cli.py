@@ -79,26 +79,25 @@ def calibrate(
     return Costs(components, overhead, source)
 
 
-def plan_topology_command(args: argparse.Namespace) -> int:
+def plan_topology(
+    topology: Any,
+    conf: dict[str, Any],
+    name: str | None,
+    rate: float,
+    workers: int,
+    deadlines: dict[str, float],
+    calibrate_secs: float,
+) -> tuple[TopologyPlan, Costs]:
+    """Calibrate ``topology`` with ``conf`` and plan it at ``rate`` on ``workers``."""
     from squall.engine.run_settings import RunSettings
     from squall.engine.runner import resolve_conf
-    from squall.loading import config_file_options, load_topology
-    from squall.run_cli import parse_option
 
-    if args.rate is None or args.rate <= 0:
-        raise PlanError(
-            f"--rate {args.rate}: a topology plan needs the offered rate (readings/s) > 0"
-        )
-    if args.workers < 1:
-        raise PlanError(f"--workers {args.workers}: need at least 1")
-    topology = load_topology(args.target)
-    conf = config_file_options(Path("config.json"), None)
-    conf.update(topology.config or {})
-    conf.update(dict(parse_option(o) for o in args.option))
-    name = Path(args.target).stem if args.target.endswith(".py") else None
-    deadlines = parse_deadlines(args.deadline)
+    if rate <= 0:
+        raise PlanError(f"--rate {rate:g}: a topology plan needs the offered rate (readings/s) > 0")
+    if workers < 1:
+        raise PlanError(f"--workers {workers}: need at least 1")
     settings = RunSettings.from_conf(resolve_conf(topology, conf))
-    costs = calibrate(topology, conf, args.calibrate_secs, name)
+    costs = calibrate(topology, conf, calibrate_secs, name)
     unknown = sorted(set(deadlines) - set(costs.components))
     if unknown:
         raise PlanError(
@@ -107,14 +106,48 @@ def plan_topology_command(args: argparse.Namespace) -> int:
         )
     spouts = [c for c in costs.components.values() if c.is_spout]
     burst = max(settings.spout_batch * sum(c.par for c in spouts), 1)
-    result = plan(
-        costs,
-        args.rate,
+    cores = os.cpu_count() or 1
+    result = plan(costs, rate, workers, cores, deadlines, settings.batch, burst)
+    return result, costs
+
+
+def refusal(result: TopologyPlan) -> str | None:
+    """Why a run at this plan would miss a hard deadline (None: every deadline holds)."""
+    missed = [n for n in result.deadlines_s if not result.holds(n)]
+    if not missed:
+        return None
+    parts = []
+    for name in missed:
+        r = result.responses_s[name]
+        shown = "unbounded" if r is None else f"{r * 1000:.2f} ms"
+        parts.append(
+            f"{name} worst-case response {shown} > deadline {result.deadlines_s[name] * 1000:g} ms"
+        )
+    busiest = max(result.worker_utilization)
+    return (
+        f"topology plan (non-preemptive response-time analysis, {result.workers} worker(s)): "
+        f"{'; '.join(parts)} at {result.rate:,.0f} readings/s (busiest worker's utilization "
+        f"{busiest:.2f}; sustainable up to {result.max_rate:,.0f} readings/s)"
+    )
+
+
+def plan_topology_command(args: argparse.Namespace) -> int:
+    from squall.loading import config_file_options, load_topology
+    from squall.run_cli import parse_option
+
+    topology = load_topology(args.target)
+    conf = config_file_options(Path("config.json"), None)
+    conf.update(topology.config or {})
+    conf.update(dict(parse_option(o) for o in args.option))
+    name = Path(args.target).stem if args.target.endswith(".py") else None
+    result, costs = plan_topology(
+        topology,
+        conf,
+        name,
+        args.rate if args.rate is not None else 0.0,
         args.workers,
-        os.cpu_count() or 1,
-        deadlines,
-        settings.batch,
-        burst,
+        parse_deadlines(args.deadline),
+        args.calibrate_secs,
     )
     if args.json:
         print(json.dumps({"topology": result.to_json(costs)}, indent=2))
