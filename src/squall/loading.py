@@ -1,4 +1,5 @@
-"""Find the Topology class a user names: a file path (``topologies/x.py``) or ``module:Class``."""
+"""Find the Topology class a user names (a file path ``topologies/x.py`` or ``module:Class``)
+and read the options a run is given (config.json's environment, ``-o key=value``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
 from streamparse import Topology
 
-from squall.errors import TopologyError
+from squall.errors import ConfigError, TopologyError
 
 
 def _topologies_in(module: Any) -> list[type[Topology]]:
@@ -87,3 +89,13 @@ def config_file_options(path: Path, environment: str | None) -> dict[str, Any]:
             f"{path}: envs.{environment}.options must be an object, got {options!r}"
         )
     return dict(options)
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """``key=value`` with a YAML value, as ``sparse -o`` parses it (``true`` -> True, ``5`` -> 5)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(
+            f"option {text!r}: expected key=value, e.g. topology.max.spout.pending=100"
+        )
+    return key, yaml.safe_load(raw)

@@ -9,22 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from squall.engine.results import Snapshot
 from squall.engine.runner import run_topology
 from squall.errors import ConfigError
-from squall.loading import config_file_options, load_topology
-
-
-def parse_option(text: str) -> tuple[str, Any]:
-    """``key=value`` with a YAML value, as ``sparse -o`` parses it (``true`` -> True, ``5`` -> 5)."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise ConfigError(
-            f"option {text!r}: expected key=value, e.g. topology.max.spout.pending=100"
-        )
-    return key, yaml.safe_load(raw)
+from squall.loading import config_file_options, load_topology, parse_option
 
 
 class Progress:

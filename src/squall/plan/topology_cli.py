@@ -132,8 +132,7 @@ def refusal(result: TopologyPlan) -> str | None:
 
 
 def plan_topology_command(args: argparse.Namespace) -> int:
-    from squall.loading import config_file_options, load_topology
-    from squall.run_cli import parse_option
+    from squall.loading import config_file_options, load_topology, parse_option
 
     topology = load_topology(args.target)
     conf = config_file_options(Path("config.json"), None)
