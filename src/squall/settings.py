@@ -10,7 +10,9 @@ key, reader and default), so that
 - an old spelling is an error naming the new one.
 
 Keys follow Storm's dotted style: lowercase words separated by dots, with Storm's unit words
-(``topology.message.timeout.secs``, ``squall.kafka.spout.session.timeout.ms``).
+(``topology.message.timeout.secs``, ``squall.kafka.spout.session.timeout.ms``). A key with
+``<name>`` parts declares a family of keys, one dotted word per part
+(``squall.realtime.<component>.<stream>.mk``), for settings that carry a topology's own ids.
 
 Schemas register themselves when their module is imported: the keys known to a run are those
 of the components its topology imports — a key no component of the run reads is unknown.
@@ -154,11 +156,28 @@ def _within(value: float, low: float | None, high: float | None, low_open: bool)
     return high is None or value <= high
 
 
+_PLACEHOLDER = re.compile(r"<[a-z_]+>")
+
+
+def key_pattern(key: str) -> re.Pattern[str] | None:
+    """The keys ``key`` declares, as a regex, when it has ``<name>`` parts; None otherwise.
+
+    Each ``<name>`` stands for one dotted word: ``squall.realtime.<component>.<stream>.mk``
+    declares ``squall.realtime.threshold.default.mk``. Such keys name a topology's components
+    and streams, which no schema can list in advance.
+    """
+    parts = _PLACEHOLDER.split(key)
+    if len(parts) == 1:
+        return None
+    return re.compile("[^.]+".join(map(re.escape, parts)))
+
+
 @dataclass(frozen=True)
 class Setting:
     """One key: its reader, its default and a line of help.
 
-    The default is returned when the key is absent or null.
+    The default is returned when the key is absent or null. A key with ``<name>`` parts
+    (:func:`key_pattern`) declares every key it matches; it has no default.
     """
 
     key: str
@@ -171,7 +190,7 @@ class Schema:
     """The keys one area reads. Under ``prefix`` (when given) no other key is valid.
 
     ``renamed`` maps old spellings to the new keys; ``error`` is the ConfigError subclass
-    the area raises.
+    the area raises. A setting whose key has ``<name>`` parts declares a family of keys.
     """
 
     def __init__(
@@ -185,6 +204,7 @@ class Schema:
         self.owner = owner
         self.prefix = prefix
         self.settings = {s.key: s for s in settings}
+        self.patterns = {k: p for k in self.settings if (p := key_pattern(k)) is not None}
         self.renamed = dict(renamed or {})
         self.error = error
         for key, new in self.renamed.items():
@@ -194,20 +214,33 @@ class Schema:
     def read(self, conf: Mapping[str, Any], where: str = "setting") -> dict[str, Any]:
         """Every setting's value from ``conf`` (its default when absent or null), checked.
 
-        Unknown keys under this schema's prefix and old spellings are errors.
+        A key family reads each key of ``conf`` it matches (none when absent or null). Unknown
+        keys under this schema's prefix and old spellings are errors.
         """
         self.check_keys(conf)
         out: dict[str, Any] = {}
         for key, setting in self.settings.items():
-            value = conf.get(key)
-            if value is None:
-                out[key] = setting.default
+            pattern = self.patterns.get(key)
+            if pattern is not None:
+                for k, v in conf.items():
+                    if isinstance(k, str) and pattern.fullmatch(k) and v is not None:
+                        out[k] = self._read(setting, v, f"{where} {k}")
                 continue
-            try:
-                out[key] = setting.reader(value, f"{where} {key}")
-            except ConfigError as exc:
-                raise self.error(str(exc)) from None
+            value = conf.get(key)
+            out[key] = (
+                setting.default if value is None else self._read(setting, value, f"{where} {key}")
+            )
         return out
+
+    def _read(self, setting: Setting, value: Any, where: str) -> Any:
+        try:
+            return setting.reader(value, where)
+        except ConfigError as exc:
+            raise self.error(str(exc)) from None
+
+    def declares(self, key: str) -> bool:
+        """Whether ``key`` is one of this schema's keys or in one of its key families."""
+        return key in self.settings or any(p.fullmatch(key) for p in self.patterns.values())
 
     def check_keys(self, conf: Mapping[str, Any]) -> None:
         """Raise for a key under this schema's prefix that it does not declare."""
@@ -216,7 +249,7 @@ class Schema:
                 self.prefix
                 and isinstance(key, str)
                 and key.startswith(self.prefix)
-                and key not in self.settings
+                and not self.declares(key)
             ):
                 raise self.error(
                     unknown_key_message(
@@ -231,14 +264,24 @@ def unknown_key_message(
     """Why ``key`` is refused.
 
     Either an old spelling (naming the new key), or unknown (``why``), with the closest valid
-    key and the valid ones.
+    key and the valid ones. A key family is suggested with ``key``'s own words in its
+    ``<name>`` parts (``squall.realtime.trend.default.mk`` for ``...trend.default.mks``).
     """
     if key in renamed:
         return f"setting {key!r} is the old spelling of {renamed[key]!r}; use {renamed[key]!r}"
     valid = sorted(valid)
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(key, [_filled(v, key) for v in valid], n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return f"unknown setting {key!r}: {why}; {hint}valid: {', '.join(valid)}"
+
+
+def _filled(template: str, key: str) -> str:
+    """``template`` with each ``<name>`` part replaced by ``key``'s word at the same place."""
+    words = key.split(".")
+    return ".".join(
+        words[i] if i < len(words) and _PLACEHOLDER.fullmatch(part) else part
+        for i, part in enumerate(template.split("."))
+    )
 
 
 _SCHEMAS: dict[str, Schema] = {}
@@ -268,6 +311,8 @@ def check_known(conf: Mapping[str, Any]) -> None:
     for key in conf:
         if not isinstance(key, str) or key in declared:
             continue
+        if any(schema.declares(key) for schema in _SCHEMAS.values()):
+            continue  # a key of a family (``<name>`` parts)
         root = next((r for r in _ROOTS if key.startswith(r)), None)
         if root is None:
             continue  # Storm's own keys and other namespaces are not ours to police
