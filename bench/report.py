@@ -109,6 +109,7 @@ def write(
     md = stem.with_suffix(".md")
     md.write_text("\n".join(lines) + "\n")
     plot(rows, stem.with_suffix(".png"), quick)
+    plot_plan(rows, stem.with_name(stem.name + "-plan.png"), quick)
     return md
 
 
@@ -121,7 +122,9 @@ def plot(rows: list[Row], path: Path, quick: bool) -> None:
     except ImportError:
         print("matplotlib missing: no plot", file=sys.stderr)
         return
-    shown = [r for r in rows if r.records_per_s]
+    # The plan rows' rates are offered rates (the achieved one follows them until the knee):
+    # they have a plot of their own (plot_plan).
+    shown = [r for r in rows if r.records_per_s and r.group != "plan"]
     colors = {
         "limit": "#222222",
         "runner": "#4477aa",
@@ -142,6 +145,76 @@ def plot(rows: list[Row], path: Path, quick: bool) -> None:
     ax.set_xlabel("records / s, log scale (ratio to its baseline row at the bar's end)")
     ax.set_title("squall benchmark" + (" (quick run)" if quick else ""))
     ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plan_rows(rows: list[Row]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The plan group's summary (on its calibration row) and its per-rate medians."""
+    summary = next((r.extra for r in rows if r.extra.get("plan") == "calibration"), None)
+    rates = [r.extra for r in rows if r.extra.get("plan") == "rate"]
+    return summary, sorted(rates, key=lambda r: r["offered"])
+
+
+def plot_plan(rows: list[Row], path: Path, quick: bool) -> None:
+    """Issue 12: predicted vs measured, against the offered rate: alert p99 (with the deadline
+    and the plan's worst-case response), the backlog, and the rate the spout achieved."""
+    summary, rates = _plan_rows(rows)
+    if summary is None or not rates:
+        return
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing: no plan plot", file=sys.stderr)
+        return
+    offered = [r["offered"] for r in rates]
+    max_rate, deadline = summary["max_rate"], summary["deadline_ms"]
+    fig, (lat, back, got) = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
+    lat.plot(offered, [r["p99_ms"] for r in rates], "o-", color="#ee6677", label="measured p99")
+    lat.plot(offered, [r["p50_ms"] for r in rates], "o:", color="#4477aa", label="measured p50")
+    each = [(r["offered"], v) for r in rates for v in r.get("runs_p99_ms", []) if v is not None]
+    if len(each) > len(rates):
+        lat.plot(*zip(*each, strict=True), ".", color="#ee6677", alpha=0.5, label="p99 of each run")
+    feasible = [r for r in rates if r["predicted_response_ms"] is not None]
+    lat.plot(
+        [r["offered"] for r in feasible],
+        [r["predicted_response_ms"] for r in feasible],
+        "s--",
+        color="#228833",
+        label="predicted worst case",
+    )
+    lat.axhline(deadline, color="#222222", lw=1, label=f"deadline {deadline:g} ms")
+    lat.set_yscale("log")
+    lat.set_ylabel("alert latency, ms (log)")
+    back.plot(offered, [r["behind_end_s"] for r in rates], "o-", color="#aa3377")
+    back.set_ylabel("spout behind its schedule\nat the end, s")
+    got.plot(offered, [r["achieved"] for r in rates], "o-", color="#4477aa", label="achieved")
+    got.plot(offered, offered, ":", color="#999999", label="offered")
+    got.set_ylabel("readings / s")
+    got.set_xlabel("offered readings / s")
+    for ax in (lat, back, got):
+        ax.axvline(max_rate, color="#228833", ls="--", lw=1, label="predicted max rate")
+        if summary.get("knee"):
+            ax.axvline(summary["knee"], color="#ee6677", ls=":", lw=1, label="measured knee")
+        if summary.get("capacity_knee") and summary["capacity_knee"] != summary.get("knee"):
+            ax.axvline(
+                summary["capacity_knee"],
+                color="#aa3377",
+                ls=":",
+                lw=1,
+                label="highest rate, backlog bounded",
+            )
+        ax.grid(alpha=0.3)
+    lat.legend(fontsize=7)
+    got.legend(fontsize=7)
+    lat.set_title(
+        "squall plan vs measured: health topology, 1 worker, median of "
+        f"{rates[0].get('runs', 1)} runs" + (" (quick run)" if quick else "")
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -206,7 +279,8 @@ TARGETS: list[tuple[str, str, str, str, float]] = [
 
 
 def target_lines(rows: list[Row]) -> list[str]:
-    """The targets of issues 2, 5 and 7 against this run: met or missed, with the ratio."""
+    """The targets of issues 2, 5, 7 and 12 against this run: met or missed, with the ratio
+    (issue 12's: with the numbers they are judged on)."""
     by_name = {r.name: r for r in rows}
     lines = ["## Targets in this run", "", "| issue | target | ratio | met |", "|---|---|---:|---|"]
     for issue, what, name, base, minimum in TARGETS:
@@ -216,6 +290,9 @@ def target_lines(rows: list[Row]) -> list[str]:
             continue
         ratio = row.records_per_s / ref.records_per_s
         lines.append(f"| {issue} | {what} | {ratio:.2f} | {'yes' if ratio >= minimum else 'NO'} |")
+    summary, rates = _plan_rows(rows)
+    for what, shown, met in (summary or {}).get("targets", []):
+        lines.append(f"| 12 | {what} | {shown} | {'yes' if met else 'NO'} |")
     keyed = [r for r in rows if r.group == "scaling" and "keys" in r.name and r.peak_rss_mb]
     if keyed:
         low, high = min(r.peak_rss_mb or 0 for r in keyed), max(r.peak_rss_mb or 0 for r in keyed)
@@ -224,4 +301,24 @@ def target_lines(rows: list[Row]) -> list[str]:
             f"| 7 | peak RSS bounded from 10 to 1M keys | {high / low:.2f} "
             f"({low:.0f}-{high:.0f} MB) | {'yes' if bounded else 'NO'} |"
         )
+    if summary is not None and rates:
+        lines += ["", *_plan_lines(summary)]
     return lines
+
+
+def _plan_lines(summary: dict[str, Any]) -> list[str]:
+    """The plan group's knees under the targets table (issue 12)."""
+
+    def rate(value: float | None) -> str:
+        return "none" if value is None else f"{value:,.0f}/s"
+
+    low_high = summary.get("ceiling")
+    ceiling = "none" if not low_high else f"{low_high[0]:,.0f}-{low_high[1]:,.0f}/s (medians)"
+    return [
+        f"Plan (issue 12): predicted max sustainable rate {rate(summary['max_rate'])}; "
+        f"measured knee (backlog bounded and alert p99 within {summary['deadline_ms']:g} ms) "
+        f"{rate(summary['knee'])}; highest rate with the backlog bounded "
+        f"{rate(summary['capacity_knee'])}; rate achieved at the rates that overloaded it "
+        f"{ceiling}. The group took {summary['elapsed_s']:.0f} s; its plot is the `-plan.png` "
+        "beside this file.",
+    ]

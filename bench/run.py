@@ -3,8 +3,9 @@
 Rows (see bench/README.md for what each measures): the hand loop (the limit), the embedded
 runner (acking on/off, 1 and 2 processes), Bytewax (batch 1 and 1000), Storm local mode
 (multilang, JSON and msgpack), end to end through a real Kafka broker (consumer ceiling, p50/p99
-latency at fixed offered rates), the scaling rows (par, window length, distinct keys) and issue
-2's 3-bolt chain. Each row runs in its own process and prints progress while it runs.
+latency at fixed offered rates), the scaling rows (par, window length, distinct keys), issue
+2's 3-bolt chain and issue 12's check of ``squall plan`` (predicted vs measured at paced rates).
+Each row runs in its own process and prints progress while it runs.
 
 Writes ``bench/results/<date>.md`` (``<date>-quick.md`` with ``--quick``) and a ``.png`` plot.
 ``--only GROUP`` runs the rows of some groups (repeatable), e.g. ``--only runner``.
@@ -115,7 +116,7 @@ def specs(quick: bool) -> list[Spec]:
             baseline="chain: CPU-bound, 1 proc",
         ),
     ]
-    return rows
+    return rows + plan_specs(quick)
 
 
 def storm_specs(quick: bool) -> list[Spec]:
@@ -148,6 +149,31 @@ def kafka_specs(quick: bool) -> list[Spec]:
             "bench.rows_kafka:kafka_rows",
             {"records": records, "rates": rates, "seconds": seconds},
             timeout_s=900,
+        )
+    ]
+
+
+def plan_specs(quick: bool) -> list[Spec]:
+    """Issue 12's validation (bench/rows_plan.py): calibrate once (15 s, as squall plan does by
+    default), then paced runs at multiples of the predicted highest rate meeting the deadline.
+    0.7-1.0 step by 10% below the prediction, so that the knee (the highest rate that holds) is
+    located to within 10-15%. Full: 6 rates x 3 runs of 18 s, about 6 minutes."""
+    calibrate_s, rates_x, seconds, repeats = (
+        (1.0, [0.5, 2.0], 2.5, 1) if quick else (15.0, [0.5, 0.7, 0.8, 0.9, 1.0, 1.3], 18.0, 3)
+    )
+    return [
+        Spec(
+            "plan",
+            "plan",
+            "bench.rows_plan:plan_rows",
+            {
+                "calibrate_s": calibrate_s,
+                "rates_x": rates_x,
+                "seconds": seconds,
+                "repeats": repeats,
+            },
+            baseline=None,
+            timeout_s=600,
         )
     ]
 
@@ -189,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         action="append",
         metavar="GROUP",
-        help="only these groups: limit runner bytewax scaling storm kafka chain serializer",
+        help="only these groups: limit runner bytewax scaling storm kafka chain plan serializer",
     )
     parser.add_argument(
         "--out", type=Path, default=None, help="folder for the results (default bench/results)"

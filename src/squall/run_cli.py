@@ -94,7 +94,10 @@ def register(subparsers: Any) -> None:
         help="a hard end-to-end deadline up to COMPONENT (repeatable; for --admit)",
     )
     admission.add_argument(
-        "--calibrate-secs", type=float, default=3.0, help="length of --admit's calibration run"
+        "--calibrate-secs",
+        type=float,
+        default=15.0,
+        help="length of --admit's calibration run (long enough for windows to fill)",
     )
     admission.add_argument(
         "--calibrate-option",

@@ -47,7 +47,7 @@ def test_each_command_runs_as_described(command, tmp_path):
         assert proc.returncode == 2, proc.stderr[-2000:]
         assert re.search(
             r"squall run: refused: topology plan \(non-preemptive response-time analysis, 1 "
-            r"worker\(s\)\): threshold worst-case response unbounded > deadline 50 ms at "
+            r"worker\(s\)\): console worst-case response unbounded > deadline 1000 ms at "
             r"500,000 readings/s .*; --force runs anyway",
             proc.stderr,
         )
@@ -73,7 +73,8 @@ def test_each_command_runs_as_described(command, tmp_path):
         assert re.search(r"^rta\s+rm\s+exact\s+unschedulable", out, re.M)
     elif "--rate" in command:
         assert "sustainable up to" in out and "threshold: worst-case response" in out
-        assert re.search(r"threshold: worst-case response [\d.]+ ms, deadline 50 ms: holds", out)
+        assert re.search(r"console: worst-case response [\d.]+ ms, deadline 1000 ms: holds", out)
+        assert re.search(r"every deadline holds up to [\d,]+ readings/s", out)
     else:
         assert re.search(r"^edf_demand\s+edf\s+exact\s+schedulable", out, re.M)
         assert "jobs are sliced" in out

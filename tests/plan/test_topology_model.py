@@ -52,19 +52,60 @@ def test_two_workers_on_two_cores_and_on_one():
     assert shared.processors == 1 and shared.max_rate == pytest.approx(400.0)
 
 
-def test_worst_case_response_is_blocking_plus_the_burst_plus_the_path():
+def test_worst_case_response_is_the_busy_window_of_blocking_burst_and_path():
     c = costs()
     # path to b: spout 0.2 + a 1.2 + b (1.1 / 0.5 visits) x max(0.5, 1) = 2.2 -> 3.6 ms
     assert path_work_s(c, "b") == pytest.approx(3.6 * MS)
-    p = plan(c, 100.0, 1, 2, {"b": 30 * MS, "a": 20 * MS}, batch=10, burst=3)
-    # B = 10 x 2 ms; (3 - 1) x 2.5 ms; + the path
-    assert p.responses_s["b"] == pytest.approx((20 + 5 + 3.6) * MS)
-    assert p.responses_s["a"] == pytest.approx((20 + 5 + 1.4) * MS)
+    p = plan(c, 100.0, 1, 2, {"b": 40 * MS, "a": 30 * MS}, batch=10, burst=3)
+    # B = 10 x 2 ms; (3 - 1) x 2.5 ms; + the path; over 1 - U, U = 100/s x 2.5 ms = 0.25
+    assert p.responses_s["b"] == pytest.approx((20 + 5 + 3.6) / 0.75 * MS)  # 38.13 ms
+    assert p.responses_s["a"] == pytest.approx((20 + 5 + 1.4) / 0.75 * MS)  # 35.2 ms
     assert p.holds("b") and not p.holds("a")
-    assert p.smallest_workers is None  # a's deadline fails on any worker count
+    assert p.smallest_workers is None  # 35.2 ms on 1 worker; on 2 the busiest is as busy
 
 
 def test_past_the_sustainable_rate_the_response_is_unbounded_and_more_workers_help():
     p = plan(costs(), 500.0, 1, 2, {"b": 1.0}, batch=10, burst=1)
     assert p.responses_s["b"] is None and not p.holds("b")
-    assert p.smallest_workers == 2  # 500/s fits 2 workers (max 571/s)
+    # 2 workers sustain 571/s; the busiest (1.75 ms a reading) is at U = 0.875 and
+    # R_b = (20 + 3.6) ms / 0.125 = 189 ms <= 1 s
+    assert p.smallest_workers == 2
+    two = plan(costs(), 500.0, 2, 2, {"b": 1.0}, batch=10, burst=1)
+    assert two.responses_s["b"] == pytest.approx(23.6 / 0.125 * MS)
+
+
+def windowed_costs() -> Costs:
+    # as costs(), plus a ticked component w whose longest execute (a window evaluation) took
+    # 40 ms at the calibration's 1,000 readings/s, and a 10 ms garbage-collection pause
+    base = costs()
+    comps = dict(base.components)
+    comps["w"] = ComponentCost(
+        "w", 1, False, 0.0, 0.0, ("a",), longest_s=40 * MS, ticked=True, tick_s=2.0
+    )
+    return Costs(comps, base.overhead_s, "by hand", calibration_rate=1000.0, gc_pause_s=10 * MS)
+
+
+def test_blocking_is_a_batch_or_a_scaled_window_evaluation_plus_a_scaled_gc_pause():
+    c = windowed_costs()
+    # at 100/s: max(10 x 2 ms, 40 ms x 0.1) + 10 ms x 0.1 = 20 + 1 ms
+    assert c.blocking_s(100.0, 10) == pytest.approx(21 * MS)
+    # at 400/s: max(20 ms, 16 ms) + 4 ms
+    assert c.blocking_s(400.0, 10) == pytest.approx(24 * MS)
+    # a larger batch does not change the periodic term
+    assert c.blocking_s(100.0, 1) == pytest.approx((4 + 1) * MS)
+
+
+def test_the_highest_rate_meeting_the_deadlines():
+    c = windowed_costs()
+    # batch 1, burst 1, r >= 50/s: B = 40 ms r/1000 + 10 ms r/1000 (w: visits 0, so its
+    # evaluation is blocking only); the readings' own utilization is 2.5 ms r minus the
+    # evaluations' share 40 ms r/1000 / 2 s: U = 0.00248 r. R_b = (0.05 r + 3.6) / (1 - U) ms.
+    # R_b <= 30: 0.05 r + 3.6 <= 30 - 0.0744 r -> r <= 26.4 / 0.1244 = 212.22
+    p = plan(c, 100.0, 1, 2, {"b": 30 * MS}, batch=1, burst=1)
+    assert p.max_rate_meeting_deadlines == pytest.approx(26.4 / 0.1244, rel=1e-9)
+    # R_b <= 20: 0.05 r + 3.6 <= 20 - 0.0496 r -> r <= 16.4 / 0.0996 = 164.66
+    p = plan(c, 100.0, 1, 2, {"b": 20 * MS}, batch=1, burst=1)
+    assert p.max_rate_meeting_deadlines == pytest.approx(16.4 / 0.0996, rel=1e-9)
+    # R_b <= 3 ms: not even at rate 0 (the path alone is 3.6 ms)
+    assert plan(c, 100.0, 1, 2, {"b": 3 * MS}, 1, 1).max_rate_meeting_deadlines == 0.0
+    assert plan(c, 100.0, 1, 2, {}, 1, 1).max_rate_meeting_deadlines is None

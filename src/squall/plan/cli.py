@@ -46,7 +46,10 @@ def register(subparsers: Any) -> None:
         help="topology: end-to-end deadline of what COMPONENT emits (repeatable)",
     )
     p.add_argument(
-        "--calibrate-secs", type=float, default=3.0, help="topology: calibration run length"
+        "--calibrate-secs",
+        type=float,
+        default=15.0,
+        help="topology: calibration run length (long enough for windows to fill; default 15)",
     )
     p.add_argument(
         "-o",

@@ -14,20 +14,28 @@ shape. The model:
 - **Sustainable rate**: the largest rate keeping every worker below 1 and the total within the
   cores. The **bottleneck** is the busiest worker and its costliest task.
 - **Worst-case response** of a reading up to a component X (RTA on one non-preemptive
-  processor): ``R = B + (burst - 1) * C_reading + C_path(X)``. The runner runs one executor's
-  batch to the end before the next (non-preemptive), so a reading can be blocked by one batch of
-  the costliest other work: ``B = squall.batch * max per-tuple cost``. ``burst`` readings can be
+  processor): the busy window ``w = B + (burst - 1) * C_reading + C_path(X)`` plus the work of
+  the readings released during it, ``R = w / (1 - U_own)``, with U_own the readings' own
+  utilization (without the periodic work, which is the blocking). The runner runs one executor's
+  batch, and one execute, to the end before the next (non-preemptive), so a reading can be
+  blocked by the longest of: one batch of the costliest work (``squall.batch * max per-tuple
+  cost``), or one periodic evaluation of a ticked component (a window: its longest execute in
+  the calibration, scaled by rate / the calibration's rate since a window holds rate x length
+  tuples); plus one garbage-collection pause (the longest in the calibration, scaled alike:
+  the heap a full collection walks is mostly the tuples in flight). ``burst`` readings can be
   released together (the producers are synchronous in the worst case; the spout emits up to
   ``squall.spout.batch`` per turn), and FIFO order makes the last of them wait for the others'
   whole work ``C_reading``. ``C_path(X)`` is the costliest spout-to-X path's work. It holds
   while the worker is below full utilization; above, the backlog (and R) grows without bound.
 
-Tick-driven work (window evaluation) is counted in the mean execute times it inflates, not as a
-task of its own; cross-process transfer costs are not modelled (about 7% measured, bench/).
+Tick-driven work counts twice, as it costs twice: in the mean execute times it inflates (the
+utilization) and as the blocking above (the response). Cross-process transfer costs are not
+modelled (about 7% measured, bench/).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +48,12 @@ class ComponentCost:
     per_tuple_s: float  # mean execute time of one tuple (0 for spouts: their cost is overhead)
     visits: float  # tuples executed per reading (emitted per reading for spouts)
     inputs: tuple[str, ...] = ()
+    # the longest single execute seen, and whether the component gets tick tuples: a ticked
+    # component's longest execute is its periodic work (a window evaluation), which holds the
+    # loop for as long as the window's content takes, so it grows with the rate
+    longest_s: float = 0.0
+    ticked: bool = False
+    tick_s: float = 0.0  # the tick period of a ticked component (its periodic work's period)
 
 
 @dataclass(frozen=True)
@@ -47,6 +61,34 @@ class Costs:
     components: dict[str, ComponentCost]
     overhead_s: float  # the runner's cost per reading beyond the components' execute time
     source: str  # where the numbers come from (a calibration run, a results file)
+    calibration_rate: float = 0.0  # readings/s while the costs were measured (0: unknown)
+    gc_pause_s: float = 0.0  # the longest garbage-collection pause seen
+
+    def periodic_share(self, rate: float) -> float:
+        """The share of the processor periodic evaluations take at ``rate`` (each ticked
+        component's longest execute, scaled like the blocking, once per tick period)."""
+        scale = rate / self.calibration_rate if self.calibration_rate > 0 else 1.0
+        return sum(
+            c.longest_s * scale / c.tick_s
+            for c in self.components.values()
+            if c.ticked and c.tick_s > 0
+        )
+
+    def blocking_s(self, rate: float, batch: int) -> float:
+        """The longest the loop can be held by work that is not the reading's own, at ``rate``.
+
+        The runner never interrupts an executor's batch or a single execute: a reading can wait
+        for one batch of the costliest work, or for one periodic evaluation of a ticked
+        component (scaled from the calibration's rate to ``rate``: a window holds rate x its
+        length tuples), whichever is longer, plus one garbage-collection pause (scaled alike).
+        """
+        batch_s = batch * max((c.per_tuple_s for c in self.components.values()), default=0.0)
+        scale = rate / self.calibration_rate if self.calibration_rate > 0 else 1.0
+        periodic_s = max(
+            (c.longest_s * scale for c in self.components.values() if c.ticked), default=0.0
+        )
+        # the heap a full collection walks is mostly the tuples in flight, which grow with rate
+        return max(batch_s, periodic_s) + self.gc_pause_s * scale
 
     def work_s(self, name: str) -> float:
         """Per-reading execute work of a component."""
@@ -77,6 +119,9 @@ class TopologyPlan:
     responses_s: dict[str, float | None]  # component -> worst-case response (None: unbounded)
     deadlines_s: dict[str, float]
     smallest_workers: int | None
+    blocking_s: float = 0.0  # B at this rate
+    # the highest rate at which every deadline holds (None: no deadline given; 0: none holds)
+    max_rate_meeting_deadlines: float | None = None
     assignment: dict[int, list[str]] = field(default_factory=dict)  # worker -> "comp#task"
 
     def holds(self, component: str) -> bool:
@@ -86,6 +131,7 @@ class TopologyPlan:
     def to_json(self, costs: Costs) -> dict[str, Any]:
         ms = 1000.0
         return {
+            "blocking_ms": self.blocking_s * ms,
             "units": "ms",
             "rate": self.rate,
             "workers": self.workers,
@@ -107,6 +153,7 @@ class TopologyPlan:
             "worker_utilization": self.worker_utilization,
             "total_utilization": self.total_utilization,
             "max_rate": self.max_rate,
+            "max_rate_meeting_deadlines": self.max_rate_meeting_deadlines,
             "bottleneck": {"worker": self.bottleneck_worker, "task": self.bottleneck_task},
             "assignment": {str(w): tasks for w, tasks in self.assignment.items()},
             "deadlines": {
@@ -168,9 +215,22 @@ def _max_rate(per_worker: list[float], processors: int) -> float:
     return min(limits) if limits else float("inf")
 
 
-def _response_s(costs: Costs, target: str, batch: int, burst: int) -> float:
-    blocking = batch * max((c.per_tuple_s for c in costs.components.values()), default=0.0)
-    return blocking + (burst - 1) * costs.reading_s() + path_work_s(costs, target)
+def _response_s(
+    costs: Costs, target: str, rate: float, batch: int, burst: int, workers: int = 1
+) -> float:
+    """Response-time analysis for one reading: the busy window w = B + (burst - 1) C + C_path
+    + the readings released meanwhile, each C: w = base / (1 - U) with U the readings' own
+    utilization. The periodic work is the blocking B already, so its share of the processor
+    is taken out of U rather than counted twice. Infinite when nothing is left to catch up.
+    """
+    base = costs.blocking_s(rate, batch) + (burst - 1) * costs.reading_s()
+    base += path_work_s(costs, target)
+    # the busiest worker's readings' work (all of it on one worker)
+    _, per_worker = _per_worker_s(costs, workers)
+    own = rate * max(per_worker) - costs.periodic_share(rate)
+    if own >= 1.0:
+        return math.inf
+    return base / (1.0 - max(own, 0.0))
 
 
 def plan(
@@ -192,11 +252,12 @@ def plan(
         key=lambda t: costs.loaded_s(t[0]) / costs.components[t[0]].par,
         default=None,
     )
-    responses: dict[str, float | None] = {
+    responses: dict[str, float | None] = {}
+    for name in deadlines_s:
         # at or past the sustainable rate the backlog, and so the response, grows without bound
-        name: None if rate >= max_rate else _response_s(costs, name, batch, burst)
-        for name in deadlines_s
-    }
+        r = math.inf if rate >= max_rate else _response_s(costs, name, rate, batch, burst, workers)
+        responses[name] = r if math.isfinite(r) else None
+    meeting = _max_rate_meeting(costs, max_rate, deadlines_s, batch, burst, workers)
     smallest = next(
         (
             n
@@ -217,6 +278,8 @@ def plan(
         responses_s=responses,
         deadlines_s=dict(deadlines_s),
         smallest_workers=smallest,
+        blocking_s=costs.blocking_s(rate, batch),
+        max_rate_meeting_deadlines=meeting,
         assignment={w: [f"{n}#{i}" for n, i in dealt[w]] for w in range(workers)},
     )
 
@@ -233,4 +296,39 @@ def _fits(
     _, per_worker = _per_worker_s(costs, workers)
     if rate >= _max_rate(per_worker, min(workers, cores)):
         return False
-    return all(_response_s(costs, n, batch, burst) <= d for n, d in deadlines_s.items())
+    return all(
+        _response_s(costs, n, rate, batch, burst, workers) <= d for n, d in deadlines_s.items()
+    )
+
+
+def _max_rate_meeting(
+    costs: Costs,
+    max_rate: float,
+    deadlines_s: dict[str, float],
+    batch: int,
+    burst: int,
+    workers: int,
+) -> float | None:
+    """The highest rate below ``max_rate`` at which every deadline holds, by bisection.
+
+    Responses only grow with the rate (the blocking of periodic work and of garbage collection
+    scales with it, the rest does not depend on it), so the rates that hold form an interval
+    from 0.
+    """
+    if not deadlines_s:
+        return None
+
+    def holds(rate: float) -> bool:
+        return all(
+            _response_s(costs, n, rate, batch, burst, workers) <= d for n, d in deadlines_s.items()
+        )
+
+    if not math.isfinite(max_rate) or not holds(0.0):
+        return 0.0 if math.isfinite(max_rate) else None
+    lo, hi = 0.0, max_rate
+    if holds(hi):
+        return hi
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if holds(mid) else (lo, mid)
+    return lo

@@ -1,8 +1,9 @@
 """``squall plan TOPOLOGY.py --rate R``: measure the components' costs, then plan at that rate.
 
-The costs come from a short calibration run on the embedded runner (one worker): each bolt's
-mean execute time and tuples per reading from the run's counters, and the runner's own cost per
-reading from the process's CPU time (so a paced spout's idle time does not count as work).
+The costs come from a calibration run on the embedded runner (one worker): each bolt's mean and
+longest execute time and tuples per reading from the run's counters, the runner's own cost per
+reading from the process's CPU time (so a paced spout's idle time does not count as work), the
+rate it ran at and its longest garbage-collection pause.
 Calibrate unpaced where the spout allows it, e.g. for the health topology
 ``-o health.producers.rate.per.producer.hz=0``: more readings, steadier means.
 """
@@ -10,6 +11,7 @@ Calibrate unpaced where the spout allows it, e.g. for the health topology
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import time
@@ -19,12 +21,32 @@ from typing import Any
 from squall.plan.model import PlanError
 from squall.plan.topology import ComponentCost, Costs, TopologyPlan, plan
 
-CALIBRATION_PENDING = 50_000
+# Readings in flight the calibration allows: a reading that raises an alert stays in flight
+# while its alert sits in the windows (the health topology's: window + slide + lag, ~13 s), and
+# an unpaced spout held back by max.spout.pending would leave the worker idle.
+CALIBRATION_PENDING = 500_000
+# Long enough for the health topology's 10 s windows to fill and be evaluated a few times: a
+# shorter run sees nearly empty windows, and so too little window work (bench/README.md, plan).
+DEFAULT_CALIBRATE_S = 15.0
 
 
 def _pending(conf: dict[str, Any]) -> int:
     value = conf.get("topology.max.spout.pending")
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+class _GcPauses:
+    """The longest garbage-collection pause while installed (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.longest_s = 0.0
+        self._start = 0.0
+
+    def __call__(self, phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.longest_s = max(self.longest_s, time.perf_counter() - self._start)
 
 
 def calibrate(
@@ -33,28 +55,37 @@ def calibrate(
     """Run ``topology`` for ``seconds`` on one worker and read its costs."""
     from squall import run_topology
     from squall.engine.model import build_model
+    from squall.engine.run_settings import RunSettings
+    from squall.engine.runner import resolve_conf
 
     model = build_model(topology, name)
     # Saturate the worker: a small max.spout.pending (with windows holding tuples) would idle
     # it and make polling look like work. The CPU per reading is read between progress
     # samples, past start-up (imports, component initialization).
     conf = {**conf, "topology.max.spout.pending": max(CALIBRATION_PENDING, _pending(conf))}
-    samples: list[tuple[float, int]] = []
+    settings = RunSettings.from_conf(resolve_conf(topology, conf))
+    samples: list[tuple[float, float, int]] = []
 
     def sample(_elapsed: float, snap: Any) -> None:
-        samples.append((time.process_time(), snap.spout_emitted))
+        samples.append((time.monotonic(), time.process_time(), snap.spout_emitted))
 
-    result = run_topology(
-        topology, conf, seconds=seconds, name=name, progress=sample, progress_every_s=0.25
-    )
+    pauses = _GcPauses()
+    gc.callbacks.append(pauses)
+    try:
+        result = run_topology(
+            topology, conf, seconds=seconds, name=name, progress=sample, progress_every_s=0.25
+        )
+    finally:
+        gc.callbacks.remove(pauses)
     steady = samples[1:] if len(samples) > 2 else samples
-    if len(steady) < 2 or steady[-1][1] == steady[0][1]:
+    if len(steady) < 2 or steady[-1][2] == steady[0][2]:
         raise PlanError(
             f"the calibration run ({seconds:g} s) emitted too few tuples from its spouts to "
             "measure; run longer (--calibrate-secs) or give the spout input"
         )
-    cpu = steady[-1][0] - steady[0][0]
-    readings = steady[-1][1] - steady[0][1]
+    wall = steady[-1][0] - steady[0][0]
+    cpu = steady[-1][1] - steady[0][1]
+    readings = steady[-1][2] - steady[0][2]
     emitted = sum(result.stats[c.name].emitted for c in model.spouts if c.name in result.stats)
     components: dict[str, ComponentCost] = {}
     for comp in model.components.values():
@@ -62,6 +93,8 @@ def calibrate(
         executed = stats.executed if stats else 0
         mean = stats.exec_seconds / executed if stats and executed else 0.0
         visits = (stats.emitted if comp.is_spout else executed) / emitted if stats else 0.0
+        tick = settings.component_conf(comp).get("topology.tick.tuple.freq.secs")
+        ticked = bool(tick)
         components[comp.name] = ComponentCost(
             comp.name,
             comp.par,
@@ -69,14 +102,19 @@ def calibrate(
             0.0 if comp.is_spout else mean,
             visits,
             tuple(sorted({s.source for s in comp.inputs})),
+            longest_s=stats.exec_max_seconds if stats else 0.0,
+            ticked=ticked and not comp.is_spout,
+            tick_s=float(tick) if tick else 0.0,
         )
     work = sum(c.per_tuple_s * c.visits for c in components.values())
     overhead = max(0.0, cpu / readings - work)
+    rate = readings / wall if wall > 0 else 0.0
     source = (
-        f"calibration run: {seconds:g} s, {emitted} readings, {cpu / readings * 1e3:.4f} ms CPU "
-        "per reading in steady state"
+        f"calibration run: {seconds:g} s, {emitted} readings ({rate:,.0f}/s in steady state), "
+        f"{cpu / readings * 1e3:.4f} ms CPU per reading, longest GC pause "
+        f"{pauses.longest_s * 1e3:.1f} ms"
     )
-    return Costs(components, overhead, source)
+    return Costs(components, overhead, source, calibration_rate=rate, gc_pause_s=pauses.longest_s)
 
 
 def plan_topology(
@@ -198,6 +236,14 @@ def topology_report(result: TopologyPlan, costs: Costs) -> str:
         f"  sustainable up to {result.max_rate:,.0f} readings/s; bottleneck: worker "
         f"{result.bottleneck_worker}, task {result.bottleneck_task}"
     )
+    lines.append(
+        f"  blocking B = {result.blocking_s * 1000:.2f} ms (one batch, or one periodic "
+        "evaluation of a ticked component at this rate, plus one GC pause)"
+    )
+    if result.max_rate_meeting_deadlines is not None:
+        lines.append(
+            f"  every deadline holds up to {result.max_rate_meeting_deadlines:,.0f} readings/s"
+        )
     for name, deadline in result.deadlines_s.items():
         r = result.responses_s[name]
         shown = "unbounded (past the sustainable rate)" if r is None else f"{r * 1000:.2f} ms"
