@@ -45,7 +45,6 @@ from __future__ import annotations
 import copy
 import gc
 import math
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -180,12 +179,9 @@ def timed_topology() -> type[Topology]:
 
 def _conf(options: dict[str, Any]) -> dict[str, Any]:
     """As ``squall plan`` builds it: config.json < the topology's config < ``-o`` options."""
-    from squall.loading import config_file_options, load_topology
+    from squall.loading import load_topology, run_conf
 
-    conf = config_file_options(ROOT / "config.json", None)
-    conf.update(load_topology(str(TOPOLOGY)).config or {})
-    conf.update(options)
-    return conf
+    return run_conf(load_topology(str(TOPOLOGY)), options, ROOT / "config.json")
 
 
 def _run_options(offered: float) -> dict[str, Any]:
@@ -212,8 +208,7 @@ def calibration(
     from squall.engine.run_settings import RunSettings
     from squall.engine.runner import resolve_conf
     from squall.loading import load_topology
-    from squall.plan.topology import plan
-    from squall.plan.topology_cli import calibrate
+    from squall.plan.topology_cli import calibrate, plan_at
 
     topology = load_topology(str(TOPOLOGY))
     conf = _conf({"health.producers.count": PRODUCERS, **CALIBRATION_OPTIONS})
@@ -221,18 +216,13 @@ def calibration(
     started = time.monotonic()
     costs = calibrate(topology, conf, seconds, TOPOLOGY.stem)
     elapsed = time.monotonic() - started
-    # As squall.plan.topology_cli.plan_topology computes them; it calibrates and plans at one
-    # rate, and the bench plans every rate from one calibration.
-    spouts = [c for c in costs.components.values() if c.is_spout]
-    burst = max(settings.spout_batch * sum(c.par for c in spouts), 1)
-    cores = os.cpu_count() or 1
     deadlines = {DEADLINE_COMPONENT: DEADLINE_MS / 1000}
 
-    def at(rate: float) -> Any:
-        return plan(costs, rate, 1, cores, deadlines, settings.batch, burst)
+    def at(rate: float) -> Any:  # every rate planned from the one calibration
+        return plan_at(costs, settings, rate, 1, deadlines)
 
-    capacity = at(1.0).max_rate
-    meeting = at(1.0).max_rate_meeting_deadlines
+    first = at(1.0)
+    capacity, meeting = first.max_rate, first.max_rate_meeting_deadlines
     # the plan's answer: the highest rate at which the deadline holds (at most the capacity)
     max_rate = meeting if meeting else capacity
     predictions = []
@@ -256,7 +246,7 @@ def calibration(
         "source": costs.source,
         "bottleneck": at(max_rate).bottleneck_task,
         "batch": settings.batch,
-        "burst": burst,
+        "burst": first.burst,
         "seconds": elapsed,
         "predictions": predictions,
     }

@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,22 @@ def parse_option(text: str) -> tuple[str, Any]:
             f"option {text!r}: expected key=value, e.g. topology.max.spout.pending=100"
         )
     return key, yaml.safe_load(raw)
+
+
+def run_conf(
+    topology: type[Topology],
+    options: Mapping[str, Any],
+    config: Path = Path("config.json"),
+    environment: str | None = None,
+) -> dict[str, Any]:
+    """A run's options, lowest precedence first: ``config``'s environment, the topology's own
+    config, then ``options`` (the command line's ``-o``) — sparse's order."""
+    conf = config_file_options(config, environment)
+    conf.update(topology.config or {})
+    conf.update(options)
+    return conf
+
+
+def topology_name(target: str) -> str | None:
+    """The name a run gives its topology: a file's stem (as sparse names it), else the class's."""
+    return Path(target).stem if target.endswith(".py") else None

@@ -12,7 +12,8 @@ from typing import Any
 from squall.engine.results import Snapshot
 from squall.engine.runner import run_topology
 from squall.errors import ConfigError
-from squall.loading import config_file_options, load_topology, parse_option
+from squall.loading import load_topology, parse_option, run_conf, topology_name
+from squall.plan.topology import DEFAULT_CALIBRATE_S
 
 
 class Progress:
@@ -96,8 +97,8 @@ def register(subparsers: Any) -> None:
     admission.add_argument(
         "--calibrate-secs",
         type=float,
-        default=15.0,
-        help="length of --admit's calibration run (long enough for windows to fill)",
+        default=DEFAULT_CALIBRATE_S,
+        help=f"length of --admit's calibration run (default {DEFAULT_CALIBRATE_S:g}: windows fill)",
     )
     admission.add_argument(
         "--calibrate-option",
@@ -120,11 +121,9 @@ def run_command(args: argparse.Namespace) -> int:
             0, os.getcwd()
         )  # module:Class resolves from the current folder, as `python -m` does
     topology = load_topology(args.topology)
-    conf = config_file_options(Path(args.config), args.environment)
-    # the topology's own config sits between the file and the command line
-    conf.update(topology.config or {})
-    conf.update(dict(parse_option(o) for o in args.option))
-    name = Path(args.topology).stem if args.topology.endswith(".py") else None
+    options = dict(parse_option(o) for o in args.option)
+    conf = run_conf(topology, options, Path(args.config), args.environment)
+    name = topology_name(args.topology)
     if args.admit and not _admitted(args, topology, conf, name):
         return 2
     progress = None if args.quiet else Progress()

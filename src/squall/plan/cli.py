@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from squall.plan.model import PlanError, TaskSet, TestResult, as_number, task
+from squall.plan.topology import DEFAULT_CALIBRATE_S
 
 POLICIES = ("edf", "llf", "rm", "dm", "fixed")
 
@@ -48,8 +49,8 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--calibrate-secs",
         type=float,
-        default=15.0,
-        help="topology: calibration run length (long enough for windows to fill; default 15)",
+        default=DEFAULT_CALIBRATE_S,
+        help=f"topology: calibration run length (default {DEFAULT_CALIBRATE_S:g}: windows fill)",
     )
     p.add_argument(
         "-o",

@@ -39,6 +39,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+# Long enough for the health topology's 10 s windows to fill and be evaluated a few times: a
+# shorter run sees nearly empty windows, and so too little window work (bench/README.md, plan).
+DEFAULT_CALIBRATE_S = 15.0
+
 
 @dataclass(frozen=True)
 class ComponentCost:
@@ -120,6 +124,8 @@ class TopologyPlan:
     deadlines_s: dict[str, float]
     smallest_workers: int | None
     blocking_s: float = 0.0  # B at this rate
+    batch: int = 1  # squall.batch: the tuples a task runs per turn
+    burst: int = 1  # readings released together (squall.spout.batch x spout tasks)
     # the highest rate at which every deadline holds (None: no deadline given; 0: none holds)
     max_rate_meeting_deadlines: float | None = None
     assignment: dict[int, list[str]] = field(default_factory=dict)  # worker -> "comp#task"
@@ -132,6 +138,8 @@ class TopologyPlan:
         ms = 1000.0
         return {
             "blocking_ms": self.blocking_s * ms,
+            "batch": self.batch,
+            "burst": self.burst,
             "units": "ms",
             "rate": self.rate,
             "workers": self.workers,
@@ -216,7 +224,7 @@ def _max_rate(per_worker: list[float], processors: int) -> float:
 
 
 def _response_s(
-    costs: Costs, target: str, rate: float, batch: int, burst: int, workers: int = 1
+    costs: Costs, target: str, rate: float, batch: int, burst: int, workers: int
 ) -> float:
     """Response-time analysis for one reading: the busy window w = B + (burst - 1) C + C_path
     + the readings released meanwhile, each C: w = base / (1 - U) with U the readings' own
@@ -279,8 +287,23 @@ def plan(
         deadlines_s=dict(deadlines_s),
         smallest_workers=smallest,
         blocking_s=costs.blocking_s(rate, batch),
+        batch=batch,
+        burst=burst,
         max_rate_meeting_deadlines=meeting,
         assignment={w: [f"{n}#{i}" for n, i in dealt[w]] for w in range(workers)},
+    )
+
+
+def _all_hold(
+    costs: Costs,
+    rate: float,
+    workers: int,
+    deadlines_s: dict[str, float],
+    batch: int,
+    burst: int,
+) -> bool:
+    return all(
+        _response_s(costs, n, rate, batch, burst, workers) <= d for n, d in deadlines_s.items()
     )
 
 
@@ -294,10 +317,8 @@ def _fits(
     burst: int,
 ) -> bool:
     _, per_worker = _per_worker_s(costs, workers)
-    if rate >= _max_rate(per_worker, min(workers, cores)):
-        return False
-    return all(
-        _response_s(costs, n, rate, batch, burst, workers) <= d for n, d in deadlines_s.items()
+    return rate < _max_rate(per_worker, min(workers, cores)) and _all_hold(
+        costs, rate, workers, deadlines_s, batch, burst
     )
 
 
@@ -313,22 +334,19 @@ def _max_rate_meeting(
 
     Responses only grow with the rate (the blocking of periodic work and of garbage collection
     scales with it, the rest does not depend on it), so the rates that hold form an interval
-    from 0.
+    from 0. None when there is no deadline or no cost to bound the rate.
     """
-    if not deadlines_s:
+    if not deadlines_s or not math.isfinite(max_rate):
         return None
-
-    def holds(rate: float) -> bool:
-        return all(
-            _response_s(costs, n, rate, batch, burst, workers) <= d for n, d in deadlines_s.items()
-        )
-
-    if not math.isfinite(max_rate) or not holds(0.0):
-        return 0.0 if math.isfinite(max_rate) else None
     lo, hi = 0.0, max_rate
-    if holds(hi):
+    if not _all_hold(costs, lo, workers, deadlines_s, batch, burst):
+        return 0.0
+    if _all_hold(costs, hi, workers, deadlines_s, batch, burst):
         return hi
     for _ in range(60):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if holds(mid) else (lo, mid)
+        if _all_hold(costs, mid, workers, deadlines_s, batch, burst):
+            lo = mid
+        else:
+            hi = mid
     return lo

@@ -15,9 +15,9 @@ import gc
 import json
 import os
 import time
-from pathlib import Path
 from typing import Any
 
+from squall.engine.run_settings import RunSettings
 from squall.plan.model import PlanError
 from squall.plan.topology import ComponentCost, Costs, TopologyPlan, plan
 
@@ -25,9 +25,6 @@ from squall.plan.topology import ComponentCost, Costs, TopologyPlan, plan
 # while its alert sits in the windows (the health topology's: window + slide + lag, ~13 s), and
 # an unpaced spout held back by max.spout.pending would leave the worker idle.
 CALIBRATION_PENDING = 500_000
-# Long enough for the health topology's 10 s windows to fill and be evaluated a few times: a
-# shorter run sees nearly empty windows, and so too little window work (bench/README.md, plan).
-DEFAULT_CALIBRATE_S = 15.0
 
 
 def _pending(conf: dict[str, Any]) -> int:
@@ -55,7 +52,6 @@ def calibrate(
     """Run ``topology`` for ``seconds`` on one worker and read its costs."""
     from squall import run_topology
     from squall.engine.model import build_model
-    from squall.engine.run_settings import RunSettings
     from squall.engine.runner import resolve_conf
 
     model = build_model(topology, name)
@@ -127,7 +123,6 @@ def plan_topology(
     calibrate_secs: float,
 ) -> tuple[TopologyPlan, Costs]:
     """Calibrate ``topology`` with ``conf`` and plan it at ``rate`` on ``workers``."""
-    from squall.engine.run_settings import RunSettings
     from squall.engine.runner import resolve_conf
 
     if rate <= 0:
@@ -142,11 +137,21 @@ def plan_topology(
             f"--deadline names {unknown}, not components of the topology; components: "
             f"{sorted(costs.components)}"
         )
+    return plan_at(costs, settings, rate, workers, deadlines), costs
+
+
+def plan_at(
+    costs: Costs,
+    settings: RunSettings,
+    rate: float,
+    workers: int,
+    deadlines: dict[str, float],
+) -> TopologyPlan:
+    """``plan`` with the runner's batch sizes from ``settings`` and this machine's cores: a
+    spout task emits up to ``squall.spout.batch`` readings a turn, released together."""
     spouts = [c for c in costs.components.values() if c.is_spout]
     burst = max(settings.spout_batch * sum(c.par for c in spouts), 1)
-    cores = os.cpu_count() or 1
-    result = plan(costs, rate, workers, cores, deadlines, settings.batch, burst)
-    return result, costs
+    return plan(costs, rate, workers, os.cpu_count() or 1, deadlines, settings.batch, burst)
 
 
 def refusal(result: TopologyPlan) -> str | None:
@@ -170,17 +175,14 @@ def refusal(result: TopologyPlan) -> str | None:
 
 
 def plan_topology_command(args: argparse.Namespace) -> int:
-    from squall.loading import config_file_options, load_topology, parse_option
+    from squall.loading import load_topology, parse_option, run_conf, topology_name
 
     topology = load_topology(args.target)
-    conf = config_file_options(Path("config.json"), None)
-    conf.update(topology.config or {})
-    conf.update(dict(parse_option(o) for o in args.option))
-    name = Path(args.target).stem if args.target.endswith(".py") else None
+    conf = run_conf(topology, dict(parse_option(o) for o in args.option))
     result, costs = plan_topology(
         topology,
         conf,
-        name,
+        topology_name(args.target),
         args.rate if args.rate is not None else 0.0,
         args.workers,
         parse_deadlines(args.deadline),

@@ -72,6 +72,11 @@ def hopeless(job: Job, now: float) -> bool:
     return job.deadline - now < job.remaining_s
 
 
+def droppable(job: Job, now: float) -> bool:
+    """A hopeless job that may be shed (firm streams only); ``pop_feasible`` inlines it."""
+    return job.sheddable and hopeless(job, now)
+
+
 class Scheduler(Protocol):
     """The ready jobs of one worker and the order they run in."""
 
@@ -115,7 +120,7 @@ class Fifo:
         jobs = self._jobs
         while jobs:
             job = jobs.popleft()
-            if job.sheddable and job.deadline - now < job.remaining_s:
+            if job.sheddable and job.deadline - now < job.remaining_s:  # droppable(), inlined
                 dropped.append(job)
                 continue
             return job
@@ -125,7 +130,7 @@ class Fifo:
         kept: deque[Job] = deque()
         dropped: list[Job] = []
         for job in self._jobs:
-            if job.sheddable and job.deadline - now < job.remaining_s:
+            if droppable(job, now):
                 dropped.append(job)
             else:
                 kept.append(job)
@@ -162,7 +167,7 @@ class PriorityScheduler:
         heap = self._heap
         while heap:
             job = heappop(heap)[2]
-            if job.sheddable and job.deadline - now < job.remaining_s:
+            if job.sheddable and job.deadline - now < job.remaining_s:  # droppable(), inlined
                 dropped.append(job)
                 continue
             return job
@@ -172,8 +177,7 @@ class PriorityScheduler:
         kept: list[tuple[float, int, Job]] = []
         dropped: list[tuple[float, int, Job]] = []
         for entry in self._heap:
-            job = entry[2]
-            if job.sheddable and job.deadline - now < job.remaining_s:
+            if droppable(entry[2], now):
                 dropped.append(entry)
             else:
                 kept.append(entry)
