@@ -45,21 +45,6 @@ def test_fail_fast_stops_at_the_first_error():
     assert len(result.output("crashy")) < sc.N - 1
 
 
-def test_oldest_root_first_policy_runs_the_oldest_tree_first():
-    from squall.engine.queues import FifoInbox, OldestRootFirstInbox, make_inbox
-
-    inbox = OldestRootFirstInbox()
-    for item, entered in [("b", 2.0), ("a", 1.0), ("c", 3.0), ("a2", 1.0)]:
-        inbox.push(item, entered)
-    assert [inbox.pop() for _ in range(4)] == ["a", "a2", "b", "c"]
-    fifo = FifoInbox()
-    for item, entered in [("b", 2.0), ("a", 1.0)]:
-        fifo.push(item, entered)
-    assert [fifo.pop(), fifo.pop()] == ["b", "a"]
-    with pytest.raises(ValueError, match="unknown queue policy 'lifo'.*valid"):
-        make_inbox("lifo")
-
-
 def test_bad_settings_name_the_key_and_what_is_valid():
     from squall.errors import ConfigError
 
@@ -73,10 +58,13 @@ def test_bad_settings_name_the_key_and_what_is_valid():
     with pytest.raises(
         ConfigError,
         match=re.escape(
-            "setting squall.queue.policy must be one of 'fifo', 'oldest-root-first'; got 'random' (str)"
+            "setting squall.scheduler must be one of 'dm', 'edf', 'fifo', 'llf', 'rm'; got 'random' (str)"
         ),
     ):
-        RunSettings.from_conf({"squall.queue.policy": "random"})
+        RunSettings.from_conf({"squall.scheduler": "random"})
+    # the old key folded into squall.scheduler (oldest-root-first is edf's order without deadlines)
+    with pytest.raises(ConfigError, match=re.escape("use 'squall.scheduler'")):
+        RunSettings.from_conf({"squall.queue.policy": "oldest-root-first"})
 
 
 def test_worker_is_single_threaded():

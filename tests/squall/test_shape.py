@@ -122,14 +122,29 @@ def test_squall_has_no_import_cycle():
 
 
 def test_the_engine_imports_nothing_above_it():
-    """squall.engine may import squall.errors and itself only (the public API sits on top)."""
+    """squall.engine may import itself, squall.errors, squall.settings and the real-time
+    building blocks below it (squall.realtime); the public API sits on top."""
     graph = import_graph()
     above = {
         (module, dep)
         for module, deps in graph.items()
         if module.startswith("squall.engine")
         for dep in deps
-        if not dep.startswith("squall.engine") and dep not in ("squall.errors", "squall.settings")
+        if not dep.startswith(("squall.engine", "squall.realtime"))
+        and dep not in ("squall.errors", "squall.settings")
+    }
+    assert above == set()
+
+
+def test_the_realtime_building_blocks_sit_below_the_engine():
+    graph = import_graph()
+    assert graph.get("squall.realtime.context")  # read something
+    above = {
+        (module, dep)
+        for module, deps in graph.items()
+        if module.startswith("squall.realtime")
+        for dep in deps
+        if not dep.startswith("squall.realtime") and dep not in ("squall.errors", "squall.settings")
     }
     assert above == set()
 

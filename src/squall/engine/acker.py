@@ -32,6 +32,7 @@ class RootEntry:
     spout_task: int
     msg_id: Any
     entered: float
+    tree: Any = None  # the tree's deadline (engine.realtime_runtime.Tree), if it has one
 
 
 class Acker:
@@ -41,21 +42,31 @@ class Acker:
     True when the whole tree was acked, False on the first fail or a timeout.
     """
 
-    def __init__(self, on_complete: Callable[[int, Any, bool, float], None]) -> None:
+    def __init__(
+        self,
+        on_complete: Callable[[int, Any, bool, float], None],
+        on_tree: Callable[[Any, bool], None] | None = None,
+    ) -> None:
         self._roots: dict[int, RootEntry] = {}
         self._on_complete = on_complete
+        # told ``(tree, ok)`` when a tree with a deadline is over, for its stream's metrics
+        self._on_tree = on_tree
         self.pending_by_task: dict[int, int] = {}
         self.timed_out = 0
 
     def __len__(self) -> int:
         return len(self._roots)
 
-    def init(self, root: int, xor: int, spout_task: int, msg_id: Any, entered: float) -> None:
+    def init(
+        self, root: int, xor: int, spout_task: int, msg_id: Any, entered: float, tree: Any = None
+    ) -> None:
         """Start tracking a tree whose first edges XOR to ``xor`` (0: nobody received it)."""
         if xor == 0:
+            if tree is not None and self._on_tree is not None:
+                self._on_tree(tree, True)
             self._on_complete(spout_task, msg_id, True, entered)
             return
-        self._roots[root] = RootEntry(xor, spout_task, msg_id, entered)
+        self._roots[root] = RootEntry(xor, spout_task, msg_id, entered, tree)
         self.pending_by_task[spout_task] = self.pending_by_task.get(spout_task, 0) + 1
 
     def ack(self, root: int, value: int) -> None:
@@ -125,4 +136,6 @@ class Acker:
     def _finish(self, root: int, entry: RootEntry, ok: bool) -> None:
         del self._roots[root]
         self.pending_by_task[entry.spout_task] -= 1
+        if entry.tree is not None and self._on_tree is not None:
+            self._on_tree(entry.tree, ok)
         self._on_complete(entry.spout_task, entry.msg_id, ok, entry.entered)

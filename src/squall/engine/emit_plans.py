@@ -50,6 +50,7 @@ class PlanHost(Protocol):
     vtypes: dict[tuple[str, str], Any]
     new_tuple_id: Callable[[], int]
     new_root: Callable[[], int]
+    realtime_active: bool  # roots get deadlines: spouts take the general path, which sets them
 
     def local_target(self, task: int) -> PlanTarget | None: ...
     def capture_list(self, component: str, stream: str) -> list[list[Any]] | None: ...
@@ -163,9 +164,9 @@ def bolt_plan(host: PlanHost, ex: PlanSource, plan_stream: str) -> BoltPlan | No
             anchors = comp._current_tups if comp.auto_anchor else ()
         tid = new_id()
         if anchors and inflight:  # nothing tracked (acking off): no anchor can be
-            roots, entered = link_anchors(inflight, anchors, new_edge)
+            roots, entered, tree = link_anchors(inflight, anchors, new_edge)
             if roots is not None:
-                target.inflight[tid] = Track(roots, entered)
+                target.inflight[tid] = Track(roots, entered, tree)
         tvalues = _new_tuple(vtype, values) if vtype is not None else tuple(values)
         target.fifo_append(_new_tuple(Tuple, (tid, name, plan_stream, task, tvalues)))
 
@@ -174,7 +175,7 @@ def bolt_plan(host: PlanHost, ex: PlanSource, plan_stream: str) -> BoltPlan | No
 
 def spout_plan(host: PlanHost, ex: PlanSource, plan_stream: str) -> SpoutPlan | None:
     simple = _simple_targets(host, ex, plan_stream)
-    if simple is None or not host.acking:
+    if simple is None or not host.acking or host.realtime_active:
         return None
     vtype, fields, has_route, next_target = simple
     nfields = len(fields)

@@ -19,7 +19,7 @@ from squall.engine.clock import Clock
 from squall.engine.emit_plans import PlanHost, bolt_plan, spout_plan
 from squall.engine.hosting import build_component
 from squall.engine.model import ComponentDef, TopologyModel
-from squall.engine.queues import make_inbox
+from squall.engine.queues import FifoInbox, Inbox
 from squall.engine.results import ComponentError, ComponentStats
 from squall.engine.run_settings import RunSettings
 from squall.engine.tracking import Track
@@ -65,8 +65,9 @@ class Executor:
         self.conf = conf
         self.is_spout = spec.is_spout
         self.stats = ComponentStats()
-        self.inbox = make_inbox(worker.settings.queue_policy)
-        self.fifo_append = getattr(self.inbox, "push_item", None)
+        self.inbox: Inbox = FifoInbox()
+        # None when the worker's scheduler owns the queue: then every push goes through it
+        self.fifo_append: Any = self.inbox.push_item
         self.inflight: dict[int, Track] = {}
         self.completions: deque[tuple[bool, Any]] = deque()
         self.current: Tuple | None = None

@@ -1,20 +1,18 @@
-"""Task inboxes. Which waiting tuple a task runs next is a policy, chosen per topology.
+"""Task inboxes: Storm's FIFO order, one per task.
 
-``fifo`` is Storm's order. ``oldest-root-first`` runs first the tuple whose tree entered the
-topology earliest, the order a deadline-driven scheduler wants (every tracked tuple knows when
-its root entered; untracked tuples count as entering when they were queued).
+Any other order is the worker's scheduler (``squall.scheduler``: ``edf``, ``llf``, ``dm``,
+``rm``): it replaces every task's inbox with a view of one queue for the whole worker
+(``engine.realtime_runtime.ScheduledInbox``), so that the choice is made across tasks.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from collections import deque
 from typing import Any, Protocol
 
 
 class Inbox(Protocol):
-    def push(self, item: Any, entered: float) -> None: ...
+    def push(self, item: Any, entered: float, tree: Any = None) -> None: ...
     def pop(self) -> Any: ...
     def __len__(self) -> int: ...
 
@@ -27,38 +25,8 @@ class FifoInbox:
         self.pop = self._items.popleft
         self.push_item = self._items.append
 
-    def push(self, item: Any, entered: float) -> None:
+    def push(self, item: Any, entered: float, tree: Any = None) -> None:
         self._items.append(item)
 
     def __len__(self) -> int:
         return len(self._items)
-
-
-class OldestRootFirstInbox:
-    __slots__ = ("_heap", "_seq")
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Any]] = []
-        self._seq = itertools.count()  # ties keep arrival order
-
-    def push(self, item: Any, entered: float) -> None:
-        heapq.heappush(self._heap, (entered, next(self._seq), item))
-
-    def pop(self) -> Any:
-        return heapq.heappop(self._heap)[2]
-
-    def __len__(self) -> int:
-        return len(self._heap)
-
-
-POLICIES: dict[str, type] = {"fifo": FifoInbox, "oldest-root-first": OldestRootFirstInbox}
-
-
-def make_inbox(policy: str) -> Inbox:
-    try:
-        inbox: Inbox = POLICIES[policy]()
-    except KeyError:
-        raise ValueError(
-            f"unknown queue policy {policy!r} (setting squall.queue.policy); valid: {sorted(POLICIES)}"
-        ) from None
-    return inbox

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from squall.realtime.metrics import Metrics
+
 
 @dataclass
 class ComponentStats:
@@ -66,6 +68,10 @@ class RunResult:
     pending_at_stop: int = 0
     elapsed_s: float = 0.0
     workers: int = 1
+    # per-stream deadlines met and missed, shed jobs, precision: when the topology declares
+    # deadlines or a scheduler (squall.realtime); None otherwise
+    realtime: Metrics | None = None
+    overload_episodes: int = 0
 
     def merge(self, other: RunResult) -> None:
         for name, stats in other.stats.items():
@@ -80,6 +86,11 @@ class RunResult:
             self.spout_failed.setdefault(comp, []).extend(ids)
         self.timed_out += other.timed_out
         self.pending_at_stop += other.pending_at_stop
+        if other.realtime is not None:
+            if self.realtime is None:
+                self.realtime = Metrics()
+            self.realtime.merge(other.realtime)
+        self.overload_episodes += other.overload_episodes
 
     def output(self, component: str, stream: str = "default") -> list[list[Any]]:
         return self.outputs.get(component, {}).get(stream, [])
@@ -97,4 +108,8 @@ class RunResult:
             f"{self.elapsed_s:.1f} s, {self.workers} worker(s), {self.timed_out} tree(s) timed out, "
             f"{self.pending_at_stop} in flight at stop, {len(self.errors)} error(s)"
         )
+        if self.realtime is not None and self.realtime.streams:
+            lines.append(f"deadlines ({self.overload_episodes} overload episode(s)):")
+            for stream in sorted(self.realtime.streams):
+                lines.append(f"  {stream:<22}{self.realtime.summary_line(stream)}")
         return "\n".join(lines)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from squall.engine.model import ComponentDef
-from squall.engine.queues import POLICIES
+from squall.realtime.scheduling import SCHEDULERS
 from squall.settings import (
     Schema,
     Setting,
@@ -62,10 +62,35 @@ RUN_SCHEMA = register(
                 "tuples a task's inbox holds before the spouts pause (back-pressure)",
             ),
             Setting(
-                "squall.queue.policy",
-                choice(*sorted(POLICIES)),
+                "squall.scheduler",
+                choice(*sorted(SCHEDULERS)),
                 "fifo",
-                "which waiting tuple a task runs next",
+                "which waiting tuple runs next: fifo (per task, in turn), or one queue per worker "
+                "ordered by edf, llf, dm or rm (squall.realtime)",
+            ),
+            Setting(
+                "squall.overload.check.secs",
+                duration(0.001),
+                0.25,
+                "how often a worker measures utilization, backlog and misses for its overload state",
+            ),
+            Setting(
+                "squall.overload.enter.utilization",
+                number(0.0, 1.0),
+                0.9,
+                "busy share of the loop that, with a growing backlog, enters overload",
+            ),
+            Setting(
+                "squall.overload.exit.utilization",
+                number(0.0, 1.0),
+                0.7,
+                "overload ends only below this busy share (hysteresis: no flapping)",
+            ),
+            Setting(
+                "squall.overload.hold.secs",
+                duration(0),
+                2.0,
+                "overload ends only after this long without misses or a growing backlog",
             ),
             Setting("squall.batch", integer(1), 64, "tuples a task runs per turn of the loop"),
             Setting(
@@ -90,6 +115,8 @@ RUN_SCHEMA = register(
                 "set by the embedded runner and the test kit: tells a component it is not under Storm",
             ),
         ),
+        # oldest-root-first is edf's order when no stream declares a deadline
+        renamed={"squall.queue.policy": "squall.scheduler"},
     )
 )
 
@@ -103,13 +130,17 @@ class RunSettings:
     max_spout_pending: int | None
     acking: bool
     queue_capacity: int
-    queue_policy: str
+    scheduler: str
     batch: int
     spout_batch: int
     drain_s: float
     drain_idle_s: float
     fail_fast: bool
     load_aware: bool
+    overload_check_s: float = 0.25
+    overload_enter_utilization: float = 0.9
+    overload_exit_utilization: float = 0.7
+    overload_hold_s: float = 2.0
 
     @classmethod
     def from_conf(cls, conf: Mapping[str, Any]) -> RunSettings:
@@ -122,7 +153,11 @@ class RunSettings:
             max_spout_pending=v["topology.max.spout.pending"],
             acking=v["topology.acker.executors"] != 0,
             queue_capacity=v["squall.queue.capacity"],
-            queue_policy=v["squall.queue.policy"],
+            scheduler=v["squall.scheduler"],
+            overload_check_s=v["squall.overload.check.secs"],
+            overload_enter_utilization=v["squall.overload.enter.utilization"],
+            overload_exit_utilization=v["squall.overload.exit.utilization"],
+            overload_hold_s=v["squall.overload.hold.secs"],
             batch=v["squall.batch"],
             spout_batch=v["squall.spout.batch"],
             drain_s=v["squall.drain.secs"],

@@ -25,15 +25,18 @@ MAX_WORKERS = 1 << WORKER_BITS
 class Track:
     """Ack bookkeeping of one delivered tuple: its roots with their edge XOR, its children's XOR.
 
-    ``entered`` is when the oldest of its roots entered the topology.
+    ``entered`` is when the oldest of its roots entered the topology; ``tree`` the release and
+    deadline of its tree (``engine.realtime_runtime.Tree``, shared by every tuple of the tree),
+    None when no deadline applies.
     """
 
-    __slots__ = ("roots", "ackval", "entered")
+    __slots__ = ("roots", "ackval", "entered", "tree")
 
-    def __init__(self, roots: dict[int, int], entered: float) -> None:
+    def __init__(self, roots: dict[int, int], entered: float, tree: Any = None) -> None:
         self.roots = roots
         self.ackval = 0
         self.entered = entered
+        self.tree = tree
 
 
 def owner_of(root: int) -> int:
@@ -85,15 +88,17 @@ def _count(n: int, noun: str) -> str:
 
 def link_anchors(
     inflight: Mapping[Any, Track], anchors: Iterable[Any], new_edge: Callable[[], int]
-) -> tuple[dict[int, int] | None, float]:
+) -> tuple[dict[int, int] | None, float, Any]:
     """Anchor one new tuple copy to ``anchors`` (tuples or tuple ids of the emitting task).
 
     Each tracked anchor gets a fresh edge id, XORed into its children's value; the copy's roots
-    are the union of the anchors' roots with those edges. Returns (roots, entered), or
-    (None, 0.0) when no anchor is tracked (the copy is then untracked, as in Storm).
+    are the union of the anchors' roots with those edges. Returns (roots, entered, tree), or
+    (None, 0.0, None) when no anchor is tracked (the copy is then untracked, as in Storm). A
+    copy of several trees answers to the one due first.
     """
     roots: dict[int, int] | None = None
     entered = 0.0
+    tree = None
     for anchor in anchors:
         track = inflight.get(anchor.id if isinstance(anchor, Tuple) else anchor)
         if track is None:
@@ -103,9 +108,13 @@ def link_anchors(
         if roots is None:
             roots = dict.fromkeys(track.roots, edge)
             entered = track.entered
+            tree = track.tree
         else:
             for root in track.roots:
                 roots[root] = roots.get(root, 0) ^ edge
             if track.entered < entered:
                 entered = track.entered
-    return roots, entered
+            other = track.tree
+            if other is not None and (tree is None or other.deadline < tree.deadline):
+                tree = other
+    return roots, entered, tree

@@ -19,6 +19,7 @@ from squall.engine.clock import Clock
 from squall.engine.executor import Executor
 from squall.engine.hosting import values_type
 from squall.engine.model import TopologyModel
+from squall.engine.realtime_runtime import RealtimeRuntime, ScheduledInbox, load_deadlines
 from squall.engine.results import ComponentError, ComponentStats, RunResult, Snapshot
 from squall.engine.routing import SHUFFLE_LIKE, build_routes, locality_picker
 from squall.engine.run_settings import RunSettings
@@ -73,11 +74,18 @@ class Worker:
         for task in tasks:
             comp = model.components[model.task_component[task]]
             self.executors[task] = Executor(self, comp, task, settings.component_conf(comp))
+        self.rt = RealtimeRuntime(model, settings, load_deadlines(model, settings.conf), clock)
+        self.realtime_active = self.rt.active
+        if self.rt.scheduler is not None:
+            for ex in self.executors.values():
+                if not ex.is_spout:
+                    ex.inbox = ScheduledInbox(self.rt, ex)
+                    ex.fifo_append = None
         if transport is not None and settings.load_aware:
             self._prefer_local_tasks()
         self.spouts = [e for e in self.executors.values() if e.is_spout]
         self.bolts = [e for e in self.executors.values() if not e.is_spout]
-        self.acker = Acker(self._tree_done)
+        self.acker = Acker(self._tree_done, self.rt.tree_done if self.rt.active else None)
         self.result = RunResult()
         self.new_tuple_id = tuple_ids()
         self.new_root = RootIds(index)
@@ -125,6 +133,7 @@ class Worker:
         for ex in self.executors.values():
             ex.install_default_plan()
             ex.install_local_ack()
+            ex.instance.realtime = self.rt.context(ex.name)
         for ex in self.spouts:
             ex.instance.activate()
 
@@ -155,11 +164,17 @@ class Worker:
             self._next_sweep = now + self.settings.message_timeout_s
             self._forget_abandoned(now)
         batch = self.settings.batch
-        for ex in self.bolts:
-            n = len(ex.inbox)
-            if n:
-                progressed = True
-                ex.run_batch(n if n < batch else batch)
+        if self.rt.scheduler is not None:
+            # one queue for the worker: the scheduler picks each job, across tasks
+            progressed |= self.rt.run(batch * len(self.bolts))
+        else:
+            for ex in self.bolts:
+                n = len(ex.inbox)
+                if n:
+                    progressed = True
+                    ex.run_batch(n if n < batch else batch)
+        if self.realtime_active:
+            self.rt.check(self.clock.now(), self.bolts, self.queued())
         progressed |= self._run_spouts()
         if self.transport is not None:
             self.transport.flush()
@@ -191,6 +206,7 @@ class Worker:
         self.backpressured = self._backpressure()
         paused = self.spouts_stopped or self.backpressured
         pending_by_task = self.acker.pending_by_task
+        rt = self.rt
         for ex in self.spouts:
             comp = ex.instance
             while ex.completions:
@@ -206,12 +222,20 @@ class Worker:
                     if self.capture:
                         self.result.spout_failed.setdefault(ex.name, []).append(msg_id)
                     self._call(ex, comp.fail, msg_id)
-            if paused:
+            calls = self.settings.spout_batch
+            if self.realtime_active:
+                if paused and not (
+                    self.backpressured and not self.spouts_stopped and rt.urgent(ex.name)
+                ):
+                    continue  # back-pressure is per class: a hard stream's spout goes on
+                if rt.overload.active and rt.rate_limited(ex.name):
+                    calls = max(1, int(calls * rt.rate_factor))  # the ``rate`` policy
+            elif paused:
                 continue
             max_pending = ex.max_pending
             stats = ex.stats
             next_tuple = comp.next_tuple
-            for _ in range(self.settings.spout_batch):
+            for _ in range(calls):
                 if max_pending is not None and pending_by_task.get(ex.task, 0) >= max_pending:
                     break
                 before = stats.emitted
@@ -278,9 +302,11 @@ class Worker:
         now = self.now
         deliver = self._deliver
         if ex.is_spout:
+            tree = self.rt.root_tree(ex, stream, now) if self.realtime_active else None
+            entered = now if tree is None else tree.release
             if msg_id is None or not self.settings.acking:
                 for t in targets:
-                    deliver(t, ex, stream, tvalues, None, now)
+                    deliver(t, ex, stream, tvalues, None, entered, tree)
                 if msg_id is not None:  # acking disabled: Storm acks at once
                     ex.completions.append((True, msg_id))
                 return targets if need_task_ids else None
@@ -289,8 +315,8 @@ class Worker:
             for t in targets:
                 edge = new_edge_id()
                 xor ^= edge
-                deliver(t, ex, stream, tvalues, {root: edge}, now)
-            self.acker.init(root, xor, ex.task, msg_id, now)
+                deliver(t, ex, stream, tvalues, {root: edge}, entered, tree)
+            self.acker.init(root, xor, ex.task, msg_id, entered, tree)
             return targets if need_task_ids else None
         inflight = ex.inflight
         if not anchors or not inflight:  # nothing tracked (acking off): no anchor can be
@@ -298,8 +324,8 @@ class Worker:
                 deliver(t, ex, stream, tvalues, None, now)
             return targets if need_task_ids else None
         for t in targets:
-            roots, entered = link_anchors(inflight, anchors, new_edge_id)
-            deliver(t, ex, stream, tvalues, roots, entered if roots is not None else now)
+            roots, entered, tree = link_anchors(inflight, anchors, new_edge_id)
+            deliver(t, ex, stream, tvalues, roots, entered if roots is not None else now, tree)
         return targets if need_task_ids else None
 
     def _stream_out(self, ex: Executor, stream: str) -> tuple[Any, Any, int, Any]:
@@ -361,24 +387,26 @@ class Worker:
         values: Any,
         roots: dict[int, int] | None,
         entered: float,
+        tree: Any = None,
     ) -> None:
         target = self.executors.get(task)
         if target is None:
             assert self.transport is not None
+            wire = None if tree is None else tree.wire()
             self.transport.send(
                 self.task_worker[task],
-                ("T", task, ex.name, stream, ex.task, list(values), roots, entered),
+                ("T", task, ex.name, stream, ex.task, list(values), roots, entered, wire),
             )
             return
         tid = self.new_tuple_id()
         if roots is not None:
-            target.inflight[tid] = Track(roots, entered)
+            target.inflight[tid] = Track(roots, entered, tree)
         # tuple.__new__ skips namedtuple's Python-level __new__: same object, less overhead
         tup = _new_tuple(Tuple, (tid, ex.name, stream, ex.task, values))
         if target.fifo_append is not None:
             target.fifo_append(tup)
         else:
-            target.inbox.push(tup, entered)
+            target.inbox.push(tup, entered, tree)
 
     def local_target(self, task: int) -> Executor | None:
         """The executor of ``task`` when it runs in this worker."""
@@ -413,14 +441,15 @@ class Worker:
     def _handle_remote(self, msg: tuple[Any, ...]) -> None:
         kind = msg[0]
         if kind == "T":
-            _, task, source, stream, src_task, values, roots, entered = msg
+            _, task, source, stream, src_task, values, roots, entered, wire = msg
             vtype = self.vtypes[(source, stream)]
             target = self.executors[task]
             tid = self.new_tuple_id()
+            tree = self.rt.remote_tree(wire)
             if roots is not None:
-                target.inflight[tid] = Track(roots, entered)
+                target.inflight[tid] = Track(roots, entered, tree)
             tvalues = vtype._make(values) if vtype is not None else tuple(values)
-            target.inbox.push(Tuple(tid, source, stream, src_task, tvalues), entered)
+            target.inbox.push(Tuple(tid, source, stream, src_task, tvalues), entered, tree)
         elif kind == "A":
             self.acker.ack(msg[1], msg[2])
         elif kind == "F":
@@ -464,4 +493,7 @@ class Worker:
             result.stats.setdefault(ex.name, ComponentStats()).merge(ex.stats)
         result.timed_out = self.acker.timed_out
         result.pending_at_stop = len(self.acker)
+        if self.realtime_active:
+            result.realtime = self.rt.metrics
+            result.overload_episodes = self.rt.overload_episodes
         return result

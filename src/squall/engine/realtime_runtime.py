@@ -1,0 +1,375 @@
+"""The real-time runtime of one worker: tree deadlines, the worker-wide scheduler, overload.
+
+Issue 11, wired into the engine. Idle unless the topology declares deadlines
+(``squall.realtime.*``) or picks a scheduler other than ``fifo`` (``squall.scheduler``); a plain
+run takes none of these paths.
+
+- **Time through the tree.** A spout's root whose (component, stream) declares a deadline gets a
+  :class:`Tree`: release time (the spout's ``set_release``, else the emit), absolute deadline =
+  release + D, its stream's metrics. Every tuple of the tree shares the one object through its
+  ``Track`` (never copied per value); a tuple anchored to several trees answers to the earliest
+  deadline. When the tree is fully acked the stream's metrics record latency, miss and lateness.
+- **One scheduler per worker** (``edf``, ``llf``, ``dm``, ``rm``): every executor's inbox is a
+  :class:`ScheduledInbox` feeding the same :mod:`squall.realtime.scheduling` queue, so the job
+  with the earliest deadline anywhere in the worker runs next. ``fifo`` keeps today's per-task
+  inboxes visited in turn (and its compiled emit paths).
+- **Hopeless firm jobs** (firm streams with the ``discard`` policy) are not run: a late firm
+  result is worthless, and running it would make the jobs behind it late too (EDF's domino
+  effect). They are acked as shed, counted, never failed or replayed. Hard and soft jobs run,
+  late or not.
+- **Overload** (``Overload``, hysteresis): entered when, over one check interval, the loop was
+  busy above ``squall.overload.enter.utilization`` with a growing backlog, or deadlines were
+  missed; left only after ``squall.overload.hold.secs`` of calm. Components see it through
+  their ``RealtimeContext`` (discard at the spout, imprecise windows); spouts whose streams
+  declare ``rate`` are asked for fewer tuples. A hard stream that still misses while every
+  policy is in force raises an overload alarm naming the stream and the backlog's growth.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from squall.engine.clock import Clock, ManualClock
+from squall.engine.model import TopologyModel
+from squall.engine.run_settings import RunSettings
+from squall.realtime.context import RELEASE_ATTRIBUTE, Overload, RealtimeContext
+from squall.realtime.deadlines import Deadlines, StreamDeadline
+from squall.realtime.metrics import Metrics, StreamMetrics
+from squall.realtime.scheduling import Job, Scheduler, make_scheduler
+
+if TYPE_CHECKING:
+    from squall.engine.executor import Executor
+
+
+class Tree:
+    """Release, absolute deadline and class of one tuple tree, shared by all its tuples."""
+
+    __slots__ = ("release", "deadline", "decl", "metrics", "sheddable", "shed")
+
+    def __init__(
+        self,
+        release: float,
+        deadline: float,
+        decl: StreamDeadline,
+        metrics: StreamMetrics | None,
+        sheddable: bool,
+    ) -> None:
+        self.release = release
+        self.deadline = deadline
+        self.decl = decl
+        self.metrics = metrics  # None in a worker that does not own the tree's root
+        self.sheddable = sheddable
+        self.shed = False
+
+    def wire(self) -> tuple[float, float, str, str]:
+        """What crosses to another worker: times and the declaring stream (not the metrics)."""
+        return (self.release, self.deadline, self.decl.component, self.decl.stream)
+
+
+def declared_streams(model: TopologyModel) -> set[tuple[str, str]]:
+    """Every (component, stream) of the topology: the streams a deadline may be declared on."""
+    return {(c.name, s) for c in model.components.values() for s in c.streams}
+
+
+def load_deadlines(model: TopologyModel, conf: dict[str, Any]) -> Deadlines:
+    """The topology's deadline declarations, checked against its streams (DeadlineError)."""
+    return Deadlines.from_conf(conf, declared=declared_streams(model))
+
+
+class ScheduledInbox:
+    """An executor's view of the worker's scheduler: pushes go to the shared queue."""
+
+    __slots__ = ("runtime", "executor", "n", "next")
+
+    def __init__(self, runtime: RealtimeRuntime, executor: Executor) -> None:
+        self.runtime = runtime
+        self.executor = executor
+        self.n = 0  # this executor's jobs in the queue: back-pressure and locality read it
+        self.next: Any = None  # the job the worker chose, handed to ``run_batch`` by ``pop``
+
+    def push(self, item: Any, entered: float, tree: Tree | None = None) -> None:
+        self.runtime.push(self, item, entered, tree)
+
+    def pop(self) -> Any:
+        return self.next
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class RealtimeRuntime:
+    """Deadlines, metrics, scheduler and overload state of one worker (see the module doc)."""
+
+    def __init__(
+        self,
+        model: TopologyModel,
+        settings: RunSettings,
+        deadlines: Deadlines,
+        clock: Clock,
+        report: Callable[[str], None] | None = None,
+    ) -> None:
+        self.model = model
+        self.settings = settings
+        self.deadlines = deadlines
+        self.clock = clock
+        self.metrics = Metrics()
+        self.overload = Overload()
+        self.scheduler: Scheduler | None = (
+            None if settings.scheduler == "fifo" else make_scheduler(settings.scheduler)
+        )
+        self.active = bool(len(deadlines)) or self.scheduler is not None
+        # the run clock's time = epoch seconds - offset (a manual clock's time is the epoch's)
+        self.wall_offset = 0.0 if isinstance(clock, ManualClock) else time.time() - clock.now()
+        self.roots: dict[tuple[str, str], tuple[StreamDeadline, StreamMetrics, bool]] = {}
+        for d in deadlines:
+            if (
+                model.components.get(d.component) is not None
+                and model.components[d.component].is_spout
+            ):
+                sheddable = d.criticality == "firm" and "discard" in d.policies
+                self.roots[(d.component, d.stream)] = (
+                    d,
+                    self.metrics.stream(f"{d.component}.{d.stream}"),
+                    sheddable,
+                )
+        self.rates: dict[str, float] = {}  # spout component.stream -> measured roots/s (RM)
+        self._emitted: dict[str, int] = {}
+        self.remaining: dict[str, float] = dict.fromkeys(model.components, 0.0)
+        self._spent: dict[str, float] = dict.fromkeys(model.components, 0.0)
+        self._runs: dict[str, int] = dict.fromkeys(model.components, 0)
+        self._downstream = _downstream(model)
+        self.seq = itertools.count().__next__
+        self.report = report or (lambda line: print(line, file=sys.stderr))
+        # overload detection state
+        self._next_check = clock.now() + settings.overload_check_s
+        self._last_busy = 0.0
+        self._last_queued = 0
+        self._last_misses = 0
+        self._calm_since: float | None = None
+        self._alarmed: set[str] = set()
+        self.overload_episodes = 0
+        self.rate_factor = 1.0  # share of their usual batch the ``rate`` spouts get
+
+    # ------------------------------------------------------------------ components
+    def context(self, component: str) -> RealtimeContext:
+        return RealtimeContext(component, self.deadlines, self.metrics, self.overload)
+
+    def urgent(self, component: str) -> bool:
+        """True when one of ``component``'s streams is hard: its spout is never held back for
+        other classes' backlog (its own ``max.spout.pending`` still bounds it)."""
+        return any(d.component == component and d.criticality == "hard" for d in self.deadlines)
+
+    def rate_limited(self, component: str) -> bool:
+        """True when one of ``component``'s streams declares the ``rate`` policy."""
+        return any(d.component == component and "rate" in d.policies for d in self.deadlines)
+
+    # ------------------------------------------------------------------ trees
+    def root_tree(self, ex: Executor, stream: str, now: float) -> Tree | None:
+        """The tree of a root ``ex`` (a spout) emits on ``stream`` now; None: best effort."""
+        released = ex.instance.__dict__.pop(RELEASE_ATTRIBUTE, None)
+        key = f"{ex.name}.{stream}"
+        self._emitted[key] = self._emitted.get(key, 0) + 1
+        entry = self.roots.get((ex.name, stream))
+        if entry is None:
+            return None
+        decl, metrics, sheddable = entry
+        release = now if released is None else float(released) - self.wall_offset
+        return Tree(release, release + decl.deadline_s, decl, metrics, sheddable)
+
+    def remote_tree(self, wire: tuple[float, float, str, str] | None) -> Tree | None:
+        """A tree of another worker's root, as its tuples arrive here (no metrics: not ours)."""
+        if wire is None:
+            return None
+        release, deadline, component, stream = wire
+        decl = self.deadlines.get(component, stream)
+        if decl is None:
+            return None
+        sheddable = decl.criticality == "firm" and "discard" in decl.policies
+        return Tree(release, deadline, decl, None, sheddable)
+
+    def tree_done(self, tree: Tree, ok: bool) -> None:
+        """The tree's root is fully acked (``ok``) or failed: record when it finished."""
+        if tree.shed or tree.metrics is None:
+            return  # a shed tree was counted when it was shed
+        if ok:
+            tree.metrics.complete(tree.release, tree.deadline, self.clock.now())
+
+    # ------------------------------------------------------------------ scheduling
+    def push(self, inbox: ScheduledInbox, item: Any, entered: float, tree: Tree | None) -> None:
+        assert self.scheduler is not None
+        name = inbox.executor.name
+        if tree is None:
+            # best effort: ordered as if due a message timeout after it entered
+            timeout = self.settings.message_timeout_s
+            job = Job(
+                item,
+                inbox,
+                entered,
+                entered + timeout,
+                self.remaining[name],
+                timeout,
+                0.0,
+                self.seq(),
+            )
+        else:
+            decl = tree.decl
+            job = Job(
+                item,
+                (inbox, tree),
+                tree.release,
+                tree.deadline,
+                self.remaining[name],
+                decl.deadline_s,
+                self.rates.get(f"{decl.component}.{decl.stream}", 0.0),
+                self.seq(),
+                tree.sheddable,
+            )
+        inbox.n += 1
+        self.scheduler.push(job)
+
+    def run(self, budget: int) -> bool:
+        """Dispatch up to ``budget`` jobs, the scheduler's choice each time; True if any ran."""
+        sched = self.scheduler
+        assert sched is not None
+        clock = self.clock.now
+        spent, runs = self._spent, self._runs
+        dropped: list[Job] = []
+        ran = False
+        now = clock()
+        for _ in range(budget):
+            job = sched.pop_feasible(now, dropped)
+            if dropped:
+                self._shed_hopeless(dropped)
+                dropped.clear()
+            if job is None:
+                break
+            owner = job.executor
+            inbox = owner if type(owner) is ScheduledInbox else owner[0]
+            inbox.n -= 1
+            inbox.next = job.item
+            ex = inbox.executor
+            ex.run_batch(1)
+            inbox.next = None
+            ran = True
+            # the job's cost on the worker's clock: what the remaining-cost estimates add up
+            end = clock()
+            name = ex.name
+            spent[name] += end - now
+            runs[name] += 1
+            now = end
+        return ran
+
+    def _shed_hopeless(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            inbox, tree = job.executor
+            inbox.n -= 1
+            if not tree.shed:
+                tree.shed = True
+                metrics = tree.metrics or self.metrics.stream(
+                    f"{tree.decl.component}.{tree.decl.stream}"
+                )
+                metrics.add_shed("discard")
+            # acked, not failed: a shed job is done, its spout must not replay it
+            inbox.executor.instance.ack(job.item)
+
+    # ------------------------------------------------------------------ overload
+    def check(self, now: float, executors: list[Executor], queued: int) -> None:
+        """Once per ``squall.overload.check.secs``: costs, rates and the overload state."""
+        if now < self._next_check:
+            return
+        interval = self.settings.overload_check_s + max(0.0, now - self._next_check)
+        self._next_check = now + self.settings.overload_check_s
+        self._update_costs(executors)
+        for key, n in self._emitted.items():
+            self.rates[key] = n / interval
+        self._emitted = dict.fromkeys(self._emitted, 0)
+        busy = sum(ex.stats.exec_seconds for ex in executors)
+        utilization = (busy - self._last_busy) / interval
+        misses = sum(m.misses for m in self.metrics.streams.values())
+        missed = misses - self._last_misses
+        growth = queued - self._last_queued
+        growing = growth > 0
+        self._last_busy, self._last_misses, self._last_queued = busy, misses, queued
+        s = self.settings
+        pressed = (
+            missed > 0
+            or (utilization >= s.overload_enter_utilization and growing)
+            or queued >= s.queue_capacity
+        )
+        ov = self.overload
+        if pressed:
+            self._calm_since = None
+            if not ov.active:
+                ov.active = True
+                self.overload_episodes += 1
+                ov.reason = (
+                    f"{missed} deadline miss(es)"
+                    if missed
+                    else f"utilization {utilization:.0%}, {queued} queued and growing"
+                )
+            self.rate_factor = max(0.1, self.rate_factor * 0.5) if growing else self.rate_factor
+        elif ov.active:
+            if self._calm_since is None:
+                self._calm_since = now
+            if (
+                now - self._calm_since >= s.overload_hold_s
+                and utilization < s.overload_exit_utilization
+            ):
+                ov.active = False
+                ov.reason = ""
+                self._calm_since = None
+                self.rate_factor = 1.0
+        if ov.active and missed:
+            self._alarm(growth, interval)
+
+    def _alarm(self, growth: int, interval: float) -> None:
+        for name, m in self.metrics.streams.items():
+            decl = self._decl_of(name)
+            if decl is None or decl.criticality != "hard" or not m.misses or name in self._alarmed:
+                continue
+            self._alarmed.add(name)
+            self.report(
+                f"squall: OVERLOAD ALARM: hard stream {name} misses its {decl.deadline_s * 1000:g} ms "
+                f"deadline while shedding ({m.misses} of {m.completed} late so far; backlog "
+                f"{'+' if growth >= 0 else ''}{growth / interval:.0f} tuples/s): the offered load "
+                "exceeds what the mandatory work alone can sustain; no policy keeps hard deadlines "
+                "here — add workers, lower the rate, or relax the deadline"
+            )
+
+    def _decl_of(self, name: str) -> StreamDeadline | None:
+        component, _, stream = name.partition(".")
+        return self.deadlines.get(component, stream)
+
+    def _update_costs(self, executors: list[Executor]) -> None:
+        """Remaining cost along the path from each component: its mean cost + the costliest
+        path after it (the measured means so far)."""
+        if self.scheduler is not None:  # measured per job on the worker's clock
+            spent, runs = self._spent, self._runs
+        else:
+            spent, runs = {}, {}
+            for ex in executors:
+                spent[ex.name] = spent.get(ex.name, 0.0) + ex.stats.exec_seconds
+                runs[ex.name] = runs.get(ex.name, 0) + ex.stats.executed
+        own = {c: (spent[c] / runs[c] if runs.get(c) else 0.0) for c in spent}
+        memo: dict[str, float] = {}
+
+        def remaining(c: str, seen: frozenset[str]) -> float:
+            if c in memo:
+                return memo[c]
+            after = [remaining(d, seen | {c}) for d in self._downstream.get(c, ()) if d not in seen]
+            memo[c] = own.get(c, 0.0) + max(after, default=0.0)
+            return memo[c]
+
+        for c in self.model.components:
+            self.remaining[c] = remaining(c, frozenset())
+
+
+def _downstream(model: TopologyModel) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for (source, _stream), subs in model.subscribers.items():
+        out.setdefault(source, set()).update(s.consumer for s in subs)
+    return out
