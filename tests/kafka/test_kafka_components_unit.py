@@ -23,11 +23,13 @@ from bolts.kafka_sink import (
     TrendsKafkaSink,
     source_object,
 )
+from health_core.trend import TREND_FIELDS
 from spouts.kafka_health import KafkaHealthSpout
 from squall.kafka.errors import KafkaConfigError
 from squall.testing import BoltHarness, SpoutHarness, make_tuple
 
-Record = namedtuple("Record", "topic partition offset value")
+# kafka-python's ConsumerRecord fields the spout reads (key and timestamp: the real-time runtime)
+Record = namedtuple("Record", "topic partition offset value key timestamp", defaults=(None, None))
 TOPIC = "health.readings"
 
 
@@ -378,7 +380,7 @@ def test_sink_acks_only_after_the_broker_acknowledged() -> None:
 
 
 def test_trend_windows_go_to_the_configured_trends_topic() -> None:
-    fields = ["rule", "window_start_ms", "window_end_ms", "count", "trend", "previous"]
+    fields = list(TREND_FIELDS)
     harness = BoltHarness(
         TrendsKafkaSink,
         {**CONF, "health.kafka.trends.topic": "course.trends"},
@@ -386,11 +388,14 @@ def test_trend_windows_go_to_the_configured_trends_topic() -> None:
         sources={"trend": {"default": fields}},
     )
     harness.process(
-        make_tuple(["bmi > 35", 0, 10_000, 4, "rising", 1], fields=fields, component="trend", id=1)
+        make_tuple(
+            ["bmi > 35", 0, 10_000, 4, "rising", 1, 0.25, 2], fields=fields, component="trend", id=1
+        )
     )
     topic, key, value, _ = FakeProducer.instances[-1].sent[0]
     assert (topic, key) == ("course.trends", b"bmi > 35")
-    assert json.loads(value)["count"] == 4
+    record = json.loads(value)
+    assert (record["count"], record["precision"], record["error_bound"]) == (4, 0.25, 2)
 
 
 def test_sink_reads_its_dotted_keys_typed() -> None:
@@ -454,3 +459,48 @@ def test_kafka_parse_bolt_appends_the_source_to_invalid_output() -> None:
     assert [e.stream for e in good] == ["default"]
     assert good[0].values[0] == 3
     assert good[0].values[2]["source"] == f"{TOPIC}:0:10"  # TrendBolt counts a replay once
+
+
+def test_overload_skips_routine_records_by_key_within_m_k_and_commits_them() -> None:
+    # (m,k) = (1,2) per key under overload: of each key's jobs, every other one is skipped
+    # (greedy: discard, run, discard, ...), judged by the record's key before any parsing.
+    from squall.realtime.context import Overload, RealtimeContext
+    from squall.realtime.deadlines import Deadlines, StreamDeadline
+    from squall.realtime.metrics import Metrics
+
+    harness, consumer, _ = spout()
+    overload, metrics = Overload(), Metrics()
+    decl = StreamDeadline("kafka", "default", 1.0, "firm", 1, 2, frozenset({"discard"}))
+    harness.spout.realtime = RealtimeContext("kafka", Deadlines((decl,)), metrics, overload)
+    keys = [b"7", b"7", b"8", b"7", b"8", b"7"]
+    consumer.queue = [
+        Record(TOPIC, 0, o, b'[1, {"idade": 1}]', key, 1_700_000_000_000 + o)
+        for o, key in enumerate(keys)
+    ]
+    overload.active = True
+    emitted = [e.tup_id for e in drain(harness)]
+    # key 7: jobs at offsets 0, 1, 3, 5 -> skip, run, skip, run; key 8: offsets 2, 4 -> skip, run
+    assert emitted == [f"{TOPIC}:0:1", f"{TOPIC}:0:4", f"{TOPIC}:0:5"]
+    assert metrics.streams["kafka.default"].shed["discard"] == 3
+    assert harness.spout.stats["shed"] == 3
+    for tup_id in emitted:
+        harness.ack(tup_id)
+    # skipped records are done: the whole prefix commits, nothing is replayed
+    assert last_commit(consumer)[(TOPIC, 0)] == 6
+    assert drain(harness) == []
+
+
+def test_no_record_is_skipped_without_overload_and_release_is_the_record_timestamp() -> None:
+    from squall.realtime.context import Overload, RealtimeContext
+    from squall.realtime.deadlines import Deadlines, StreamDeadline
+    from squall.realtime.metrics import Metrics
+
+    harness, consumer, _ = spout()
+    decl = StreamDeadline("kafka", "default", 1.0, "firm", 1, 2, frozenset({"discard"}))
+    harness.spout.realtime = RealtimeContext("kafka", Deadlines((decl,)), Metrics(), Overload())
+    for offset in range(3):
+        consumer.queue = [Record(TOPIC, 0, offset, b"[1, {}]", b"7", 1_700_000_000_000 + offset)]
+        (emitted,) = drain(harness)
+        assert emitted.tup_id == f"{TOPIC}:0:{offset}"
+        # the tree's deadline runs from when the producer wrote the record
+        assert harness.spout.release_time == pytest.approx(1_700_000_000 + offset / 1000)

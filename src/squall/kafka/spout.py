@@ -30,6 +30,7 @@ from streamparse import Spout
 from squall.kafka.errors import KafkaConfigError
 from squall.kafka.offsets import OffsetTracker, Outcome, TopicPart, format_tup_id, parse_tup_id
 from squall.kafka.settings import SPOUT_SETTINGS, KafkaSpoutSettings
+from squall.realtime.context import realtime_of, set_release
 
 
 @dataclass
@@ -38,6 +39,7 @@ class _InFlight:
     offset: int
     values: list[Any]
     raw: bytes | None
+    released_s: float | None = None  # the record's timestamp: its release, also when replayed
 
 
 class ReliableKafkaSpout(Spout):
@@ -71,6 +73,7 @@ class ReliableKafkaSpout(Spout):
             "dead_lettered": 0,
             "commits": 0,
             "consumer_replacements": 0,
+            "shed": 0,  # skipped under overload within the stream's (m,k) bound
         }
         self._last_commit = time.monotonic()
         self._idle_until = 0.0
@@ -189,6 +192,8 @@ class ReliableKafkaSpout(Spout):
             entry = self.in_flight.get(tup_id)
             if entry is not None:
                 self.stats["replayed"] += 1
+                if entry.released_s is not None:
+                    set_release(self, entry.released_s)
                 self.emit(entry.values, tup_id=tup_id)
             return
         if not self.buffered:
@@ -238,9 +243,19 @@ class ReliableKafkaSpout(Spout):
                 tup_id, f"payload is not UTF-8: byte {raw[exc.start]:#04x} at offset {exc.start}"
             )
             return
+        # Real-time: under overload a firm stream may skip this job within its (m,k) bound,
+        # judged by the record's key (the patient), before any parsing. A skipped record is
+        # done (its offset commits), never failed or replayed; the runtime counts it as shed.
+        if realtime_of(self).discard("default", record.key):
+            self.stats["shed"] += 1
+            self.tracker.acked(tp, record.offset)
+            return
         values = self.to_values(record.topic, record.partition, record.offset, text)
-        self.in_flight[tup_id] = _InFlight(tp, record.offset, values, raw)
+        released = record.timestamp / 1000.0 if record.timestamp is not None else None
+        self.in_flight[tup_id] = _InFlight(tp, record.offset, values, raw, released)
         self.stats["emitted"] += 1
+        if released is not None:
+            set_release(self, released)  # the tree's deadline runs from the record's timestamp
         self.emit(values, tup_id=tup_id)
 
     # ------------------------------------------------------------------------------ outcomes
