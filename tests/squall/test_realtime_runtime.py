@@ -248,3 +248,54 @@ def test_multi_process_runs_carry_deadlines_across_workers():
     m = result.realtime.streams["words.default"]
     assert m.completed == acked and m.completed > 0
     assert m.misses == 0
+
+
+def _runtime(conf: dict[str, Any]) -> Any:
+    from squall.engine.model import build_model
+    from squall.engine.realtime_runtime import RealtimeRuntime, load_deadlines
+    from squall.engine.run_settings import RunSettings
+
+    topo = topology({"routine": 1 * MS, "critical": 1 * MS}, spouts=("routine", "critical"))
+    model = build_model(topo)
+    settings = RunSettings.from_conf(conf)
+    return RealtimeRuntime(model, settings, load_deadlines(model, conf), topo.clock)
+
+
+class _Spout:
+    def __init__(self, name: str) -> None:
+        self.name, self.rate_credit = name, 0.0
+
+
+def test_the_rate_policy_asks_a_spout_on_its_share_of_turns_only_in_overload():
+    rt = _runtime(
+        {
+            **declare("routine", 1000, "firm", mk="3,4", policies="discard,rate"),
+            **declare("critical", 50, "hard"),
+        }
+    )
+    routine, critical = _Spout("routine"), _Spout("critical")
+    turns = lambda ex: sum(rt.spout_turn(ex, False, False) for _ in range(8))  # noqa: E731
+    assert (turns(routine), turns(critical)) == (8, 8)  # no overload: every turn
+    rt.overload.active, rt.rate_factor = True, 0.25
+    assert (turns(routine), turns(critical)) == (2, 8)  # a quarter of the turns; hard: all
+
+
+def test_back_pressure_is_per_class_a_hard_stream_s_spout_goes_on():
+    rt = _runtime(
+        {
+            **declare("routine", 1000, "firm", mk="3,4", policies="discard"),
+            **declare("critical", 50, "hard"),
+        }
+    )
+    # paused by another class's full queue: the hard stream's spout is still asked
+    assert rt.spout_turn(_Spout("critical"), True, True) is True
+    assert rt.spout_turn(_Spout("routine"), True, True) is False
+    # stopping (the end of a run) pauses every spout
+    assert rt.spout_turn(_Spout("critical"), True, False) is False
+
+
+def test_forced_overload_holds_from_the_start():
+    rt = _runtime({"squall.overload.force": True, **declare("routine", 1000, "soft")})
+    assert rt.overload.active and rt.context("routine").overloaded
+    rt.check(10.0, [], 0)  # calm, long past the hold time: still overloaded
+    assert rt.overload.active

@@ -118,10 +118,12 @@ class RealtimeRuntime:
         self.clock = clock
         self.metrics = Metrics()
         self.overload = Overload()
+        if settings.overload_force:
+            self.overload.active, self.overload.reason = True, "squall.overload.force"
         self.scheduler: Scheduler | None = (
             None if settings.scheduler == "fifo" else make_scheduler(settings.scheduler)
         )
-        self.active = bool(len(deadlines)) or self.scheduler is not None
+        self.active = bool(len(deadlines)) or self.scheduler is not None or settings.overload_force
         # the run clock's time = epoch seconds - offset (a manual clock's time is the epoch's)
         self.wall_offset = 0.0 if isinstance(clock, ManualClock) else time.time() - clock.now()
         self.roots: dict[tuple[str, str], tuple[StreamDeadline, StreamMetrics, bool]] = {}
@@ -152,7 +154,8 @@ class RealtimeRuntime:
         self._calm_since: float | None = None
         self._alarmed: set[str] = set()
         self.overload_episodes = 0
-        self.rate_factor = 1.0  # share of their usual batch the ``rate`` spouts get
+        self.rate_factor = 1.0  # share of the loop's turns the ``rate`` spouts are asked on
+        self.rate_factor_min = 1.0
 
     # ------------------------------------------------------------------ components
     def context(self, component: str) -> RealtimeContext:
@@ -166,6 +169,23 @@ class RealtimeRuntime:
     def rate_limited(self, component: str) -> bool:
         """True when one of ``component``'s streams declares the ``rate`` policy."""
         return any(d.component == component and "rate" in d.policies for d in self.deadlines)
+
+    def spout_turn(self, ex: Executor, paused: bool, only_backpressure: bool) -> bool:
+        """Whether spout ``ex`` is asked for tuples this turn of the loop.
+
+        Back-pressure is per class: a spout with a hard stream goes on while other classes'
+        backlog holds the rest (its own ``max.spout.pending`` still bounds it; the scheduler
+        runs its jobs first). Under the ``rate`` policy, in overload, a spout is asked on
+        ``rate_factor`` of the turns only: its source keeps the rest (Kafka: as lag).
+        """
+        if paused and not (only_backpressure and self.urgent(ex.name)):
+            return False
+        if self.overload.active and self.rate_limited(ex.name):
+            ex.rate_credit += self.rate_factor
+            if ex.rate_credit < 1.0:
+                return False
+            ex.rate_credit -= 1.0
+        return True
 
     # ------------------------------------------------------------------ trees
     def root_tree(self, ex: Executor, stream: str, now: float) -> Tree | None:
@@ -311,8 +331,10 @@ class RealtimeRuntime:
                     if missed
                     else f"utilization {utilization:.0%}, {queued} queued and growing"
                 )
-            self.rate_factor = max(0.1, self.rate_factor * 0.5) if growing else self.rate_factor
-        elif ov.active:
+            if growing:  # halve the ``rate`` spouts' share of turns, down to a tenth
+                self.rate_factor = max(0.1, self.rate_factor * 0.5)
+                self.rate_factor_min = min(self.rate_factor_min, self.rate_factor)
+        elif ov.active and not s.overload_force:
             if self._calm_since is None:
                 self._calm_since = now
             if (

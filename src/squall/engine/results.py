@@ -72,6 +72,7 @@ class RunResult:
     # deadlines or a scheduler (squall.realtime); None otherwise
     realtime: Metrics | None = None
     overload_episodes: int = 0
+    rate_factor_min: float = 1.0  # the lowest share of turns a ``rate`` spout was asked on
 
     def merge(self, other: RunResult) -> None:
         for name, stats in other.stats.items():
@@ -91,6 +92,7 @@ class RunResult:
                 self.realtime = Metrics()
             self.realtime.merge(other.realtime)
         self.overload_episodes += other.overload_episodes
+        self.rate_factor_min = min(self.rate_factor_min, other.rate_factor_min)
 
     def output(self, component: str, stream: str = "default") -> list[list[Any]]:
         return self.outputs.get(component, {}).get(stream, [])
@@ -109,7 +111,12 @@ class RunResult:
             f"{self.pending_at_stop} in flight at stop, {len(self.errors)} error(s)"
         )
         if self.realtime is not None and self.realtime.streams:
-            lines.append(f"deadlines ({self.overload_episodes} overload episode(s)):")
+            slowed = (
+                f"; rate policy slowed sources to {self.rate_factor_min:.0%}"
+                if self.rate_factor_min < 1.0
+                else ""
+            )
+            lines.append(f"deadlines ({self.overload_episodes} overload episode(s){slowed}):")
             for stream in sorted(self.realtime.streams):
                 lines.append(f"  {stream:<22}{self.realtime.summary_line(stream)}")
         return "\n".join(lines)

@@ -87,6 +87,13 @@ RUN_SCHEMA = register(
                 "overload ends only below this busy share (hysteresis: no flapping)",
             ),
             Setting(
+                "squall.overload.force",
+                boolean,
+                False,
+                "hold the worker in overload from the start: every overload policy in force "
+                "(to measure the mandatory-only capacity, or to rehearse shedding)",
+            ),
+            Setting(
                 "squall.overload.hold.secs",
                 duration(0),
                 2.0,
@@ -141,6 +148,7 @@ class RunSettings:
     overload_enter_utilization: float = 0.9
     overload_exit_utilization: float = 0.7
     overload_hold_s: float = 2.0
+    overload_force: bool = False
 
     @classmethod
     def from_conf(cls, conf: Mapping[str, Any]) -> RunSettings:
@@ -158,6 +166,7 @@ class RunSettings:
             overload_enter_utilization=v["squall.overload.enter.utilization"],
             overload_exit_utilization=v["squall.overload.exit.utilization"],
             overload_hold_s=v["squall.overload.hold.secs"],
+            overload_force=v["squall.overload.force"],
             batch=v["squall.batch"],
             spout_batch=v["squall.spout.batch"],
             drain_s=v["squall.drain.secs"],

@@ -222,20 +222,15 @@ class Worker:
                     if self.capture:
                         self.result.spout_failed.setdefault(ex.name, []).append(msg_id)
                     self._call(ex, comp.fail, msg_id)
-            calls = self.settings.spout_batch
             if self.realtime_active:
-                if paused and not (
-                    self.backpressured and not self.spouts_stopped and rt.urgent(ex.name)
-                ):
-                    continue  # back-pressure is per class: a hard stream's spout goes on
-                if rt.overload.active and rt.rate_limited(ex.name):
-                    calls = max(1, int(calls * rt.rate_factor))  # the ``rate`` policy
+                if not rt.spout_turn(ex, paused, self.backpressured and not self.spouts_stopped):
+                    continue
             elif paused:
                 continue
             max_pending = ex.max_pending
             stats = ex.stats
             next_tuple = comp.next_tuple
-            for _ in range(calls):
+            for _ in range(self.settings.spout_batch):
                 if max_pending is not None and pending_by_task.get(ex.task, 0) >= max_pending:
                     break
                 before = stats.emitted
@@ -496,4 +491,5 @@ class Worker:
         if self.realtime_active:
             result.realtime = self.rt.metrics
             result.overload_episodes = self.rt.overload_episodes
+            result.rate_factor_min = self.rt.rate_factor_min
         return result
