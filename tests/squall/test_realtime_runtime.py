@@ -299,3 +299,21 @@ def test_forced_overload_holds_from_the_start():
     assert rt.overload.active and rt.context("routine").overloaded
     rt.check(10.0, [], 0)  # calm, long past the hold time: still overloaded
     assert rt.overload.active
+
+
+def test_a_hard_stream_missing_in_overload_raises_one_alarm_naming_it(capsys):
+    topo = topology({"routine": 1 * MS, "critical": 10 * MS}, spouts=("routine", "critical"))
+    conf = {
+        "squall.scheduler": "edf",
+        **declare("routine", 1000, "firm", mk="3,4", policies="discard"),
+        **declare("critical", 5, "hard"),  # 10 ms of work against 5 ms: every job is late
+    }
+    d = driver(topo, conf)
+    for k in range(3):
+        topo.feeds["critical"].append((f"c{k}", topo.clock.now()))
+        d.run()
+        d.advance(0.002)
+    alarms = [line for line in capsys.readouterr().err.splitlines() if "OVERLOAD ALARM" in line]
+    assert len(alarms) == 1, alarms  # once per stream, not once per miss
+    assert "hard stream critical.default misses its 5 ms deadline while the overload" in alarms[0]
+    assert d.result.realtime.streams["critical.default"].misses == 3

@@ -138,6 +138,10 @@ class RealtimeRuntime:
                     self.metrics.stream(f"{d.component}.{d.stream}"),
                     sheddable,
                 )
+        self._urgent = {d.component for d in deadlines if d.criticality == "hard"}
+        self._rate_limited = {d.component for d in deadlines if "rate" in d.policies}
+        # a policy that gives up work for others: without one, overload cannot be shed
+        self.shedding = any(d.policies - {"late"} for d in deadlines)
         self.rates: dict[str, float] = {}  # spout component.stream -> measured roots/s (RM)
         self._emitted: dict[str, int] = {}
         self.remaining: dict[str, float] = dict.fromkeys(model.components, 0.0)
@@ -164,11 +168,11 @@ class RealtimeRuntime:
     def urgent(self, component: str) -> bool:
         """True when one of ``component``'s streams is hard: its spout is never held back for
         other classes' backlog (its own ``max.spout.pending`` still bounds it)."""
-        return any(d.component == component and d.criticality == "hard" for d in self.deadlines)
+        return component in self._urgent
 
     def rate_limited(self, component: str) -> bool:
         """True when one of ``component``'s streams declares the ``rate`` policy."""
-        return any(d.component == component and "rate" in d.policies for d in self.deadlines)
+        return component in self._rate_limited
 
     def spout_turn(self, ex: Executor, paused: bool, only_backpressure: bool) -> bool:
         """Whether spout ``ex`` is asked for tuples this turn of the loop.
@@ -354,12 +358,21 @@ class RealtimeRuntime:
             if decl is None or decl.criticality != "hard" or not m.misses or name in self._alarmed:
                 continue
             self._alarmed.add(name)
+            rate = f"backlog {'+' if growth >= 0 else ''}{growth / interval:.0f} tuples/s"
+            if self.shedding:
+                why = (
+                    "while the overload policies shed other work: the offered load exceeds what "
+                    "the mandatory work alone can sustain, and no policy keeps hard deadlines here"
+                )
+            else:
+                why = (
+                    "and no stream declares a policy that sheds work (discard, imprecise, rate) "
+                    "to make room for it"
+                )
             self.report(
-                f"squall: OVERLOAD ALARM: hard stream {name} misses its {decl.deadline_s * 1000:g} ms "
-                f"deadline while shedding ({m.misses} of {m.completed} late so far; backlog "
-                f"{'+' if growth >= 0 else ''}{growth / interval:.0f} tuples/s): the offered load "
-                "exceeds what the mandatory work alone can sustain; no policy keeps hard deadlines "
-                "here — add workers, lower the rate, or relax the deadline"
+                f"squall: OVERLOAD ALARM: hard stream {name} misses its "
+                f"{decl.deadline_s * 1000:g} ms deadline {why} ({m.misses} of {m.completed} late "
+                f"so far, {rate}); add workers, lower the rate, or relax the deadline"
             )
 
     def _decl_of(self, name: str) -> StreamDeadline | None:

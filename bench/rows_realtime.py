@@ -1,0 +1,339 @@
+"""Issue 11's bench: the ward topology under load, per policy set — do critical alerts keep
+their deadline when routine work is shed?
+
+**Topology.** topologies/health_ward.py on the embedded runner (one worker): critical readings
+(20% of the load, hard, D = 50 ms) and routine readings (firm, D = 1 s, (m,k) = (3,4) per
+patient), config.yaml's 4 producers per class, trend windows of 5 s sliding by 1 s (so that
+window evaluation, the longest hold of the loop, happens several times per run), console off.
+Bench-only subclasses are swapped into its wiring, src/ is not touched:
+
+- ``BenchSpout`` (which keeps pystorm's ``emit``: the runner's fast path) notes, when the run
+  closes it, how many readings its schedule had made due
+  that it never took (its backlog: each will be late, so each counts as a miss of its class),
+  what it emitted, acked, gave up and discarded; and can follow a burst profile (``burst``).
+- ``BenchTrend`` notes every window it emits (count, precision, error bound).
+
+**Policy sets** (``POLICY_SETS``): ``fifo/late`` (today's runner: FIFO, deadline loss only);
+``edf+imprecise+discard`` (EDF across the worker, routine readings discarded within (3,4) at
+the spout, hopeless routine jobs dropped, trend windows sampled 1 in 4); ``+rate`` (and the
+routine spout asked less often while overloaded).
+
+**Capacities, measured first in the same run.** Full work: a paced fifo run at a probe rate;
+capacity = probe rate / the share of wall time the process was on CPU (its loop sleeps only
+when idle). Mandatory only: the same with every policy forced on (``squall.overload.force``):
+routine readings at their (m,k) minimum, trends sampled.
+
+**Per row** (offered = a multiple of the full-work capacity): the achieved rate (readings the
+schedule produced per second: emitted + discarded; below the offered rate when the loop could
+not even take them), critical and routine p99 (release to the last ack: the alert written),
+miss ratios (late completions + readings still due-but-not-taken at the end, over all
+readings of the class), shed counts, critical readings lost or shed, trend precision and the
+stated error of sampled windows, CPU seconds per reading.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from streamparse import Topology
+
+POLICY_SETS: dict[str, dict[str, Any]] = {
+    "fifo/late": {"squall.scheduler": "fifo", "squall.realtime.routine.default.policies": "late"},
+    "edf+imprecise+discard": {
+        "squall.scheduler": "edf",
+        "squall.realtime.routine.default.policies": "discard",
+        "squall.realtime.trend.default.policies": "imprecise",
+    },
+    "edf+imprecise+discard+rate": {
+        "squall.scheduler": "edf",
+        "squall.realtime.routine.default.policies": "discard,rate",
+        "squall.realtime.trend.default.policies": "imprecise",
+    },
+}
+# the trend stream's declaration (its policies come with the policy set)
+TREND_DECLARATION = {
+    "squall.realtime.trend.default.deadline.ms": 1000,
+    "squall.realtime.trend.default.criticality": "firm",
+    "squall.realtime.trend.default.mk": "3,4",
+}
+ROOT = Path(__file__).resolve().parents[1]
+TOPOLOGY = ROOT / "topologies" / "health_ward.py"
+PRODUCERS = 4  # per class, config.yaml's count
+BASE_CONF: dict[str, Any] = {
+    "health.producers.count": PRODUCERS,
+    "health.sinks.console": False,
+    "health.windows.window.secs": 5,
+    "health.windows.slide.secs": 1,
+}
+
+_SPOUTS: dict[str, dict[str, Any]] = {}  # component -> what its BenchSpout noted at close
+_WINDOWS: list[tuple[int, float, int]] = []  # (count, precision, error_bound) per window
+_RUN: dict[str, float] = {"stop_s": 0.0}  # when the spouts stop, seconds after they started
+
+
+def ward_topology(burst: tuple[float, float, float] | None) -> type[Topology]:
+    """HealthWardTopology with the bench's spout and trend subclasses; ``burst`` =
+    (start s, length s, factor) of a burst on top of the base rate."""
+    from bolts.trend import TrendBolt
+    from health_core.synthetic import SyntheticSource
+    from health_core.trend import TREND_FIELDS
+    from spouts.synthetic import SyntheticHealthSpout
+    from squall.realtime.context import realtime_of
+
+    count_i, precision_i, bound_i = (
+        TREND_FIELDS.index("count"),
+        TREND_FIELDS.index("precision"),
+        TREND_FIELDS.index("error_bound"),
+    )
+
+    class BurstSource(SyntheticSource):
+        def cumulative(self, t_s: float) -> float:
+            """Readings per producer due by ``t_s`` after the start (the rate profile's integral)."""
+            r = self.settings.rate_per_producer_hz
+            if burst is None or t_s <= burst[0]:
+                return r * t_s
+            start, length, factor = burst
+            inside = min(t_s, start + length) - start
+            return r * start + factor * r * inside + r * max(0.0, t_s - start - length)
+
+        def _due_ms(self, producer: Any) -> float:
+            r = self.settings.rate_per_producer_hz
+            n = producer.seq + producer.index / self.settings.count
+            if burst is None or n <= r * burst[0]:
+                return self.start_ms + n * 1000.0 / r
+            start, length, factor = burst
+            if n <= r * start + factor * r * length:
+                return self.start_ms + 1000.0 * (start + (n - r * start) / (factor * r))
+            return self.start_ms + 1000.0 * (
+                start + length + (n - r * start - factor * r * length) / r
+            )
+
+    class BenchSpout(SyntheticHealthSpout):
+        def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
+            super().initialize(storm_conf, context)
+            self.source.__class__ = BurstSource
+            self._name = str(context.get("componentid"))
+
+        def close(self) -> None:
+            source = self.source
+            assert isinstance(source, BurstSource)
+            # Readings due more than D before the spouts stopped, never taken: late for sure
+            # (those due later were cut off by the end of the run, not by overload).
+            decl = realtime_of(self).deadline("default")
+            late_by = _RUN["stop_s"] - (decl.deadline_s if decl else 0.0)
+            due = 0
+            for p in source.producers:
+                n = math.floor(source.cumulative(late_by) - p.index / source.settings.count) + 1
+                due += max(0, n - p.seq)
+            elapsed = (self.clock() - source.start_ms) / 1000.0
+            _SPOUTS[self._name] = {
+                "taken": sum(p.seq for p in source.producers),
+                "emitted": sum(p.seq for p in source.producers) - self.shed,
+                "backlog": due,
+                "acked": self.acked,
+                "given_up": self.given_up,
+                "shed": self.shed,
+                "pending": len(self.pending),
+                "elapsed_s": elapsed,
+            }
+
+    class BenchTrend(TrendBolt):
+        def emit(self, tup: Any, *args: Any, **kwargs: Any) -> Any:
+            if len(tup) == len(TREND_FIELDS):
+                _WINDOWS.append((tup[count_i], tup[precision_i], tup[bound_i]))
+            return super().emit(tup, *args, **kwargs)
+
+    from squall.loading import load_topology
+
+    ward = load_topology(str(TOPOLOGY))
+    swap = {"critical": BenchSpout, "routine": BenchSpout, "trend": BenchTrend}
+    attrs: dict[str, Any] = {"config": dict(ward.config)}
+    for spec in ward.specs:
+        if spec.name in swap:
+            spec = copy.copy(spec)
+            spec.component_cls = swap[spec.name]
+        attrs[spec.name] = spec
+    return type("HealthWardBench", (Topology,), attrs)
+
+
+def ward_run(
+    offered: float,
+    policy: str,
+    seconds: float,
+    force: bool = False,
+    burst: tuple[float, float, float] | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """One run of the ward at ``offered`` readings/s under ``policy`` (a fresh process each)."""
+    from squall import run_topology
+    from squall.loading import load_topology, run_conf
+
+    _SPOUTS.clear()
+    _WINDOWS.clear()
+    _RUN["stop_s"] = seconds
+    options = {
+        **BASE_CONF,
+        **TREND_DECLARATION,
+        **POLICY_SETS[policy],
+        "health.producers.rate.per.producer.hz": offered / PRODUCERS,
+        "squall.overload.force": force,
+        # the config refuses fewer than window + slide + 2 s of readings (health.py's readings
+        # wait on windows; the ward's do not, but the check is the config's)
+        "topology.max.spout.pending": math.ceil(offered * 8) + 1_000,
+        "squall.drain.secs": 1.0,  # trees in flight at the end finish (late ones count)
+    }
+    conf = run_conf(load_topology(str(TOPOLOGY)), options, ROOT / "config.json")
+    topo = ward_topology(burst)
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    result = run_topology(topo, conf, seconds=seconds)
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    assert result.realtime is not None, "the ward declares deadlines: the runtime reports them"
+    streams = result.realtime.streams
+    out: dict[str, Any] = {
+        "offered": offered,
+        "policy": policy,
+        "seconds": seconds,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "busy": cpu / wall,
+        "overload_episodes": result.overload_episodes,
+        "rate_factor_min": result.rate_factor_min,
+    }
+    taken = 0
+    for cls in ("critical", "routine"):
+        spout = _SPOUTS.get(cls, {})
+        m = streams.get(f"{cls}.default")
+        backlog = spout.get("backlog", 0)
+        completed = m.completed if m else 0
+        misses = m.misses if m else 0
+        taken += spout.get("taken", 0)
+        out[cls] = {
+            "taken": spout.get("taken", 0),
+            "completed": completed,
+            "late": misses,
+            "backlog": backlog,
+            "miss_ratio": (misses + backlog) / max(1, completed + backlog),
+            "p50_ms": 1000 * m.latency.quantile(0.5) if m and completed else None,
+            "p99_ms": 1000 * m.latency.quantile(0.99) if m and completed else None,
+            "max_ms": 1000 * m.latency.max if m and completed else None,
+            "shed": dict(m.shed) if m else {},
+            "lost": spout.get("given_up", 0),
+        }
+    trend = streams.get("trend.default")
+    sampled = [(c, b) for c, p, b in _WINDOWS if p < 1.0]
+    out["trend"] = {
+        "windows": len(_WINDOWS),
+        "sampled_windows": len(sampled),
+        "shed_imprecise": trend.shed.get("imprecise", 0) if trend else 0,
+        "stated_error": (sum(b for _, b in sampled) / max(1, sum(c for c, _ in sampled)))
+        if sampled
+        else 0.0,
+    }
+    out["achieved"] = taken / seconds
+    out["cpu_per_reading_us"] = 1e6 * cpu / max(1, taken)
+    return out
+
+
+def _capacity(run: dict[str, Any]) -> float:
+    """Readings/s the process would sustain at 100% CPU, from a run's CPU share."""
+    return float(run["achieved"] / max(run["busy"], 1e-6))
+
+
+def realtime_rows(
+    seconds: float,
+    loads: list[float],
+    policies: list[str],
+    burst: tuple[float, float, float] | None,
+    probe: float,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Capacities first, then a row per (policy set, load) and per policy set for the burst."""
+    from bench.rowexec import run_row
+
+    def run(label: str, **kwargs: Any) -> dict[str, Any]:
+        t0 = time.monotonic()
+        got = run_row(
+            "bench.rows_realtime:ward_run", {"seconds": seconds, **kwargs}, label, seconds + 90
+        )
+        if "error" not in got:
+            crit = got["critical"]
+            print(
+                f"    {label}: achieved {got['achieved']:,.0f}/s, busy {got['busy']:.0%}, critical "
+                f"p99 {crit['p99_ms'] or 0:,.1f} ms misses {100 * crit['miss_ratio']:.1f}%, "
+                f"routine misses {100 * got['routine']['miss_ratio']:.1f}% "
+                f"({time.monotonic() - t0:.1f} s)",
+                flush=True,
+            )
+        return got
+
+    started = time.monotonic()
+    rows: list[dict[str, Any]] = []
+    probe_run = run("realtime: full-work probe", offered=probe, policy="fifo/late")
+    if "error" in probe_run:
+        return {"rows": [{"name": "capacity", "error": probe_run["error"]}]}
+    # a second probe nearer the capacity: the idle loop's own CPU weighs less there
+    second = run(
+        "realtime: full-work probe 2", offered=0.6 * _capacity(probe_run), policy="fifo/late"
+    )
+    full = _capacity(second if "error" not in second else probe_run)
+    forced = run(
+        "realtime: mandatory-only probe",
+        offered=0.6 * full,
+        policy="edf+imprecise+discard",
+        force=True,
+    )
+    mandatory = _capacity(forced) if "error" not in forced else None
+    summary = {
+        "realtime": "capacity",
+        "full_capacity": full,
+        "mandatory_capacity": mandatory,
+        "probe": second if "error" not in second else probe_run,
+        "forced": forced,
+    }
+    rows.append(
+        {
+            "name": "capacity (full work)",
+            "records_per_s": full,
+            "note": f"mandatory-only {mandatory or 0:,.0f}/s (routine at (3,4) minimum, trends sampled)",
+            "extra": summary,
+        }
+    )
+    for policy in policies:
+        for x in loads:
+            got = run(f"realtime: {policy} at {x:g}x", offered=x * full, policy=policy)
+            rows.append(_row(f"{policy} at {x:g}x", got, x, full))
+        if burst is not None:
+            base_x = 0.6
+            got = run(
+                f"realtime: {policy} burst", offered=base_x * full, policy=policy, burst=burst
+            )
+            rows.append(
+                _row(f"{policy} burst {burst[2]:g}x for {burst[1]:g} s on 0.6x", got, None, full)
+            )
+    summary["elapsed_s"] = time.monotonic() - started
+    return {"rows": rows}
+
+
+def _row(name: str, got: dict[str, Any], x: float | None, full: float) -> dict[str, Any]:
+    if "error" in got:
+        return {"name": name, "error": got["error"]}
+    crit, routine = got["critical"], got["routine"]
+    shed = sum(routine["shed"].values())
+    note = (
+        f"critical misses {100 * crit['miss_ratio']:.1f}%, routine misses "
+        f"{100 * routine['miss_ratio']:.1f}%, routine shed {shed:,}, critical lost/shed "
+        f"{crit['lost'] + sum(crit['shed'].values())}, trend stated error "
+        f"{100 * got['trend']['stated_error']:.1f}%"
+    )
+    return {
+        "name": name,
+        "records_per_s": got["achieved"],
+        "p50_ms": crit["p50_ms"],
+        "p99_ms": crit["p99_ms"],
+        "note": note,
+        "extra": {"realtime": "load", "x": x, "full_capacity": full, **got},
+    }
