@@ -249,9 +249,10 @@ class BenchHealthSpout(Spout):
 class PatientTrendBolt(TrendBolt):
     """TrendBolt's window, counted per (rule, patient id): the distinct-keys scaling rows.
 
-    One tuple per window, ``["patients", start, end, distinct keys, "steady", max count]``,
-    rather than one per key: an emit from a window is anchored to every tuple in it, so one
-    tuple per key would cost keys x window size in acker updates and measure that instead.
+    One tuple per window, ``["patients", start, end, distinct keys, "steady", max count, 1.0,
+    0]`` (exact), rather than one per key: an emit from a window is anchored to every tuple in
+    it, so one tuple per key would cost keys x window size in acker updates and measure that
+    instead.
     """
 
     def process_window(self, window: Any) -> None:
@@ -264,6 +265,8 @@ class PatientTrendBolt(TrendBolt):
                 len(counts),
                 "steady",
                 max(counts.values(), default=0),
+                1.0,  # TREND_FIELDS' precision and error_bound: exact
+                0,
             ]
         )
 

@@ -7,7 +7,11 @@ Outputs:
 
 * ``default``: ``["reading_id", "ts", "reading"]`` — ``reading`` is ``Reading.to_dict()``
   (id, age, height_cm, weight_kg, ts epoch ms, form); ``ts`` is the arrival time for the
-  course form.
+  course form. A reading from a ward spout also gets ``"class"``: ``"critical"`` or
+  ``"routine"``, the name of the spout that emitted it (the ward names each class's spout after
+  its class, see spouts/synthetic.py). Producers write no class: it says where a reading came
+  from, not what it holds, so the wire format stays the course's. Other readings get no
+  ``class`` key (health.py's are unchanged).
 * ``invalid``: ``["raw", "reason", "ts"]`` — the payload as text (bounded, see
   ``health_core.parse.raw_preview``), a readable reason, and the arrival time in epoch ms.
 
@@ -21,7 +25,7 @@ from typing import Any
 
 from streamparse import Bolt, Stream
 
-from health_core.config import HealthConfig
+from health_core.config import READING_CLASSES, HealthConfig
 from health_core.parse import Reading, epoch_ms, parse_payload, raw_preview
 from health_core.report import INVALID_FIELDS
 
@@ -54,7 +58,10 @@ class ParseBolt(Bolt):
             )
             return
         if isinstance(result, Reading):
-            self.emit([result.id, result.ts, result.to_dict()])
+            reading = result.to_dict()
+            if tup.component in READING_CLASSES:
+                reading["class"] = tup.component
+            self.emit([result.id, result.ts, reading])
         else:
             self.emit(
                 [raw_preview(payload, self.preview_chars), result.reason, now_ms],

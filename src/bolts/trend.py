@@ -14,6 +14,14 @@ alerts (a watermark is per task, as in Storm): a task whose rules stop firing re
 windows once one of them fires again. Ticks drive the watermark: the class config asks for one per
 second, which streamparse copies into the spec unless the topology passes its own ``config``
 (then include ``TrendBolt.config`` in it).
+
+Overload (the ``imprecise`` policy): while the runner is in overload and the deadline of
+``squall.realtime.<this component>.default`` lists ``imprecise``, the threshold check upstream
+(mandatory) still delivers every alert, but this bolt stores only 1 alert in
+``health.windows.approximate.every`` (r) per rule and acks the rest at once, counted as shed
+``imprecise``; windows holding sampled alerts report an estimated ``count`` with ``precision``
+1/r and an ``error_bound`` (``health_core.trend_sample`` proves it). Out of overload it
+counts exactly again. Elsewhere (under Storm) it always counts exactly.
 """
 
 from __future__ import annotations
@@ -26,7 +34,9 @@ from streamparse import Stream
 
 from health_core.config import HealthConfig
 from health_core.report import ALERT_FIELDS
-from health_core.trend import TREND_FIELDS, count_distinct_by_rule, trends
+from health_core.trend import TREND_FIELDS, trends, weighted_count_by_rule
+from health_core.trend_sample import TrendSampler
+from squall.realtime.context import realtime_of
 from squall.windowed_bolt import WindowedBolt, late_stream
 from squall.windows import Duration, Window, WindowSpec
 
@@ -34,6 +44,7 @@ from squall.windows import Duration, Window, WindowSpec
 LAG_S = 1.0
 WATERMARK_INTERVAL_S = 1
 _RULE = ALERT_FIELDS.index("rule")
+_TS = ALERT_FIELDS.index("ts")
 _READING = ALERT_FIELDS.index("reading")
 
 
@@ -64,6 +75,43 @@ class TrendBolt(WindowedBolt):
         super().initialize(storm_conf, context)
         self.previous: dict[str, int] = {}
         self.previous_end: int | None = None
+        length, slide = self.spec.length, self.spec.slide
+        assert isinstance(length, Duration) and isinstance(slide, Duration)
+        every = HealthConfig.from_storm_conf(storm_conf or {}).windows.approximate_every
+        self.sampler = TrendSampler(every, length.ms, slide.ms)
+        self.approximate = False  # the mode in effect: sampling (True) or exact
+
+    def _update_mode(self) -> bool:
+        """Follow the runtime into or out of the approximate mode; True while in it."""
+        ctx = realtime_of(self)
+        degraded = ctx.degraded("default")
+        if degraded != self.approximate:
+            self.approximate = degraded
+            ctx.set_precision("default", self.sampler.precision if degraded else 1.0)
+        return degraded
+
+    def add_to_windows(self, tup: Tuple, ts: int) -> None:
+        values = tup.values
+        admission = self.sampler.admit(
+            str(values[_RULE]), _source(values), ts, sampled=self._update_mode()
+        )
+        if admission.store:
+            self.windows.add(tup, ts)  # may refuse it (buffer full): then nothing is recorded
+        self.sampler.record(admission, tup)
+        if not admission.store:
+            # sampled out: its weight is carried by the kept alerts of its pane
+            realtime_of(self).shed("default", "imprecise")
+            self.ack(tup)
+
+    def process_tick(self, tup: Tuple) -> None:
+        self._update_mode()  # report leaving overload even when no alert arrives
+        super().process_tick(tup)
+        # Windows still to come end at or after the watermark, so they start after
+        # watermark - length: panes up to there are in none (here, not in process_window,
+        # which a subclass may replace).
+        watermark, length = self.windows.watermark, self.spec.length
+        if watermark is not None and isinstance(length, Duration):
+            self.sampler.expire(watermark - length.ms)
 
     def process_window(self, window: Window[Tuple]) -> None:
         assert window.start is not None  # a duration window always has a start
@@ -71,10 +119,18 @@ class TrendBolt(WindowedBolt):
         assert isinstance(slide, Duration)
         contiguous = self.previous_end is not None and window.end - self.previous_end <= slide.ms
         previous = self.previous if contiguous else {}
-        # A replayed reading's alerts are counted once (at-least-once delivery upstream).
-        counts = count_distinct_by_rule(
-            (str(t.values[_RULE]), _source(t.values)) for t in window.current
+        # A replayed reading's alerts are counted once (at-least-once delivery upstream); a
+        # sampled alert counts for the alerts of its pane that were not stored.
+        sampler = self.sampler
+        counts = weighted_count_by_rule(
+            (
+                rule := str(t.values[_RULE]),
+                _source(t.values),
+                sampler.weight(rule, t.values[_TS], t),
+            )
+            for t in window.current
         )
-        for trend in trends(counts, previous, window.start, window.end):
+        accuracy = sampler.accuracy(window.start, window.end)
+        for trend in trends(counts, previous, window.start, window.end, accuracy):
             self.emit(trend.as_values())
         self.previous, self.previous_end = counts, window.end

@@ -29,6 +29,18 @@ written ``.`` and a trailing ``_s`` (seconds) written ``.secs`` (:func:`storm_ke
     rules                             health.rules
     storm.max_spout_pending           topology.max.spout.pending      (Storm's own keys)
     storm.message_timeout_s           topology.message.timeout.secs
+    ward.critical_share               health.ward.critical.share
+    ward.routine_deadline_ms          squall.realtime.routine.default.deadline.ms   (see below)
+    ward.scheduler                    squall.scheduler                              (see below)
+
+The ``ward`` section describes topologies/health_ward.py: its two classes of readings and
+what each class promises. Its deadline fields (``<class>_deadline_ms``, ``_criticality``,
+``_mk``, ``_policies``) are the ``squall.realtime.<class>.default.*`` declarations of the ward's
+spouts ``critical`` and ``routine`` (:mod:`squall.realtime.deadlines`), and ``scheduler`` is the
+runner's ``squall.scheduler``: they travel only with ``to_storm_conf(ward=True)``, which the
+ward topology alone uses (the runtime refuses a deadline on a stream a topology does not
+declare), and ``from_storm_conf`` reads them back from those keys. Override them for a run as
+those keys: ``-o squall.realtime.routine.default.mk=2,4``.
 
 ``HEALTH_SCHEMA`` declares every Storm key and is registered for the ``health.`` root, so the
 embedded runner refuses ``-o health.producers.cuont=8`` before any tuple runs, naming
@@ -52,11 +64,24 @@ import yaml
 
 from health_core.rules import Rule, RuleError, parse_rules
 from squall.errors import ConfigError
+from squall.realtime.deadlines import (
+    CRITICALITY,
+    DEADLINE_MS,
+    MK,
+    POLICY_LIST,
+    REALTIME_SCHEMA,
+    DeadlineError,
+    Deadlines,
+    StreamDeadline,
+    conf_key,
+)
+from squall.realtime.scheduling import SCHEDULERS
 from squall.settings import (
     Reader,
     Schema,
     Setting,
     boolean,
+    choice,
     duration,
     integer,
     number,
@@ -74,6 +99,24 @@ STORM_KEYS: dict[str, str] = {
 }
 # TrendBolt's allowed disorder plus a tick, for the hold-time estimate below.
 TREND_HOLD_MARGIN_S = 2.0
+# The ward's classes of readings; each is also the component id of the ward spout sending it.
+READING_CLASSES: tuple[str, ...] = ("critical", "routine")
+WARD_STREAM = "default"  # the ward spouts' stream that the deadlines are declared on
+# WardSettings field -> the key it travels as, when not health.ward.*: the ward topology's
+# deadline declarations and the runner's scheduler (see the module docstring).
+WARD_KEYS: dict[str, str] = {
+    "scheduler": "squall.scheduler",
+    **{
+        f"{cls}_{name}": conf_key(cls, WARD_STREAM, field)
+        for cls in READING_CLASSES
+        for name, field in (
+            ("deadline_ms", DEADLINE_MS),
+            ("criticality", CRITICALITY),
+            ("mk", MK),
+            ("policies", POLICY_LIST),
+        )
+    },
+}
 
 
 class HealthConfigError(ConfigError):
@@ -101,12 +144,18 @@ class ProducerSettings:
     self_describing_fraction: float = 0.5
     max_readings_per_producer: int | None = None  # None = unbounded
     max_replays: int = 3  # per tuple id, then it is reported as given up
+    # The class of the readings (None: unclassed, as in health.py); the ward topology sets it
+    # per spout (``health.producers.reading.class``), and the spout's component id must match.
+    reading_class: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class WindowSettings:
     window_s: float = 10.0
     slide_s: float = 2.0
+    # TrendBolt's approximate mode (the ``imprecise`` overload policy): keep 1 alert in r per
+    # rule; the error bound this gives is in ``health_core.trend`` (TrendSampler).
+    approximate_every: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +186,60 @@ class StormSettings:
     message_timeout_s: int = 30
 
 
+@dataclass(frozen=True, slots=True)
+class WardSettings:
+    """The ward topology: critical and routine readings, and what each class promises.
+
+    The producers' load (``producers.count`` x ``producers.rate_per_producer_hz``) is split by
+    class: ``critical_share`` of it comes from the critical spout's own producers, the rest
+    from the routine spout's. Patients are ids ``[0, critical_patients)`` (critical) and the
+    next ``routine_patients`` ids (routine): a patient belongs to one class. Defaults are
+    issue 11's: critical hard, D = 50 ms; routine firm, D = 1 s, at most 3 of any 4 consecutive
+    readings of a patient discarded in overload.
+    """
+
+    critical_share: float = 0.2
+    critical_patients: int = 20
+    routine_patients: int = 200
+    scheduler: str | None = None  # None: the runner's default
+    critical_deadline_ms: float = 50.0
+    critical_criticality: str = "hard"
+    critical_mk: tuple[int, int] | None = None
+    critical_policies: tuple[str, ...] = ("late",)
+    routine_deadline_ms: float = 1000.0
+    routine_criticality: str = "firm"
+    routine_mk: tuple[int, int] | None = (3, 4)
+    routine_policies: tuple[str, ...] = ("discard",)
+
+    def patients(self, reading_class: str) -> tuple[int, int]:
+        """The lowest and highest patient id of ``reading_class``."""
+        if reading_class == "critical":
+            return 0, self.critical_patients - 1
+        first = self.critical_patients
+        return first, first + self.routine_patients - 1
+
+    def share(self, reading_class: str) -> float:
+        """The share of the producers' load that ``reading_class`` readings make."""
+        return self.critical_share if reading_class == "critical" else 1.0 - self.critical_share
+
+    def deadline(self, reading_class: str) -> StreamDeadline:
+        """The declaration of ``reading_class``'s spout stream (checked when built)."""
+        mk: tuple[int, int] | None = getattr(self, f"{reading_class}_mk")
+        return StreamDeadline(
+            reading_class,
+            WARD_STREAM,
+            getattr(self, f"{reading_class}_deadline_ms") / 1000,
+            getattr(self, f"{reading_class}_criticality"),
+            None if mk is None else mk[0],
+            None if mk is None else mk[1],
+            frozenset(getattr(self, f"{reading_class}_policies")),
+        )
+
+    def deadlines(self) -> Deadlines:
+        """Both classes' declarations, as the runtime reads them."""
+        return Deadlines(tuple(self.deadline(cls) for cls in READING_CLASSES))
+
+
 DEFAULT_RULES: tuple[str, ...] = ("weight_kg > 80", "bmi > 35")
 _DEFAULT_RULES = parse_rules(list(DEFAULT_RULES))
 
@@ -151,6 +254,7 @@ class HealthConfig:
     sinks: SinkSettings = SinkSettings()
     parse: ParseSettings = ParseSettings()
     storm: StormSettings = StormSettings()
+    ward: WardSettings = WardSettings()
 
     # -- building -------------------------------------------------------------------------
 
@@ -201,6 +305,11 @@ class HealthConfig:
         null) takes the default of this module.
         """
         values = HEALTH_SCHEMA.read(conf, where="Storm config:")
+        # the runner's own key (it declares it): read here only to rebuild the ward section
+        scheduler = storm_key("ward", "scheduler")
+        values[scheduler] = _read(
+            _READERS["ward"]["scheduler"], conf.get(scheduler), f"Storm config: {scheduler}"
+        )
         built: dict[str, Any] = {
             name: settings_cls(
                 **{f.name: values[storm_key(name, f.name)] for f in fields(settings_cls)}
@@ -228,9 +337,13 @@ class HealthConfig:
                 }
         return out
 
-    def to_storm_conf(self) -> dict[str, Any]:
+    def to_storm_conf(self, ward: bool = False) -> dict[str, Any]:
         """Flat, JSON-serialisable Storm config: ``health.*`` keys plus the Storm settings
-        under Storm's own keys (see :func:`storm_key`)."""
+        under Storm's own keys (see :func:`storm_key`).
+
+        ``ward=True`` (the ward topology only) adds the ward's deadline declarations as
+        ``squall.realtime.<class>.default.*`` keys and, when set, ``squall.scheduler``.
+        """
         conf: dict[str, Any] = {}
         for name, value in self.to_mapping().items():
             if name == "rules":
@@ -239,8 +352,12 @@ class HealthConfig:
             for field_name, item in value.items():
                 # null settings are left out (their default is null): a null value in a
                 # Storm config is not safe everywhere on the JVM side.
-                if item is not None:
+                if item is not None and not (name == "ward" and field_name in WARD_KEYS):
                     conf[storm_key(name, field_name)] = item
+        if ward:
+            conf.update(self.ward.deadlines().to_conf())
+            if self.ward.scheduler is not None:
+                conf[storm_key("ward", "scheduler")] = self.ward.scheduler
         return conf
 
 
@@ -253,6 +370,7 @@ _SECTIONS: dict[str, type] = {
     "sinks": SinkSettings,
     "parse": ParseSettings,
     "storm": StormSettings,
+    "ward": WardSettings,
 }
 
 
@@ -260,12 +378,15 @@ def storm_key(section: str, name: str = "") -> str:
     """The Storm config key of config.yaml's ``<section>.<name>``.
 
     ``("windows", "window_s")`` -> ``health.windows.window.secs``; ``("rules",)`` ->
-    ``health.rules``; the ``storm`` section's settings are Storm's own keys.
+    ``health.rules``; the ``storm`` section's settings are Storm's own keys, the ``ward``
+    section's deadlines and scheduler squall's (:data:`WARD_KEYS`).
     """
     if section == "rules":
         return STORM_PREFIX + "rules"
     if section == "storm":
         return STORM_KEYS[name]
+    if section == "ward" and name in WARD_KEYS:
+        return WARD_KEYS[name]
     if name.endswith("_s"):
         name = name[: -len("_s")] + "_secs"
     return f"{STORM_PREFIX}{section}.{name.replace('_', '.')}"
@@ -351,6 +472,32 @@ def _rules(value: Any, where: str) -> tuple[Rule, ...]:
         raise HealthConfigError(f"{where}{str(exc).removeprefix('rules')}") from None
 
 
+def _share(value: Any, where: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (math.isfinite(value) and 0 < value < 1)
+    ):
+        raise HealthConfigError(
+            f"{where} must be a number in (0, 1), the share of the readings that are critical "
+            f"(0 or 1 would leave a class without readings); got {value!r} ({_type_name(value)})"
+        )
+    return float(value)
+
+
+def _realtime(name: str) -> Reader:
+    """squall.realtime's own reader of a stream's field ``name``: the same checks and words."""
+    return REALTIME_SCHEMA.settings[conf_key("<component>", "<stream>", name)].reader
+
+
+def _policies(value: Any, where: str) -> tuple[str, ...]:
+    # sorted, not filtered: an unknown policy is refused with the stream (_check_ward)
+    policies: frozenset[str] = _realtime(POLICY_LIST)(value, where)
+    return tuple(sorted(policies))
+
+
+MAX_PATIENTS = 1_000_000
+
 # section -> field -> reader: config.yaml and the Storm config are read with the same ones
 _READERS: dict[str, dict[str, Reader]] = {
     "kafka": {
@@ -369,10 +516,12 @@ _READERS: dict[str, dict[str, Reader]] = {
         "self_describing_fraction": number(0, 1),
         "max_readings_per_producer": optional(integer(0)),
         "max_replays": integer(0),
+        "reading_class": optional(choice(*READING_CLASSES)),
     },
     "windows": {
         "window_s": duration(0, low_open=True),
         "slide_s": duration(0, low_open=True),
+        "approximate_every": integer(1),
     },
     "parallelism": {
         name: integer(1, 64) for name in ("parse", "bmi", "threshold", "trend", "sinks")
@@ -390,13 +539,32 @@ _READERS: dict[str, dict[str, Reader]] = {
         "max_spout_pending": integer(1),
         "message_timeout_s": integer(1),
     },
+    "ward": {
+        "critical_share": _share,
+        "critical_patients": integer(1, MAX_PATIENTS),
+        "routine_patients": integer(1, MAX_PATIENTS),
+        "scheduler": optional(choice(*SCHEDULERS)),
+        **{
+            f"{cls}_{name}": reader
+            for cls in READING_CLASSES
+            for name, reader in (
+                ("deadline_ms", _realtime(DEADLINE_MS)),
+                ("criticality", _realtime(CRITICALITY)),
+                ("mk", optional(_realtime(MK))),
+                ("policies", _policies),
+            )
+        },
+    },
 }
 
+# the runner declares squall.scheduler: declared here too, the runner would accept it unread
+_RUNNER_OWNED = {("ward", "scheduler")}
 _FIELDS = [
     (section, f)
     for section, settings_cls in _SECTIONS.items()
     if section != "rules"
     for f in fields(settings_cls)
+    if (section, f.name) not in _RUNNER_OWNED
 ]
 
 HEALTH_SCHEMA = register(
@@ -468,3 +636,23 @@ def _check_cross_field(config: HealthConfig, source: str, key: Callable[[str, st
                 f"waiting on trend windows, more than {pending} = {storm.max_spout_pending}: "
                 f"the spout would stall. Raise {pending} to at least {held} or lower the rate"
             )
+    _check_ward(config.ward, source, key)
+
+
+def _check_ward(ward: WardSettings, source: str, key: Callable[[str, str], str]) -> None:
+    """Each class's declaration as a whole (firm needs (m,k), hard is never discarded, ...)."""
+    for cls in READING_CLASSES:
+        try:
+            ward.deadline(cls)
+        except DeadlineError as exc:
+            message = str(exc)
+            for name, storm in WARD_KEYS.items():  # name each key as ``source`` spells it
+                message = message.replace(storm, key("ward", name))
+            raise HealthConfigError(f"{source}: ward, {cls} readings: {message}") from None
+    last = ward.critical_patients + ward.routine_patients - 1
+    if last > MAX_PATIENTS:
+        raise HealthConfigError(
+            f"{source}: {key('ward', 'critical_patients')} ({ward.critical_patients}) + "
+            f"{key('ward', 'routine_patients')} ({ward.routine_patients}) patients: ids up to "
+            f"{last}; valid: at most {MAX_PATIENTS} patient ids in all"
+        )

@@ -45,12 +45,28 @@ def format_invalid(record: Mapping[str, Any]) -> str:
 
 
 def format_window(record: Mapping[str, Any]) -> str:
-    """A trend window (``health_core.trend.TREND_FIELDS``): rule, bounds, count, trend, previous."""
-    known = ("rule", "window_start_ms", "window_end_ms", "count", "trend", "previous")
+    """A trend window (``health_core.trend.TREND_FIELDS``): rule, bounds, count, trend,
+    previous; an estimated count (``precision`` below 1) with its error bound and precision."""
+    known = (
+        "rule",
+        "window_start_ms",
+        "window_end_ms",
+        "count",
+        "trend",
+        "previous",
+        "precision",
+        "error_bound",
+    )
     extra = " ".join(f"{k}={v}" for k, v in record.items() if k not in known)
+    precision = record.get("precision", 1.0)
+    estimate = (
+        f" ±{record.get('error_bound')} (precision {precision:g})"
+        if isinstance(precision, (int, float)) and precision != 1.0
+        else ""
+    )
     line = (
         f"WINDOW  ({_clock(record.get('window_start_ms'))}, {_clock(record.get('window_end_ms'))}]"
-        f" [{record.get('rule')}] count={record.get('count')} {record.get('trend')}"
+        f" [{record.get('rule')}] count={record.get('count')}{estimate} {record.get('trend')}"
         f" (previous {record.get('previous')})"
     )
     return f"{line} {extra}" if extra else line

@@ -5,6 +5,16 @@ Each simulated producer draws id 0-1000, age 10-50, height 100-200 cm and weight
 ``(seed, producer index)``, so the k-th record of producer p is the same on every run whatever
 the timing or the interleaving. Records come out in both wire forms, mixed, and a configurable
 fraction is deliberately malformed so the invalid path is exercised.
+
+Classes of readings (the ward topology, ``WardSettings``): a spout whose producers send one
+class (``producers.reading_class``) runs its own producers, seeded by class, at that class's
+share of the load (:func:`class_load`), and draws patient ids from that class's own range. The
+id is the patient: the key of a reading's (m,k) discards. Unclassed producers (health.py) are
+unchanged.
+
+Release: every record says when it was due by its producer's schedule (``due_ms``), which a
+spout reports as its tree's release time, so a spout that falls behind shows as late trees
+rather than hiding its backlog.
 """
 
 from __future__ import annotations
@@ -12,10 +22,10 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from health_core.config import ProducerSettings
+from health_core.config import ProducerSettings, WardSettings
 
 Kind = Literal["course", "self", "malformed"]
 
@@ -36,11 +46,24 @@ class SyntheticRecord:
     age: int
     height_cm: int
     weight_kg: int
+    reading_class: str | None = None  # None: unclassed (health.py)
+    # When the record was due by its producer's schedule, epoch ms; the time it was asked
+    # for when there is no schedule (rate 0).
+    due_ms: float = 0.0
 
     @property
     def tup_id(self) -> str:
-        """Stable id for reliable emission: a string, so it survives Storm's JSON round trip."""
-        return f"p{self.producer}-{self.seq}"
+        """Stable id for reliable emission: a string, so it survives Storm's JSON round trip.
+
+        ``p<producer>-<seq>``, prefixed by the class when there is one (``routine-p0-3``).
+        """
+        base = f"p{self.producer}-{self.seq}"
+        return base if self.reading_class is None else f"{self.reading_class}-{base}"
+
+    @property
+    def patient(self) -> int:
+        """The patient the reading is about: its id, also in a malformed payload (the key)."""
+        return self.id
 
 
 def _course(values: dict[str, int]) -> str:
@@ -72,17 +95,25 @@ _MALFORMATIONS: tuple[Callable[[dict[str, int], int], str], ...] = (
 class SyntheticProducer:
     """One simulated producer: an endless, deterministic sequence of records."""
 
-    def __init__(self, index: int, settings: ProducerSettings) -> None:
+    def __init__(
+        self, index: int, settings: ProducerSettings, patients: tuple[int, int] = ID_RANGE
+    ) -> None:
         self.index = index
         self._settings = settings
-        # A string seed is hashed deterministically (unlike hash() of a tuple across runs).
-        self._rng = random.Random(f"squall-health/{settings.seed}/{index}")
+        self._patients = patients
+        # A string seed is hashed deterministically (unlike hash() of a tuple across runs);
+        # each class has producers of its own, with sequences of their own.
+        cls = settings.reading_class
+        stream = f"{settings.seed}/{index}" if cls is None else f"{settings.seed}/{cls}/{index}"
+        self._rng = random.Random(f"squall-health/{stream}")
         self.seq = 0
 
-    def next_record(self, ts_ms: int) -> SyntheticRecord:
+    def next_record(self, ts_ms: int, due_ms: float | None = None) -> SyntheticRecord:
+        """The next record; ``ts_ms`` is the time it is sent, ``due_ms`` (default ``ts_ms``)
+        the time it was due by the schedule."""
         rng = self._rng
         values = {
-            "id": rng.randint(*ID_RANGE),
+            "id": rng.randint(*self._patients),
             "age": rng.randint(*AGE_RANGE),
             "height_cm": rng.randint(*HEIGHT_CM_RANGE),
             "weight_kg": rng.randint(*WEIGHT_KG_RANGE),
@@ -96,7 +127,15 @@ class SyntheticProducer:
             kind, payload = "self", _self(values, ts_ms)
         else:
             kind, payload = "course", _course(values)
-        record = SyntheticRecord(self.index, self.seq, kind, payload, **values)
+        record = SyntheticRecord(
+            self.index,
+            self.seq,
+            kind,
+            payload,
+            **values,
+            reading_class=self._settings.reading_class,
+            due_ms=ts_ms if due_ms is None else due_ms,
+        )
         self.seq += 1
         return record
 
@@ -110,10 +149,12 @@ class SyntheticSource:
     as fast as they are asked for until the schedule is caught up.
     """
 
-    def __init__(self, settings: ProducerSettings, start_ms: int) -> None:
+    def __init__(
+        self, settings: ProducerSettings, start_ms: int, patients: tuple[int, int] = ID_RANGE
+    ) -> None:
         self.settings = settings
         self.start_ms = start_ms
-        self.producers = [SyntheticProducer(i, settings) for i in range(settings.count)]
+        self.producers = [SyntheticProducer(i, settings, patients) for i in range(settings.count)]
 
     def _due_ms(self, producer: SyntheticProducer) -> float:
         rate = self.settings.rate_per_producer_hz
@@ -137,18 +178,48 @@ class SyntheticSource:
         if not candidates:
             return None
         producer = min(candidates, key=lambda p: (self._due_ms(p), p.index))
-        if self.settings.rate_per_producer_hz and self._due_ms(producer) > now_ms:
+        if not self.settings.rate_per_producer_hz:
+            return producer.next_record(now_ms)  # no schedule: due when asked
+        due_ms = self._due_ms(producer)
+        if due_ms > now_ms:
             return None
-        return producer.next_record(now_ms)
+        return producer.next_record(now_ms, due_ms)
+
+
+def class_load(
+    producers: ProducerSettings, ward: WardSettings
+) -> tuple[ProducerSettings, tuple[int, int]]:
+    """The producers of a spout sending ``producers.reading_class``, and its patient ids.
+
+    A class's spout runs ``count`` producers of its own at its share of the rate; a bounded
+    run (``max_readings_per_producer``) splits each producer's readings by the same share, so
+    the share holds in counts too, also unpaced. Unclassed: ``producers`` and the course's ids.
+    """
+    cls = producers.reading_class
+    if cls is None:
+        return producers, ID_RANGE
+    limit = producers.max_readings_per_producer
+    if limit is not None:
+        critical = round(limit * ward.critical_share)
+        limit = critical if cls == "critical" else limit - critical
+    settings = replace(
+        producers,
+        rate_per_producer_hz=producers.rate_per_producer_hz * ward.share(cls),
+        max_readings_per_producer=limit,
+    )
+    return settings, ward.patients(cls)
 
 
 def generate(
-    settings: ProducerSettings, per_producer: int, ts_ms: int = 1_700_000_000_000
+    settings: ProducerSettings,
+    per_producer: int,
+    ts_ms: int = 1_700_000_000_000,
+    patients: tuple[int, int] = ID_RANGE,
 ) -> list[SyntheticRecord]:
     """The first ``per_producer`` records of every producer (for tests and offline checks)."""
-    out = []
+    out: list[SyntheticRecord] = []
     for index in range(settings.count):
-        producer = SyntheticProducer(index, settings)
+        producer = SyntheticProducer(index, settings, patients)
         out.extend(producer.next_record(ts_ms) for _ in range(per_producer))
     return out
 

@@ -11,7 +11,23 @@ counted in ``given_up`` rather than retried forever. Memory is bounded: at most
 ``topology.max.spout.pending`` ids are kept, and no new reading is produced while that many are
 in flight.
 
-Settings come from the Storm config (``health.producers.*``), never from config.yaml.
+Real time (issue 11). Each root is released at the time its reading was due by the schedule
+(``set_release``), a replay at its original due time: a spout that falls behind shows as late
+trees, not as a backlog nobody sees. Before emitting a new reading the spout asks the runtime
+whether to discard it (``realtime_of(self).discard``), keyed by the reading's patient: a
+discarded reading is never emitted, never pending and never replayed; it is counted in ``shed``
+(and by the runtime). The key is known without parsing the payload: discarding happens as early
+as it can. The runtime says no unless the stream declares ``discard``, the worker is
+overloaded and the patient's (m,k) bound allows it; so a critical (hard) reading never is.
+
+Classes (the ward topology): ``health.producers.reading.class`` set in a spout's own config
+makes it send that class only (``health_core.synthetic.class_load``: its own producers and
+patients, its share of the load). Its component id must be the class's name: that is how
+ParseBolt tags each reading with its class and how its deadlines are keyed
+(``squall.realtime.<class>.default.*``).
+
+Settings come from the Storm config (``health.producers.*``, ``health.ward.*``), never from
+config.yaml.
 """
 
 from __future__ import annotations
@@ -22,11 +38,14 @@ from typing import Any
 
 from streamparse import Spout, Stream
 
-from health_core.config import HealthConfig
+from health_core.config import HealthConfig, HealthConfigError, storm_key
 from health_core.parse import epoch_ms
-from health_core.synthetic import SyntheticSource
+from health_core.synthetic import SyntheticSource, class_load
+from squall.realtime.context import realtime_of, set_release
 
 log = logging.getLogger(__name__)
+# New readings one next_tuple call looks at: it emits one of them at most, discards the rest.
+READINGS_PER_CALL = 256
 
 
 class SyntheticHealthSpout(Spout):
@@ -37,29 +56,54 @@ class SyntheticHealthSpout(Spout):
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         config = HealthConfig.from_storm_conf(storm_conf)
-        self.settings = config.producers
+        self.settings, patients = class_load(config.producers, config.ward)
+        self.reading_class = self.settings.reading_class
+        component = context.get("componentid") if isinstance(context, dict) else None
+        if self.reading_class is not None and component != self.reading_class:
+            key = storm_key("producers", "reading_class")
+            raise HealthConfigError(
+                f"{key} = {self.reading_class!r} for spout {component!r}: a spout sending one "
+                f"class must have that class's name as its component id (ParseBolt tags its "
+                f"readings by it, and its deadlines are squall.realtime.<class>.default.*); "
+                f"name the spout {self.reading_class!r}, or leave {key} unset"
+            )
         self.max_pending = int(
             storm_conf.get("topology.max.spout.pending") or config.storm.max_spout_pending
         )
-        self.source = SyntheticSource(self.settings, start_ms=self.clock())
-        self.pending: dict[str, str] = {}  # tup_id -> payload, until acked or given up
+        self.source = SyntheticSource(self.settings, start_ms=self.clock(), patients=patients)
+        # tup_id -> (payload, release time in epoch seconds), until acked or given up
+        self.pending: dict[str, tuple[str, float]] = {}
         self.replays: dict[str, int] = {}  # tup_id -> replays so far
         self.to_replay: deque[str] = deque()
         self.acked = 0
         self.given_up = 0
+        self.shed = 0  # new readings discarded in overload, never emitted
 
     def next_tuple(self) -> None:
         if self.to_replay:
             tup_id = self.to_replay.popleft()
-            self.emit([self.pending[tup_id]], tup_id=tup_id)
+            payload, release_s = self.pending[tup_id]
+            set_release(self, release_s)  # a replay answers to its reading's original deadline
+            self.emit([payload], tup_id=tup_id)
             return
         if len(self.pending) >= self.max_pending:
             return  # back-pressure of our own: bounded memory even without max.spout.pending
-        record = self.source.next_due(self.clock())
-        if record is None:
+        realtime = realtime_of(self)
+        now_ms = self.clock()
+        # A discarded reading costs no emit: go on to the next one due, a bounded number of
+        # times (unpaced, everything is due, and (m,k) = (k,k) may discard every reading).
+        for _ in range(READINGS_PER_CALL):
+            record = self.source.next_due(now_ms)
+            if record is None:
+                return
+            if realtime.discard("default", record.patient):
+                self.shed += 1
+                continue
+            release_s = record.due_ms / 1000
+            self.pending[record.tup_id] = (record.payload, release_s)
+            set_release(self, release_s)
+            self.emit([record.payload], tup_id=record.tup_id)
             return
-        self.pending[record.tup_id] = record.payload
-        self.emit([record.payload], tup_id=record.tup_id)
 
     def ack(self, tup_id: Any) -> None:
         if self.pending.pop(str(tup_id), None) is not None:

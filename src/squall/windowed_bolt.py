@@ -96,6 +96,15 @@ class WindowedBolt(Bolt):
         """Called for each window that falls due; emits here are anchored to its tuples."""
         raise NotImplementedError(f"{type(self).__name__} must implement process_window(window)")
 
+    def add_to_windows(self, tup: Tuple, ts: int) -> None:
+        """Buffer a tuple that is not late, at event time ``ts`` (ms).
+
+        Override to filter or sample the input (an approximate mode under overload): a tuple
+        the override does not add never leaves a window, so the override must ack it. A
+        ``WindowCapacityError`` or ``WindowInputError`` raised here fails the tuple.
+        """
+        self.windows.add(tup, ts)
+
     def now(self) -> float:
         """Processing time in epoch seconds; tests replace ``clock`` with a manual one."""
         return self.clock()
@@ -161,7 +170,7 @@ class WindowedBolt(Bolt):
                     return
             else:
                 ts = self._now_ms()
-            self.windows.add(tup, ts)
+            self.add_to_windows(tup, ts)
         except (WindowCapacityError, WindowInputError) as exc:
             # Fail rather than crash: the spout replays it later (or reports it given up).
             self.rejected += 1

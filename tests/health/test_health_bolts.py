@@ -10,6 +10,7 @@ from bolts.parse import ParseBolt
 from bolts.sinks import ConsoleSinkBolt, JsonlSinkBolt
 from bolts.threshold import ThresholdBolt
 from health_core.config import HealthConfig
+from health_core.trend import TREND_FIELDS
 from squall.testing import BoltHarness, make_tuple
 from tests.health.payloads import COURSE_OK, MALFORMED, SELF_OK, TS
 
@@ -191,9 +192,7 @@ def test_console_sink_prints_one_line_per_alert_invalid_and_window(capsys) -> No
     sources = {
         **ALERT_SOURCE,
         "parse": {"invalid": ["raw", "reason", "ts"]},
-        "trend": {
-            "default": ["rule", "window_start_ms", "window_end_ms", "count", "trend", "previous"]
-        },
+        "trend": {"default": list(TREND_FIELDS)},
     }
     harness = BoltHarness(ConsoleSinkBolt, conf=CONF, sources=sources)
     harness.process(make_tuple(ALERT, component="threshold", id=1))
@@ -201,10 +200,14 @@ def test_console_sink_prints_one_line_per_alert_invalid_and_window(capsys) -> No
         make_tuple(["oops", "not valid JSON", TS], component="parse", stream="invalid", id=2)
     )
     harness.process(
-        make_tuple(["bmi > 35", TS, TS + 10_000, 12, "rising", 7], component="trend", id=3)
+        make_tuple(["bmi > 35", TS, TS + 10_000, 12, "rising", 7, 1.0, 0], component="trend", id=3)
+    )
+    # an estimate (TrendBolt's approximate mode) says so: its error bound and precision
+    harness.process(
+        make_tuple(["bmi > 35", TS, TS + 10_000, 12, "rising", 7, 0.25, 4], component="trend", id=4)
     )
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert (
         lines[0].startswith("ALERT")
         and "[bmi > 35] id=3" in lines[0]
@@ -214,7 +217,11 @@ def test_console_sink_prints_one_line_per_alert_invalid_and_window(capsys) -> No
     assert (
         lines[2] == "WINDOW  (22:15:23.456, 22:15:33.456] [bmi > 35] count=12 rising (previous 7)"
     )
-    assert harness.acked == [1, 2, 3]
+    assert lines[3] == (
+        "WINDOW  (22:15:23.456, 22:15:33.456] [bmi > 35] count=12 ±4 (precision 0.25) rising "
+        "(previous 7)"
+    )
+    assert harness.acked == [1, 2, 3, 4]
 
 
 def test_console_sink_explains_a_late_alert(capsys) -> None:

@@ -33,10 +33,18 @@ HEALTH_KEYS = (
     "health.parallelism.threshold, health.parallelism.trend, health.parse.invalid.preview.chars, "
     "health.parse.max.payload.bytes, health.producers.count, health.producers.malformed.fraction, "
     "health.producers.max.readings.per.producer, health.producers.max.replays, "
-    "health.producers.rate.per.producer.hz, health.producers.seed, "
+    "health.producers.rate.per.producer.hz, health.producers.reading.class, "
+    "health.producers.seed, "
     "health.producers.self.describing.fraction, health.rules, health.sinks.console, "
-    "health.sinks.jsonl.path, health.sinks.kafka, health.windows.slide.secs, "
-    "health.windows.window.secs, topology.max.spout.pending, topology.message.timeout.secs"
+    "health.sinks.jsonl.path, health.sinks.kafka, health.ward.critical.patients, "
+    "health.ward.critical.share, health.ward.routine.patients, health.windows.approximate.every, "
+    "health.windows.slide.secs, "
+    "health.windows.window.secs, squall.realtime.critical.default.criticality, "
+    "squall.realtime.critical.default.deadline.ms, squall.realtime.critical.default.mk, "
+    "squall.realtime.critical.default.policies, squall.realtime.routine.default.criticality, "
+    "squall.realtime.routine.default.deadline.ms, squall.realtime.routine.default.mk, "
+    "squall.realtime.routine.default.policies, "
+    "topology.max.spout.pending, topology.message.timeout.secs"
 )
 
 
@@ -79,7 +87,7 @@ def test_config_is_frozen() -> None:
 
 PRODUCER_KEYS = (
     "count, rate_per_producer_hz, seed, malformed_fraction, self_describing_fraction, "
-    "max_readings_per_producer, max_replays"
+    "max_readings_per_producer, max_replays, reading_class"
 )
 
 
@@ -89,7 +97,7 @@ PRODUCER_KEYS = (
         (
             "rule:\n  - bmi > 30\n",
             "unknown key 'rule' in top level; valid keys are kafka, "
-            "producers, rules, windows, parallelism, sinks, parse, storm",
+            "producers, rules, windows, parallelism, sinks, parse, storm, ward",
         ),
         (
             "producers:\n  cout: 4\n",
@@ -154,7 +162,7 @@ PRODUCER_KEYS = (
         (
             "- just\n- a list\n",
             "the top level must be a mapping of sections (kafka, producers, "
-            "rules, windows, parallelism, sinks, parse, storm); got list",
+            "rules, windows, parallelism, sinks, parse, storm, ward); got list",
         ),
     ],
 )

@@ -116,7 +116,7 @@ def expected_windows(alerts: list[tuple[str, int]], watermark: int) -> list[list
             for rule in sorted(set(counts) | set(before)):
                 now, then = counts[rule], before[rule]
                 trend = "rising" if now > then else "falling" if now < then else "steady"
-                rows.append([rule, end - WINDOW_MS, end, now, trend, then])
+                rows.append([rule, end - WINDOW_MS, end, now, trend, then, 1.0, 0])  # exact
             previous, previous_end = counts, end
         end += SLIDE_MS
     return rows

@@ -85,7 +85,8 @@ def alert(name: str, rule: str, at_s: float) -> list:
 
 
 def readable(values: list) -> tuple:
-    rule, start, end, count, trend, previous = values
+    rule, start, end, count, trend, previous, precision, error_bound = values
+    assert (precision, error_bound) == (1.0, 0)  # exact: no overload here
     return (rule, (start - T) // 1000, (end - T) // 1000, count, trend, previous)
 
 

@@ -66,8 +66,9 @@ def test_trends_behind_the_real_bolts() -> None:
         driver.advance(1.0)
         got = [
             (r, (s - T) // 1000, (e - T) // 1000, n, trend, p)
-            for r, s, e, n, trend, p in driver.output("trend")
+            for r, s, e, n, trend, p, _precision, _bound in driver.output("trend")
         ]
+        assert {tuple(t[6:]) for t in driver.output("trend")} == {(1.0, 0)}  # exact counts
         assert got == [
             (B, -8, 2, 1, "rising", 0),
             (A, -8, 2, 2, "rising", 0),
