@@ -144,6 +144,36 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def declared_hard_deadlines(
+    topology: Any, conf: dict[str, Any], name: str | None
+) -> dict[str, float]:
+    """The hard stream declarations as ``--deadline``s (seconds by component): each hard spout stream's D on every
+    sink (component without subscribers) its tuples reach. On the safe side: a sink reached
+    only through an unanchored hop (a trend feed) gets the deadline too."""
+    from squall.engine.model import build_model
+    from squall.engine.realtime_runtime import load_deadlines
+    from squall.engine.runner import resolve_conf
+
+    model = build_model(topology, name)
+    declared = load_deadlines(model, resolve_conf(topology, conf))
+    readers: dict[str, set[str]] = {}
+    for (source, _stream), subs in model.subscribers.items():
+        readers.setdefault(source, set()).update(sub.consumer for sub in subs)
+    out: dict[str, float] = {}
+    for d in declared:
+        if d.criticality != "hard" or not model.components[d.component].is_spout:
+            continue
+        first = {s.consumer for s in model.subscribers.get((d.component, d.stream), [])}
+        seen, todo = set(first), list(first)
+        while todo:
+            for nxt in readers.get(todo.pop(), set()) - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        for sink in (c for c in seen if not readers.get(c)):
+            out[sink] = min(out.get(sink, d.deadline_s), d.deadline_s)  # seconds, as parsed
+    return out
+
+
 def _admitted(
     args: argparse.Namespace, topology: Any, conf: dict[str, Any], name: str | None
 ) -> bool:
@@ -151,20 +181,18 @@ def _admitted(
     would be missed and ``--force`` was not given."""
     from squall.plan.topology_cli import parse_deadlines, plan_topology, refusal
 
-    if args.rate is None or not args.deadline:
+    deadlines = parse_deadlines(args.deadline) if args.deadline else {}
+    if not deadlines:
+        deadlines = declared_hard_deadlines(topology, conf, name)
+    if args.rate is None or not deadlines:
         raise ConfigError(
-            "--admit needs the offered --rate (readings/s) and at least one hard "
-            "--deadline COMPONENT=MS to check"
+            "--admit needs the offered --rate (readings/s) and a hard deadline to check: "
+            "--deadline COMPONENT=MS, or a hard stream declared in the topology's config "
+            "(squall.realtime.<spout>.<stream>.criticality: hard; docs/realtime.md)"
         )
     calibration = {**conf, **dict(parse_option(o) for o in args.calibrate_option)}
     result, _ = plan_topology(
-        topology,
-        calibration,
-        name,
-        args.rate,
-        args.workers,
-        parse_deadlines(args.deadline),
-        args.calibrate_secs,
+        topology, calibration, name, args.rate, args.workers, deadlines, args.calibrate_secs
     )
     reason = refusal(result)
     if reason is None:
