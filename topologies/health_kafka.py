@@ -25,7 +25,7 @@ from bolts.kafka_sink import AlertsKafkaSink, DeadLetterKafkaSink, TrendsKafkaSi
 from bolts.kafka_trend_feed import TrendFeedBolt
 from bolts.sinks import ConsoleSinkBolt
 from bolts.threshold import ThresholdBolt
-from bolts.trend import TrendBolt
+from bolts.trend import PaneTrendBolt
 from health_core.config import load_config
 from spouts.kafka_health import KafkaHealthSpout
 
@@ -46,7 +46,7 @@ class HealthKafkaTopology(Topology):
     alerts = AlertsKafkaSink.spec(inputs=[threshold], par=PAR.sinks, config=SINK_CONF)
     trend_feed = TrendFeedBolt.spec(inputs=[threshold], par=1)
     # Grouped by rule: each rule's windows are counted by one task.
-    trend = TrendBolt.spec(inputs={trend_feed: Grouping.fields("rule")}, par=PAR.trend)
+    trend = PaneTrendBolt.spec(inputs={trend_feed: Grouping.fields("rule")}, par=PAR.trend)
     trends = TrendsKafkaSink.spec(inputs=[trend], par=1, config=SINK_CONF)
     dead_letter = DeadLetterKafkaSink.spec(
         inputs={parse["invalid"]: Grouping.SHUFFLE, bmi["invalid"]: Grouping.SHUFFLE},

@@ -31,7 +31,7 @@ from bolts.kafka_trend_feed import TrendFeedBolt
 from bolts.parse import ParseBolt
 from bolts.sinks import ConsoleSinkBolt, JsonlSinkBolt
 from bolts.threshold import ThresholdBolt
-from bolts.trend import TrendBolt
+from bolts.trend import PaneTrendBolt
 from health_core.config import load_config, storm_key
 from spouts.synthetic import SyntheticHealthSpout
 
@@ -52,7 +52,7 @@ class HealthWardTopology(Topology):
     threshold = ThresholdBolt.spec(inputs=[bmi], par=PAR.threshold)
     trend_feed = TrendFeedBolt.spec(inputs=[threshold], par=1)
     # Grouped by rule: each rule's windows are counted by one task.
-    trend = TrendBolt.spec(inputs={trend_feed: Grouping.fields("rule")}, par=PAR.trend)
+    trend = PaneTrendBolt.spec(inputs={trend_feed: Grouping.fields("rule")}, par=PAR.trend)
 
     # Everything a user should see: alerts, trend windows, late alerts and invalid payloads.
     _results = {
