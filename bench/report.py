@@ -110,6 +110,9 @@ def write(
     md.write_text("\n".join(lines) + "\n")
     plot(rows, stem.with_suffix(".png"), quick)
     plot_plan(rows, stem.with_name(stem.name + "-plan.png"), quick)
+    from bench.report_realtime import plot_realtime
+
+    plot_realtime(rows, stem.with_name(stem.name + "-realtime.png"), quick)
     return md
 
 
@@ -124,7 +127,7 @@ def plot(rows: list[Row], path: Path, quick: bool) -> None:
         return
     # The plan rows' rates are offered rates (the achieved one follows them until the knee):
     # they have a plot of their own (plot_plan).
-    shown = [r for r in rows if r.records_per_s and r.group != "plan"]
+    shown = [r for r in rows if r.records_per_s and r.group not in ("plan", "realtime")]
     colors = {
         "limit": "#222222",
         "runner": "#4477aa",
@@ -293,6 +296,10 @@ def target_lines(rows: list[Row]) -> list[str]:
     summary, rates = _plan_rows(rows)
     for what, shown, met in (summary or {}).get("targets", []):
         lines.append(f"| 12 | {what} | {shown} | {'yes' if met else 'NO'} |")
+    from bench.report_realtime import summary_lines, target_rows
+
+    for what, shown, met in target_rows(rows):
+        lines.append(f"| 11 | {what} | {shown} | {'yes' if met else 'NO'} |")
     keyed = [r for r in rows if r.group == "scaling" and "keys" in r.name and r.peak_rss_mb]
     if keyed:
         low, high = min(r.peak_rss_mb or 0 for r in keyed), max(r.peak_rss_mb or 0 for r in keyed)
@@ -303,6 +310,9 @@ def target_lines(rows: list[Row]) -> list[str]:
         )
     if summary is not None and rates:
         lines += ["", *_plan_lines(summary)]
+    realtime = summary_lines(rows)
+    if realtime:
+        lines += ["", *realtime]
     return lines
 
 

@@ -20,7 +20,7 @@ routine spout asked less often while overloaded).
 
 **Capacities, measured first in the same run.** Full work: a paced fifo run at a probe rate;
 capacity = probe rate / the share of wall time the process was on CPU (its loop sleeps only
-when idle). Mandatory only: the same with every policy forced on (``squall.overload.force``):
+when idle), probed three times, each at 85% of the previous estimate. Mandatory only: the same with every policy forced on (``squall.overload.force``):
 routine readings at their (m,k) minimum, trends sampled.
 
 **Per row** (offered = a multiple of the full-work capacity): the achieved rate (readings the
@@ -78,7 +78,7 @@ _RUN: dict[str, float] = {"stop_s": 0.0}  # when the spouts stop, seconds after 
 def ward_topology(burst: tuple[float, float, float] | None) -> type[Topology]:
     """HealthWardTopology with the bench's spout and trend subclasses; ``burst`` =
     (start s, length s, factor) of a burst on top of the base rate."""
-    from bolts.trend import TrendBolt
+    from bolts.trend import PaneTrendBolt
     from health_core.synthetic import SyntheticSource
     from health_core.trend import TREND_FIELDS
     from spouts.synthetic import SyntheticHealthSpout
@@ -141,7 +141,7 @@ def ward_topology(burst: tuple[float, float, float] | None) -> type[Topology]:
                 "elapsed_s": elapsed,
             }
 
-    class BenchTrend(TrendBolt):
+    class BenchTrend(PaneTrendBolt):
         def emit(self, tup: Any, *args: Any, **kwargs: Any) -> Any:
             if len(tup) == len(TREND_FIELDS):
                 _WINDOWS.append((tup[count_i], tup[precision_i], tup[bound_i]))
@@ -233,6 +233,7 @@ def ward_run(
         if sampled
         else 0.0,
     }
+    out["spouts"] = dict(_SPOUTS)
     out["achieved"] = taken / seconds
     out["cpu_per_reading_us"] = 1e6 * cpu / max(1, taken)
     return out
@@ -249,6 +250,7 @@ def realtime_rows(
     policies: list[str],
     burst: tuple[float, float, float] | None,
     probe: float,
+    probes: int = 3,
     progress: Any = None,
 ) -> dict[str, Any]:
     """Capacities first, then a row per (policy set, load) and per policy set for the burst."""
@@ -272,17 +274,22 @@ def realtime_rows(
 
     started = time.monotonic()
     rows: list[dict[str, Any]] = []
-    probe_run = run("realtime: full-work probe", offered=probe, policy="fifo/late")
-    if "error" in probe_run:
-        return {"rows": [{"name": "capacity", "error": probe_run["error"]}]}
-    # a second probe nearer the capacity: the idle loop's own CPU weighs less there
-    second = run(
-        "realtime: full-work probe 2", offered=0.6 * _capacity(probe_run), policy="fifo/late"
-    )
-    full = _capacity(second if "error" not in second else probe_run)
+    # Capacity from the CPU share at a paced rate; the idle loop's own CPU (it polls every
+    # 0.5 ms) weighs less the nearer the probe is to capacity, so each probe runs at 85% of
+    # the previous estimate.
+    rate, estimate, last = probe, None, None
+    for k in range(probes):
+        got = run(f"realtime: full-work probe {k + 1}/{probes}", offered=rate, policy="fifo/late")
+        if "error" in got:
+            break
+        last, estimate = got, _capacity(got)
+        rate = 0.85 * estimate
+    if estimate is None or last is None:
+        return {"rows": [{"name": "capacity", "error": "every capacity probe failed"}]}
+    full = estimate
     forced = run(
         "realtime: mandatory-only probe",
-        offered=0.6 * full,
+        offered=0.85 * full,
         policy="edf+imprecise+discard",
         force=True,
     )
@@ -291,7 +298,7 @@ def realtime_rows(
         "realtime": "capacity",
         "full_capacity": full,
         "mandatory_capacity": mandatory,
-        "probe": second if "error" not in second else probe_run,
+        "probe": last,
         "forced": forced,
     }
     rows.append(

@@ -4,7 +4,8 @@ Rows (see bench/README.md for what each measures): the hand loop (the limit), th
 runner (acking on/off, 1 and 2 processes), Bytewax (batch 1 and 1000), Storm local mode
 (multilang, JSON and msgpack), end to end through a real Kafka broker (consumer ceiling, p50/p99
 latency at fixed offered rates), the scaling rows (par, window length, distinct keys), issue
-2's 3-bolt chain and issue 12's check of ``squall plan`` (predicted vs measured at paced rates).
+2's 3-bolt chain, issue 12's check of ``squall plan`` (predicted vs measured at paced rates) and
+issue 11's real-time group (critical alerts under overload, per scheduling and shedding policy).
 Each row runs in its own process and prints progress while it runs.
 
 Writes ``bench/results/<date>.md`` (``<date>-quick.md`` with ``--quick``) and a ``.png`` plot.
@@ -116,7 +117,7 @@ def specs(quick: bool) -> list[Spec]:
             baseline="chain: CPU-bound, 1 proc",
         ),
     ]
-    return rows + plan_specs(quick)
+    return rows + plan_specs(quick) + realtime_specs(quick)
 
 
 def storm_specs(quick: bool) -> list[Spec]:
@@ -178,6 +179,39 @@ def plan_specs(quick: bool) -> list[Spec]:
     ]
 
 
+def realtime_specs(quick: bool) -> list[Spec]:
+    """Issue 11 (bench/rows_realtime.py): capacities, then the ward at 0.5-3x its full-work
+    capacity per policy set, and a 3x burst for 5 s on 0.6x. Full: 3 probes + 3 x (5 + 1)
+    runs of 12 s, about 5 minutes."""
+    seconds, loads, policies, burst = (
+        (2.5, [0.5, 2.0], ["fifo/late", "edf+imprecise+discard"], None)
+        if quick
+        else (
+            12.0,
+            [0.5, 1.0, 1.5, 2.0, 3.0],
+            ["fifo/late", "edf+imprecise+discard", "edf+imprecise+discard+rate"],
+            (4.0, 5.0, 3.0),
+        )
+    )
+    return [
+        Spec(
+            "realtime",
+            "realtime",
+            "bench.rows_realtime:realtime_rows",
+            {
+                "seconds": seconds,
+                "loads": loads,
+                "policies": policies,
+                "burst": burst,
+                "probe": 1_000.0 if quick else 2_000.0,
+                "probes": 2 if quick else 3,
+            },
+            baseline=None,
+            timeout_s=1_200,
+        )
+    ]
+
+
 def measure(quick: bool, only: list[str] | None) -> list[Any]:
     from bench.report import Row
     from bench.rowexec import run_row
@@ -215,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         action="append",
         metavar="GROUP",
-        help="only these groups: limit runner bytewax scaling storm kafka chain plan serializer",
+        help="only these groups: limit runner bytewax scaling storm kafka chain plan realtime "
+        "serializer",
     )
     parser.add_argument(
         "--out", type=Path, default=None, help="folder for the results (default bench/results)"

@@ -36,7 +36,7 @@ from typing import Any
 from pystorm.component import Tuple
 from streamparse import Stream
 
-from health_core.config import HealthConfig
+from health_core.config import HealthConfig, check_readings_held
 from health_core.report import ALERT_FIELDS
 from health_core.trend import TREND_FIELDS, trends, weighted_count_by_rule
 from health_core.trend_panes import PaneCounts
@@ -64,6 +64,9 @@ class TrendBolt(WindowedBolt):
     outputs = [Stream(fields=list(TREND_FIELDS), name="default"), late_stream("late")]
     input_fields = ALERT_FIELDS
     config = {"topology.tick.tuple.freq.secs": WATERMARK_INTERVAL_S}
+    # its results are anchored to the window's alerts: readings wait on windows (see
+    # health_core.config.check_readings_held); PaneTrendBolt acks on arrival
+    holds_readings = True
 
     def window_spec(self, conf: Mapping[str, Any]) -> WindowSpec:
         windows = HealthConfig.from_storm_conf(conf).windows
@@ -82,7 +85,10 @@ class TrendBolt(WindowedBolt):
         self.previous_end: int | None = None
         length, slide = self.spec.length, self.spec.slide
         assert isinstance(length, Duration) and isinstance(slide, Duration)
-        every = HealthConfig.from_storm_conf(storm_conf or {}).windows.approximate_every
+        config = HealthConfig.from_storm_conf(storm_conf or {})
+        if self.holds_readings:
+            check_readings_held(config)
+        every = config.windows.approximate_every
         self.sampler = TrendSampler(every, length.ms, slide.ms)
         self.approximate = False  # the mode in effect: sampling (True) or exact
 
@@ -184,6 +190,8 @@ class PaneTrendBolt(TrendBolt):
     ``error_bound`` 0 in and out of overload (its records are those of TrendBolt out of
     overload), sheds nothing and leaves the stream's precision at 1.0.
     """
+
+    holds_readings = False  # every alert is acked as soon as it is counted
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         super().initialize(storm_conf, context)

@@ -33,14 +33,9 @@ written ``.`` and a trailing ``_s`` (seconds) written ``.secs`` (:func:`storm_ke
     ward.routine_deadline_ms          squall.realtime.routine.default.deadline.ms   (see below)
     ward.scheduler                    squall.scheduler                              (see below)
 
-The ``ward`` section describes topologies/health_ward.py: its two classes of readings and
-what each class promises. Its deadline fields (``<class>_deadline_ms``, ``_criticality``,
-``_mk``, ``_policies``) are the ``squall.realtime.<class>.default.*`` declarations of the ward's
-spouts ``critical`` and ``routine`` (:mod:`squall.realtime.deadlines`), and ``scheduler`` is the
-runner's ``squall.scheduler``: they travel only with ``to_storm_conf(ward=True)``, which the
-ward topology alone uses (the runtime refuses a deadline on a stream a topology does not
-declare), and ``from_storm_conf`` reads them back from those keys. Override them for a run as
-those keys: ``-o squall.realtime.routine.default.mk=2,4``.
+The ``ward`` section (:mod:`health_core.ward`) describes topologies/health_ward.py. Its
+deadline fields and ``scheduler`` are squall's own ``squall.realtime.<class>.default.*`` and
+``squall.scheduler`` keys, which travel only with ``to_storm_conf(ward=True)``.
 
 ``HEALTH_SCHEMA`` declares every Storm key and is registered for the ``health.`` root, so the
 embedded runner refuses ``-o health.producers.cuont=8`` before any tuple runs, naming
@@ -62,20 +57,13 @@ from typing import Any
 
 import yaml
 
-from health_core.rules import Rule, RuleError, parse_rules
-from squall.errors import ConfigError
-from squall.realtime.deadlines import (
-    CRITICALITY,
-    DEADLINE_MS,
-    MK,
-    POLICY_LIST,
-    REALTIME_SCHEMA,
-    DeadlineError,
-    Deadlines,
-    StreamDeadline,
-    conf_key,
-)
-from squall.realtime.scheduling import SCHEDULERS
+# ``X as X`` re-exports: importable from here, as before the ward and the readers moved out
+from health_core.config_readers import HealthConfigError as HealthConfigError
+from health_core.config_readers import no_unknown, read_rules, read_servers, read_value, type_name
+from health_core.rules import Rule, parse_rules
+from health_core.ward import READING_CLASSES as READING_CLASSES
+from health_core.ward import WARD_KEYS, WARD_READERS, check_ward, read_scheduler
+from health_core.ward import WardSettings as WardSettings
 from squall.settings import (
     Reader,
     Schema,
@@ -99,28 +87,6 @@ STORM_KEYS: dict[str, str] = {
 }
 # TrendBolt's allowed disorder plus a tick, for the hold-time estimate below.
 TREND_HOLD_MARGIN_S = 2.0
-# The ward's classes of readings; each is also the component id of the ward spout sending it.
-READING_CLASSES: tuple[str, ...] = ("critical", "routine")
-WARD_STREAM = "default"  # the ward spouts' stream that the deadlines are declared on
-# WardSettings field -> the key it travels as, when not health.ward.*: the ward topology's
-# deadline declarations and the runner's scheduler (see the module docstring).
-WARD_KEYS: dict[str, str] = {
-    "scheduler": "squall.scheduler",
-    **{
-        f"{cls}_{name}": conf_key(cls, WARD_STREAM, field)
-        for cls in READING_CLASSES
-        for name, field in (
-            ("deadline_ms", DEADLINE_MS),
-            ("criticality", CRITICALITY),
-            ("mk", MK),
-            ("policies", POLICY_LIST),
-        )
-    },
-}
-
-
-class HealthConfigError(ConfigError):
-    """config.yaml (or a ``health.*`` Storm config key) is invalid."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,60 +152,6 @@ class StormSettings:
     message_timeout_s: int = 30
 
 
-@dataclass(frozen=True, slots=True)
-class WardSettings:
-    """The ward topology: critical and routine readings, and what each class promises.
-
-    The producers' load (``producers.count`` x ``producers.rate_per_producer_hz``) is split by
-    class: ``critical_share`` of it comes from the critical spout's own producers, the rest
-    from the routine spout's. Patients are ids ``[0, critical_patients)`` (critical) and the
-    next ``routine_patients`` ids (routine): a patient belongs to one class. Defaults are
-    issue 11's: critical hard, D = 50 ms; routine firm, D = 1 s, at most 3 of any 4 consecutive
-    readings of a patient discarded in overload.
-    """
-
-    critical_share: float = 0.2
-    critical_patients: int = 20
-    routine_patients: int = 200
-    scheduler: str | None = None  # None: the runner's default
-    critical_deadline_ms: float = 50.0
-    critical_criticality: str = "hard"
-    critical_mk: tuple[int, int] | None = None
-    critical_policies: tuple[str, ...] = ("late",)
-    routine_deadline_ms: float = 1000.0
-    routine_criticality: str = "firm"
-    routine_mk: tuple[int, int] | None = (3, 4)
-    routine_policies: tuple[str, ...] = ("discard",)
-
-    def patients(self, reading_class: str) -> tuple[int, int]:
-        """The lowest and highest patient id of ``reading_class``."""
-        if reading_class == "critical":
-            return 0, self.critical_patients - 1
-        first = self.critical_patients
-        return first, first + self.routine_patients - 1
-
-    def share(self, reading_class: str) -> float:
-        """The share of the producers' load that ``reading_class`` readings make."""
-        return self.critical_share if reading_class == "critical" else 1.0 - self.critical_share
-
-    def deadline(self, reading_class: str) -> StreamDeadline:
-        """The declaration of ``reading_class``'s spout stream (checked when built)."""
-        mk: tuple[int, int] | None = getattr(self, f"{reading_class}_mk")
-        return StreamDeadline(
-            reading_class,
-            WARD_STREAM,
-            getattr(self, f"{reading_class}_deadline_ms") / 1000,
-            getattr(self, f"{reading_class}_criticality"),
-            None if mk is None else mk[0],
-            None if mk is None else mk[1],
-            frozenset(getattr(self, f"{reading_class}_policies")),
-        )
-
-    def deadlines(self) -> Deadlines:
-        """Both classes' declarations, as the runtime reads them."""
-        return Deadlines(tuple(self.deadline(cls) for cls in READING_CLASSES))
-
-
 DEFAULT_RULES: tuple[str, ...] = ("weight_kg > 80", "bmi > 35")
 _DEFAULT_RULES = parse_rules(list(DEFAULT_RULES))
 
@@ -269,13 +181,13 @@ class HealthConfig:
                 f"{source}: the top level must be a mapping of sections "
                 f"({', '.join(_SECTIONS)}); got {type(raw).__name__}"
             )
-        _no_unknown(raw, _SECTIONS, source, "top level")
+        no_unknown(raw, _SECTIONS, source, "top level")
         built: dict[str, Any] = {}
         for name, settings_cls in _SECTIONS.items():
             if name != "rules":
                 built[name] = _build_section(name, settings_cls, raw.get(name), source)
         if "rules" in raw:
-            built["rules"] = _read(_rules, raw["rules"], f"{source}: rules")
+            built["rules"] = read_value(read_rules, raw["rules"], f"{source}: rules")
         config = cls(**built)
         _check_cross_field(config, source, yaml_key)
         return config
@@ -306,10 +218,7 @@ class HealthConfig:
         """
         values = HEALTH_SCHEMA.read(conf, where="Storm config:")
         # the runner's own key (it declares it): read here only to rebuild the ward section
-        scheduler = storm_key("ward", "scheduler")
-        values[scheduler] = _read(
-            _READERS["ward"]["scheduler"], conf.get(scheduler), f"Storm config: {scheduler}"
-        )
+        values[storm_key("ward", "scheduler")] = read_scheduler(conf, where="Storm config:")
         built: dict[str, Any] = {
             name: settings_cls(
                 **{f.name: values[storm_key(name, f.name)] for f in fields(settings_cls)}
@@ -342,7 +251,9 @@ class HealthConfig:
         under Storm's own keys (see :func:`storm_key`).
 
         ``ward=True`` (the ward topology only) adds the ward's deadline declarations as
-        ``squall.realtime.<class>.default.*`` keys and, when set, ``squall.scheduler``.
+        ``squall.realtime.<class>.default.*`` keys and its ``squall.scheduler``
+        (:meth:`WardSettings.to_storm_conf`). Without it those ward settings are left out, and
+        ``from_storm_conf`` gives them their defaults.
         """
         conf: dict[str, Any] = {}
         for name, value in self.to_mapping().items():
@@ -355,9 +266,7 @@ class HealthConfig:
                 if item is not None and not (name == "ward" and field_name in WARD_KEYS):
                     conf[storm_key(name, field_name)] = item
         if ward:
-            conf.update(self.ward.deadlines().to_conf())
-            if self.ward.scheduler is not None:
-                conf[storm_key("ward", "scheduler")] = self.ward.scheduler
+            conf.update(self.ward.to_storm_conf())
         return conf
 
 
@@ -421,87 +330,10 @@ def load_config(project_file: str | os.PathLike[str] | None = None) -> HealthCon
 # -- validation -------------------------------------------------------------------------
 
 
-def _no_unknown(raw: Mapping[Any, Any], valid: Mapping[str, Any], source: str, where: str) -> None:
-    unknown = [key for key in raw if key not in valid]
-    if unknown:
-        raise HealthConfigError(
-            f"{source}: unknown key {unknown[0]!r} in {where}; valid keys are {', '.join(valid)}"
-        )
-
-
-def _type_name(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def _read(reader: Reader, value: Any, where: str) -> Any:
-    """``reader(value, where)``, its ConfigError raised as a HealthConfigError."""
-    try:
-        return reader(value, where)
-    except ConfigError as exc:
-        raise HealthConfigError(str(exc)) from None
-
-
-def _servers(value: Any, where: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value:
-        raise HealthConfigError(
-            f"{where} must be a non-empty list of 'host:port' strings; got {value!r}"
-        )
-    out = []
-    for index, item in enumerate(value):
-        host, sep, port = item.rpartition(":") if isinstance(item, str) else ("", "", "")
-        if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
-            raise HealthConfigError(
-                f"{where}[{index}] must be 'host:port' with a port in 1-65535; got {item!r}"
-            )
-        out.append(item)
-    return tuple(out)
-
-
-def _rules(value: Any, where: str) -> tuple[Rule, ...]:
-    if not isinstance(value, list):
-        raise HealthConfigError(
-            f"{where} must be a list of rule strings such as 'weight_kg > 80'; "
-            f"got {_type_name(value)}"
-        )
-    try:
-        return parse_rules(value)
-    except RuleError as exc:
-        # parse_rules names the rule "rules[i]"; name it under the key as the user spelled it
-        raise HealthConfigError(f"{where}{str(exc).removeprefix('rules')}") from None
-
-
-def _share(value: Any, where: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not (math.isfinite(value) and 0 < value < 1)
-    ):
-        raise HealthConfigError(
-            f"{where} must be a number in (0, 1), the share of the readings that are critical "
-            f"(0 or 1 would leave a class without readings); got {value!r} ({_type_name(value)})"
-        )
-    return float(value)
-
-
-def _realtime(name: str) -> Reader:
-    """squall.realtime's own reader of a stream's field ``name``: the same checks and words."""
-    return REALTIME_SCHEMA.settings[conf_key("<component>", "<stream>", name)].reader
-
-
-def _policies(value: Any, where: str) -> tuple[str, ...]:
-    # sorted, not filtered: an unknown policy is refused with the stream (_check_ward)
-    policies: frozenset[str] = _realtime(POLICY_LIST)(value, where)
-    return tuple(sorted(policies))
-
-
-MAX_PATIENTS = 1_000_000
-
 # section -> field -> reader: config.yaml and the Storm config are read with the same ones
 _READERS: dict[str, dict[str, Reader]] = {
     "kafka": {
-        "bootstrap_servers": _servers,
+        "bootstrap_servers": read_servers,
         "readings_topic": text,
         "alerts_topic": text,
         "invalid_topic": text,
@@ -539,22 +371,7 @@ _READERS: dict[str, dict[str, Reader]] = {
         "max_spout_pending": integer(1),
         "message_timeout_s": integer(1),
     },
-    "ward": {
-        "critical_share": _share,
-        "critical_patients": integer(1, MAX_PATIENTS),
-        "routine_patients": integer(1, MAX_PATIENTS),
-        "scheduler": optional(choice(*SCHEDULERS)),
-        **{
-            f"{cls}_{name}": reader
-            for cls in READING_CLASSES
-            for name, reader in (
-                ("deadline_ms", _realtime(DEADLINE_MS)),
-                ("criticality", _realtime(CRITICALITY)),
-                ("mk", optional(_realtime(MK))),
-                ("policies", _policies),
-            )
-        },
-    },
+    "ward": WARD_READERS,
 }
 
 # the runner declares squall.scheduler: declared here too, the runner would accept it unread
@@ -572,7 +389,7 @@ HEALTH_SCHEMA = register(
         "the health topology",
         STORM_PREFIX,
         [
-            Setting(storm_key("rules"), _rules, _DEFAULT_RULES, "rules that raise an alert"),
+            Setting(storm_key("rules"), read_rules, _DEFAULT_RULES, "rules that raise an alert"),
             *(
                 Setting(
                     storm_key(section, f.name),
@@ -602,28 +419,27 @@ def _build_section(section: str, settings_cls: type, raw: Any, source: str) -> A
     if not isinstance(raw, Mapping):
         raise HealthConfigError(
             f"{source}: {section} must be a mapping with keys {', '.join(readers)}; "
-            f"got {_type_name(raw)}"
+            f"got {type_name(raw)}"
         )
-    _no_unknown(raw, readers, source, f"section {section!r}")
+    no_unknown(raw, readers, source, f"section {section!r}")
     values = {
-        key: _read(readers[key], value, f"{source}: {yaml_key(section, key)}")
+        key: read_value(readers[key], value, f"{source}: {yaml_key(section, key)}")
         for key, value in raw.items()
     }
     return settings_cls(**values)
 
 
-def _check_cross_field(config: HealthConfig, source: str, key: Callable[[str, str], str]) -> None:
-    """Checks across settings; ``key(section, field)`` names a setting as ``source`` spells it."""
+def check_readings_held(config: HealthConfig, source: str = "Storm config") -> None:
+    """Refuse a rate at which readings held by anchored trend windows would stall the spout.
+
+    A reading that raises an alert stays un-acked while its alert sits in TrendBolt's windows
+    (window + slide + lag): if the synthetic spout produces more readings in that time than
+    max.spout.pending lets out, it stalls until the held ones time out. Only TrendBolt (which
+    anchors its results to the window's alerts) holds readings, so it calls this when it
+    starts; PaneTrendBolt, behind an unanchored feed, holds none (the ward, Kafka).
+    """
+    key = storm_key if source == "Storm config" else yaml_key
     windows, producers, storm = config.windows, config.producers, config.storm
-    if windows.slide_s > windows.window_s:
-        raise HealthConfigError(
-            f"{source}: {key('windows', 'slide_s')} ({windows.slide_s}) must not exceed "
-            f"{key('windows', 'window_s')} ({windows.window_s}); a slide longer than the window "
-            f"skips data"
-        )
-    # A reading that raises an alert stays un-acked while its alert sits in TrendBolt's
-    # windows (window + slide + lag). If the synthetic spout produces more readings in that
-    # time than max.spout.pending lets out, it stalls until the held ones time out.
     if producers.rate_per_producer_hz > 0:
         hold_s = windows.window_s + windows.slide_s + TREND_HOLD_MARGIN_S
         held = math.ceil(producers.count * producers.rate_per_producer_hz * hold_s)
@@ -636,23 +452,15 @@ def _check_cross_field(config: HealthConfig, source: str, key: Callable[[str, st
                 f"waiting on trend windows, more than {pending} = {storm.max_spout_pending}: "
                 f"the spout would stall. Raise {pending} to at least {held} or lower the rate"
             )
-    _check_ward(config.ward, source, key)
 
 
-def _check_ward(ward: WardSettings, source: str, key: Callable[[str, str], str]) -> None:
-    """Each class's declaration as a whole (firm needs (m,k), hard is never discarded, ...)."""
-    for cls in READING_CLASSES:
-        try:
-            ward.deadline(cls)
-        except DeadlineError as exc:
-            message = str(exc)
-            for name, storm in WARD_KEYS.items():  # name each key as ``source`` spells it
-                message = message.replace(storm, key("ward", name))
-            raise HealthConfigError(f"{source}: ward, {cls} readings: {message}") from None
-    last = ward.critical_patients + ward.routine_patients - 1
-    if last > MAX_PATIENTS:
+def _check_cross_field(config: HealthConfig, source: str, key: Callable[[str, str], str]) -> None:
+    """Checks across settings; ``key(section, field)`` names a setting as ``source`` spells it."""
+    windows = config.windows
+    if windows.slide_s > windows.window_s:
         raise HealthConfigError(
-            f"{source}: {key('ward', 'critical_patients')} ({ward.critical_patients}) + "
-            f"{key('ward', 'routine_patients')} ({ward.routine_patients}) patients: ids up to "
-            f"{last}; valid: at most {MAX_PATIENTS} patient ids in all"
+            f"{source}: {key('windows', 'slide_s')} ({windows.slide_s}) must not exceed "
+            f"{key('windows', 'window_s')} ({windows.window_s}); a slide longer than the window "
+            f"skips data"
         )
+    check_ward(config.ward, source, key)

@@ -12,10 +12,12 @@ import pytest
 from health_core.config import (
     HealthConfig,
     HealthConfigError,
+    check_readings_held,
     default_config_path,
     load_config,
     storm_key,
 )
+from health_core.ward import WardSettings
 from squall.errors import ConfigError
 from squall.settings import check_known
 
@@ -191,6 +193,11 @@ def test_storm_conf_round_trip_is_json_and_lossless() -> None:
     assert conf["health.producers.count"] == 4
     assert conf["topology.max.spout.pending"] == config.storm.max_spout_pending
     assert HealthConfig.from_storm_conf(conf) == config
+    # The ward's deadlines and scheduler are squall.* keys, sent only by to_storm_conf(ward=True)
+    # (test_ward.py's round trip); here they come back as WardSettings' defaults, so this is
+    # lossless only while config.yaml's ward section matches them: change both or neither.
+    assert not [key for key in conf if key.startswith("squall.")]
+    assert config.ward == WardSettings()
 
 
 def test_storm_conf_override_wins_and_is_validated() -> None:
@@ -305,18 +312,20 @@ def test_env_path_wins_over_the_topology_file_path(monkeypatch, tmp_path) -> Non
 
 
 def test_a_rate_that_would_stall_the_spout_on_trend_windows_is_refused(tmp_path: Path) -> None:
-    # 4 x 25/s x (10 + 2 + 2) s = 1400 readings held > 1000
+    # 4 x 25/s x (10 + 2 + 2) s = 1400 readings held > 1000: refused where readings are held,
+    # by TrendBolt (anchored windows); PaneTrendBolt behind an unanchored feed holds none
+    config = load_text(tmp_path, "producers: {count: 4, rate_per_producer_hz: 25}\n")
     with _raises(
         f"{tmp_path / 'config.yaml'}: producers.count (4) x producers.rate_per_producer_hz (25.0) x "
         "14 s (window + slide + 2 s) = 1400 readings can be waiting on trend windows, more than "
         "storm.max_spout_pending = 1000: the spout would stall. Raise storm.max_spout_pending to "
         "at least 1400 or lower the rate"
     ):
-        load_text(tmp_path, "producers: {count: 4, rate_per_producer_hz: 25}\n")
+        check_readings_held(config, str(tmp_path / "config.yaml"))
     ok = load_text(
         tmp_path, "producers: {rate_per_producer_hz: 25}\nstorm: {max_spout_pending: 1400}\n"
     )
-    assert ok.storm.max_spout_pending == 1400
+    check_readings_held(ok, "config.yaml")
 
 
 def test_storm_keys_travel_as_storms_own_and_their_overrides_count() -> None:
@@ -329,9 +338,18 @@ def test_storm_keys_travel_as_storms_own_and_their_overrides_count() -> None:
         "topology.max.spout.pending = 1000: the spout would stall. Raise "
         "topology.max.spout.pending to at least 1400 or lower the rate"
     ):
-        HealthConfig.from_storm_conf(conf)
+        check_readings_held(HealthConfig.from_storm_conf(conf))
+    # the component that holds readings refuses to start; the pane-counting one does not
+    from bolts.trend import PaneTrendBolt, TrendBolt
+    from squall.testing import BoltHarness
+
+    ticked = {**conf, **TrendBolt.config}
+    with pytest.raises(HealthConfigError, match="readings can be waiting on trend windows"):
+        BoltHarness(TrendBolt, ticked)
+    BoltHarness(PaneTrendBolt, ticked)
     conf["topology.max.spout.pending"] = 2000  # as `-o topology.max.spout.pending=2000`
     assert HealthConfig.from_storm_conf(conf).storm.max_spout_pending == 2000
+    check_readings_held(HealthConfig.from_storm_conf(conf))
     conf["topology.max.spout.pending"] = None  # Storm's defaults.yaml value
     assert (
         HealthConfig.from_storm_conf({**conf, "health.producers.rate.per.producer.hz": 5}).storm

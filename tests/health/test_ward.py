@@ -4,6 +4,7 @@ routine ones discarded at the spout in overload within (m,k) per patient, every 
 Discard oracles recount from the ids the spout emitted, never by asking MKFirm.
 """
 
+import json
 import re
 from collections import defaultdict
 from dataclasses import replace
@@ -15,6 +16,7 @@ import pytest
 from bolts.parse import ParseBolt
 from health_core.config import HealthConfig, HealthConfigError, storm_key
 from health_core.synthetic import SyntheticRecord, class_load, generate
+from health_core.ward import WardSettings
 from spouts.synthetic import SyntheticHealthSpout
 from squall.realtime.context import Overload, RealtimeContext
 from squall.realtime.deadlines import Deadlines, StreamDeadline
@@ -294,8 +296,9 @@ def test_only_the_ward_topology_declares_deadlines() -> None:
             StreamDeadline("routine", "default", 1.0, "firm", 3, 4, {"discard"}),
         )
     )
+    assert HealthWardTopology.config["squall.scheduler"] == "edf"  # deadline-aware by default
     for topology in (HealthTopology, HealthKafkaTopology):
-        assert not [k for k in topology.config if k.startswith("squall.realtime.")]
+        assert not [k for k in topology.config if k.startswith("squall.")]
     assert HealthConfig.from_storm_conf(HealthWardTopology.config) == HealthConfig.load(
         Path(__file__).resolve().parents[2] / "config.yaml"
     )
@@ -304,8 +307,26 @@ def test_only_the_ward_topology_declares_deadlines() -> None:
 def test_a_deadline_override_reaches_the_ward_settings() -> None:
     conf_ = {**HealthWardTopology.config, "squall.realtime.routine.default.mk": "2,5"}
     assert HealthConfig.from_storm_conf(conf_).ward.routine_mk == (2, 5)
-    conf_["squall.scheduler"] = "edf"
-    assert HealthConfig.from_storm_conf(conf_).ward.scheduler == "edf"
+    conf_["squall.scheduler"] = "llf"  # not the default edf, so the override is what is read
+    assert HealthConfig.from_storm_conf(conf_).ward.scheduler == "llf"
+
+
+def test_every_ward_setting_survives_the_ward_topologys_storm_conf() -> None:
+    ward = replace(
+        WardSettings(),
+        critical_share=0.3,
+        scheduler="llf",
+        critical_deadline_ms=20.0,
+        routine_mk=(2, 5),
+        routine_policies=("discard", "rate"),
+    )
+    config = replace(HealthConfig(), ward=ward)
+    conf_ = json.loads(json.dumps(config.to_storm_conf(ward=True)))  # what a component gets
+    assert conf_["squall.scheduler"] == "llf"
+    assert HealthConfig.from_storm_conf(conf_) == config
+    # without ward=True only health.ward.* travels; the squall.* settings come back as defaults
+    plain = HealthConfig.from_storm_conf(config.to_storm_conf())
+    assert plain.ward == replace(WardSettings(), critical_share=0.3)
 
 
 def _raises(message: str):
@@ -332,6 +353,10 @@ def _raises(message: str):
         (
             "ward: {scheduler: fast}",
             "ward.scheduler must be one of 'fifo', 'edf', 'llf', 'dm', 'rm'; got 'fast' (str)",
+        ),
+        (
+            "ward: {scheduler: null}",
+            "ward.scheduler must be one of 'fifo', 'edf', 'llf', 'dm', 'rm'; got None (null)",
         ),
         (
             "ward: {routine_mk: '5,4'}",

@@ -335,9 +335,9 @@ class RealtimeRuntime:
                     if missed
                     else f"utilization {utilization:.0%}, {queued} queued and growing"
                 )
-            if growing:  # halve the ``rate`` spouts' share of turns, down to a tenth
-                self.rate_factor = max(0.1, self.rate_factor * 0.5)
-                self.rate_factor_min = min(self.rate_factor_min, self.rate_factor)
+            # halve the ``rate`` spouts' share of turns while pressed, down to a tenth
+            self.rate_factor = max(0.1, self.rate_factor * 0.5)
+            self.rate_factor_min = min(self.rate_factor_min, self.rate_factor)
         elif ov.active and not s.overload_force:
             if self._calm_since is None:
                 self._calm_since = now
