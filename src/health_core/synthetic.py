@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from heapq import heapify, heappop, heapreplace
 from typing import Any, Literal
 
 from health_core.config import ProducerSettings, WardSettings
@@ -40,7 +41,6 @@ class SyntheticRecord:
     producer: int
     seq: int  # 0-based position in this producer's sequence
     kind: Kind
-    payload: str
     # The values drawn for this record (also for a malformed one, before it was damaged).
     id: int
     age: int
@@ -50,6 +50,24 @@ class SyntheticRecord:
     # When the record was due by its producer's schedule, epoch ms; the time it was asked
     # for when there is no schedule (rate 0).
     due_ms: float = 0.0
+    ts_ms: int = 0  # when it was sent: the self-describing form's ``ts``
+    malformation: int = 0  # which of the ways a feed breaks, for a malformed record
+
+    @property
+    def payload(self) -> str:
+        """The wire text, rendered when asked: a reading discarded at the spout (by its
+        patient, in overload) never costs the JSON encoding."""
+        values = {
+            "id": self.id,
+            "age": self.age,
+            "height_cm": self.height_cm,
+            "weight_kg": self.weight_kg,
+        }
+        if self.kind == "malformed":
+            return _MALFORMATIONS[self.malformation](values, self.ts_ms)
+        if self.kind == "self":
+            return _self(values, self.ts_ms)
+        return _course(values)
 
     @property
     def tup_id(self) -> str:
@@ -122,19 +140,20 @@ class SyntheticProducer:
         damage, form, which = rng.random(), rng.random(), rng.randrange(len(_MALFORMATIONS))
         kind: Kind
         if damage < self._settings.malformed_fraction:
-            kind, payload = "malformed", _MALFORMATIONS[which](values, ts_ms)
+            kind = "malformed"
         elif form < self._settings.self_describing_fraction:
-            kind, payload = "self", _self(values, ts_ms)
+            kind = "self"
         else:
-            kind, payload = "course", _course(values)
+            kind = "course"
         record = SyntheticRecord(
             self.index,
             self.seq,
             kind,
-            payload,
             **values,
             reading_class=self._settings.reading_class,
             due_ms=ts_ms if due_ms is None else due_ms,
+            ts_ms=ts_ms,
+            malformation=which,
         )
         self.seq += 1
         return record
@@ -155,6 +174,14 @@ class SyntheticSource:
         self.settings = settings
         self.start_ms = start_ms
         self.producers = [SyntheticProducer(i, settings, patients) for i in range(settings.count)]
+        # (due ms, index) of each producer with records left: the next due is the heap's top,
+        # O(log N) per record instead of a scan of every producer
+        self._heap = [(self._due_ms(p), p.index) for p in self.producers if self._has_more(p)]
+        heapify(self._heap)
+
+    def _has_more(self, producer: SyntheticProducer) -> bool:
+        limit = self.settings.max_readings_per_producer
+        return limit is None or producer.seq < limit
 
     def _due_ms(self, producer: SyntheticProducer) -> float:
         rate = self.settings.rate_per_producer_hz
@@ -163,27 +190,28 @@ class SyntheticSource:
         stagger = producer.index / self.settings.count
         return self.start_ms + (producer.seq + stagger) * 1000.0 / rate
 
-    def _available(self) -> Iterator[SyntheticProducer]:
-        limit = self.settings.max_readings_per_producer
-        return (p for p in self.producers if limit is None or p.seq < limit)
-
     @property
     def exhausted(self) -> bool:
         """True once every producer has sent ``max_readings_per_producer`` records."""
-        return next(self._available(), None) is None
+        return not self._heap
 
     def next_due(self, now_ms: int) -> SyntheticRecord | None:
         """The earliest record due at ``now_ms``, or None if nothing is due yet."""
-        candidates = list(self._available())
-        if not candidates:
+        heap = self._heap
+        if not heap:
             return None
-        producer = min(candidates, key=lambda p: (self._due_ms(p), p.index))
-        if not self.settings.rate_per_producer_hz:
-            return producer.next_record(now_ms)  # no schedule: due when asked
-        due_ms = self._due_ms(producer)
-        if due_ms > now_ms:
+        due_ms, index = heap[0]
+        producer = self.producers[index]
+        paced = bool(self.settings.rate_per_producer_hz)
+        if paced and due_ms > now_ms:
             return None
-        return producer.next_record(now_ms, due_ms)
+        # no schedule: due when asked
+        record = producer.next_record(now_ms, due_ms if paced else None)
+        if self._has_more(producer):
+            heapreplace(heap, (self._due_ms(producer), index))
+        else:
+            heappop(heap)
+        return record
 
 
 def class_load(
