@@ -6,7 +6,7 @@ Discard oracles recount from the ids the spout emitted, never by asking MKFirm.
 
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -416,3 +416,48 @@ def test_a_classed_spout_must_be_named_after_its_class() -> None:
         "or leave health.producers.reading.class unset"
     ):
         SpoutHarness(SyntheticHealthSpout, conf=conf("critical"), component="icu")
+
+
+def _expected_alerts(records: list[SyntheticRecord]) -> Counter[tuple[str, int, int]]:
+    """(rule, patient, weight) of every alert the records should raise: computed here, not by
+    the project's parse, BMI or rule code (config.yaml's rules: weight_kg > 80, bmi > 35)."""
+    out: Counter[tuple[str, int, int]] = Counter()
+    for r in records:
+        if r.kind == "malformed":
+            continue
+        if r.weight_kg > 80:
+            out["weight_kg > 80", r.id, r.weight_kg] += 1
+        if r.weight_kg / (r.height_cm / 100) ** 2 > 35:
+            out["bmi > 35", r.id, r.weight_kg] += 1
+    return out
+
+
+def test_under_a_scripted_overload_no_critical_alert_is_lost_or_shed() -> None:
+    # Held in overload from the first tuple (squall.overload.force), EDF, routine readings
+    # discarded within (3,4): every critical reading's alerts are still all there, exactly.
+    overrides = {
+        "health.producers.count": 2,
+        "health.producers.rate.per.producer.hz": 0,
+        "health.producers.max.readings.per.producer": 200,
+        "health.sinks.console": False,
+        "squall.overload.force": True,
+    }
+    driver = TopologyDriver(HealthWardTopology, conf=overrides, replace_spouts=[])
+    try:
+        result = driver.run()
+        assert result.errors == []
+        got: dict[str, Counter[tuple[str, int, int]]] = defaultdict(Counter)
+        for rule, reading_id, _ts, reading in driver.output("threshold"):
+            got[reading["class"]][rule, reading_id, reading["weight_kg"]] += 1
+        bounded = {"producers__count": 2, "producers__max_readings_per_producer": 200}
+        critical = _expected_alerts(records("critical", **bounded))
+        assert critical and got["critical"] == critical  # none lost, none duplicated
+        streams = result.realtime.streams
+        assert sum(streams["critical.default"].shed.values()) == 0
+        # routine readings were shed, each counted: their alerts are a subset of the full set
+        shed = streams["routine.default"].shed["discard"]
+        routine = _expected_alerts(records("routine", **bounded))
+        assert shed > 0 and not (got["routine"] - routine)
+        assert len(driver.acked("routine")) + shed == len(records("routine", **bounded))
+    finally:
+        driver.close()
