@@ -111,6 +111,13 @@ class FakeConsumer:
     ) -> None:
         self.commits.append(offsets)
 
+    def commit_async(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> Future:
+        # the broker answers at once here; the spout reads the answer on its next turn
+        self.commits.append(offsets)
+        future = Future()
+        future.success(None)
+        return future
+
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.seeks.append((tp.topic, tp.partition, offset))
 
@@ -504,3 +511,55 @@ def test_no_record_is_skipped_without_overload_and_release_is_the_record_timesta
         assert emitted.tup_id == f"{TOPIC}:0:{offset}"
         # the tree's deadline runs from when the producer wrote the record
         assert harness.spout.release_time == pytest.approx(1_700_000_000 + offset / 1000)
+
+
+def test_periodic_commits_are_asynchronous_one_at_a_time_and_retried_on_failure() -> None:
+    # The loop never waits on a periodic commit: the request goes out, its answer is read on
+    # a later turn; while it is on its way no second one is sent; a failure is retried.
+    harness, consumer, _ = spout()
+    answers: list[Future] = []
+
+    def commit_async(offsets: dict[TopicPartition, OffsetAndMetadata]) -> Future:
+        consumer.commits.append(offsets)
+        answers.append(Future())  # not answered yet
+        return answers[-1]
+
+    consumer.commit_async = commit_async  # type: ignore[method-assign]
+    consumer.commit = lambda *a, **k: pytest.fail("a periodic commit must not block")  # type: ignore[method-assign]
+    consumer.queue = records(0, range(3))
+    drain(harness)
+    for answer in answers:  # whatever went out while emitting (offset 0): answered
+        answer.success(None)
+    drain(harness, rounds=1)
+    answers.clear()
+    consumer.commits.clear()
+    commits = harness.spout.stats["commits"]
+    harness.ack(f"{TOPIC}:0:0")
+    assert last_commit(consumer) == {(TOPIC, 0): 1} and len(answers) == 1
+    harness.ack(f"{TOPIC}:0:1")  # the first is unanswered: no second request
+    assert len(answers) == 1 and harness.spout.stats["commits"] == commits
+    answers[0].failure(kafka.errors.KafkaError("rebalancing"))
+    harness.ack(f"{TOPIC}:0:2")  # failure read, retried with the newest offsets
+    assert len(answers) == 2 and last_commit(consumer) == {(TOPIC, 0): 3}
+    answers[1].success(None)
+    drain(harness, rounds=1)
+    assert harness.spout.stats["commits"] == commits + 1
+    assert harness.spout.tracker.committed((TOPIC, 0)) == 3
+
+
+def test_a_dead_letter_write_does_not_block_the_loop() -> None:
+    # The broker has not answered the dead-letter write yet: the spout goes on (no wait), the
+    # record is still in flight (not committed); once the answer comes it is done.
+    harness, consumer, producer = spout({"squall.kafka.spout.max.attempts": 1})
+    consumer.queue = records(0, range(2))
+    drain(harness)
+    producer.auto_ack = False
+    harness.fail(f"{TOPIC}:0:0")
+    harness.ack(f"{TOPIC}:0:1")
+    (_topic, _key, _value, future) = producer.sent[-1]
+    assert not future.is_done
+    assert last_commit(consumer).get((TOPIC, 0), 0) == 0  # 0 is not done until the broker says
+    future.success(object())
+    drain(harness, rounds=1)
+    assert last_commit(consumer)[(TOPIC, 0)] == 2
+    assert harness.spout.stats["dead_lettered"] == 1

@@ -66,6 +66,7 @@ class ReliableKafkaSpout(Spout):
         self.replay: deque[str] = deque()
         self.buffered: deque[Any] = deque()  # fetched records not yet emitted
         self.dead_letter_pending: deque[tuple[str, str]] = deque()  # (tup_id, reason)
+        self.dead_letter_sent: deque[tuple[str, str, Any]] = deque()  # + the send's future
         self.stats = {
             "emitted": 0,
             "replayed": 0,
@@ -76,6 +77,8 @@ class ReliableKafkaSpout(Spout):
             "shed": 0,  # skipped under overload within the stream's (m,k) bound
         }
         self._last_commit = time.monotonic()
+        # the asynchronous commit on its way: (future, offsets), until its answer is read
+        self._commit_in_flight: tuple[Any, dict[TopicPart, int]] | None = None
         self._idle_until = 0.0
         task = context.get("taskid", 0) if isinstance(context, dict) else 0
         self._task = task
@@ -93,6 +96,9 @@ class ReliableKafkaSpout(Spout):
     def close(self) -> None:
         """Commit what is done, then leave the group (its partitions move to the others)."""
         try:
+            if self.dead_letter_sent:  # their answers, so that what they cover commits too
+                self.producer.flush(timeout=5)
+                self._settle_dead_letters()
             self._commit(force=True)
         finally:
             self.consumer.close(autocommit=False)
@@ -297,21 +303,45 @@ class ReliableKafkaSpout(Spout):
             "ts": time.time_ns() // 1_000_000,
         }
         try:
-            self.producer.send(
+            future = self.producer.send(
                 self.settings.dead_letter_topic,
                 value=json.dumps(record).encode(),
                 key=tup_id.encode(),
-            ).get(timeout=10)
+            )
         except KafkaError as exc:
             # The broker is unreachable: keep the record in flight and try again later.
             self.logger.warning("dead-letter write of %s failed (%s); will retry", tup_id, exc)
             self.dead_letter_pending.append((tup_id, reason))
+            return
+        # Asynchronous: the record is done when the broker's answer is read on a later turn
+        # (``_settle_dead_letters``); the worker loop does not wait for it.
+        self.dead_letter_sent.append((tup_id, reason, future))
+        self._settle_dead_letters()
+
+    def _settle_dead_letters(self) -> None:
+        """Count as done the dead letters the broker has; re-queue the ones it refused."""
+        for _ in range(len(self.dead_letter_sent)):
+            tup_id, reason, future = self.dead_letter_sent.popleft()
+            if not future.is_done:
+                self.dead_letter_sent.append((tup_id, reason, future))
+            elif future.failed():
+                self.logger.warning(
+                    "dead-letter write of %s failed (%s); will retry", tup_id, future.exception
+                )
+                self.dead_letter_pending.append((tup_id, reason))
+            else:
+                self._dead_lettered(tup_id)
+
+    def _dead_lettered(self, tup_id: str) -> None:
+        entry = self.in_flight.get(tup_id)
+        if entry is None:
             return
         self.in_flight.pop(tup_id, None)
         self.tracker.acked(entry.tp, entry.offset)
         self.stats["dead_lettered"] += 1
 
     def _retry_dead_letters(self) -> None:
+        self._settle_dead_letters()
         for _ in range(len(self.dead_letter_pending)):
             tup_id, reason = self.dead_letter_pending.popleft()
             self._dead_letter(tup_id, reason)
@@ -319,6 +349,8 @@ class ReliableKafkaSpout(Spout):
     # ------------------------------------------------------------------------------ commits
 
     def _maybe_commit(self) -> None:
+        self._settle_dead_letters()
+        self._settle_commit()
         if time.monotonic() - self._last_commit >= self.settings.commit_interval_s:
             self._commit()
 
@@ -327,23 +359,49 @@ class ReliableKafkaSpout(Spout):
         from kafka.errors import KafkaError
 
         self._last_commit = time.monotonic()
+        self._settle_commit()
+        if not force and self._commit_in_flight is not None:
+            return  # the previous one is still on its way: one at a time, newer offsets next
         offsets = self.tracker.committable()
         if only is not None:
             offsets = {tp: o for tp, o in offsets.items() if tp in only}
         if not offsets:
             return
+        request = {TopicPartition(*tp): OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()}
+        if not force:
+            # Asynchronous: the worker loop never waits on the broker for a periodic commit
+            # (issue 11: nothing in the loop blocks on I/O). The answer is read on a later
+            # turn (``_settle_commit``); a failed one is retried with the newer offsets then.
+            try:
+                future = self.consumer.commit_async(request)
+            except KafkaError as exc:
+                self.logger.warning("offset commit failed (%s); will retry", exc)
+                return
+            self._commit_in_flight = (future, offsets)
+            return
         try:
             # Bounded: the worker loop is single-threaded, and an unbounded commit while the
             # broker restarts froze it past topology.message.timeout.secs (every tree in flight
             # then timed out and was replayed).
-            self.consumer.commit(
-                {TopicPartition(*tp): OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()},
-                timeout_ms=self.settings.commit_timeout_ms,
-            )
+            self.consumer.commit(request, timeout_ms=self.settings.commit_timeout_ms)
         except KafkaError as exc:
             # Broker restarting or group rebalancing: the same offsets are retried next time;
             # anything not committed is replayed after a crash (at-least-once).
             self.logger.warning("offset commit failed (%s); will retry", exc)
+            return
+        self.tracker.mark_committed(offsets)
+        self.stats["commits"] += 1
+
+    def _settle_commit(self) -> None:
+        """Take the answer to the asynchronous commit in flight, if it has come."""
+        if self._commit_in_flight is None:
+            return
+        future, offsets = self._commit_in_flight
+        if not future.is_done:
+            return
+        self._commit_in_flight = None
+        if future.failed():
+            self.logger.warning("offset commit failed (%s); will retry", future.exception)
             return
         self.tracker.mark_committed(offsets)
         self.stats["commits"] += 1
