@@ -317,3 +317,48 @@ def test_a_hard_stream_missing_in_overload_raises_one_alarm_naming_it(capsys):
     assert len(alarms) == 1, alarms  # once per stream, not once per miss
     assert "hard stream critical.default misses its 5 ms deadline while the overload" in alarms[0]
     assert d.result.realtime.streams["critical.default"].misses == 3
+
+
+class Relay(Bolt):
+    """Passes each tuple on, anchored (the compiled emit path of a bolt)."""
+
+    outputs = [Stream(fields=["job"], name="default")]
+
+    def process(self, tup: Any) -> None:
+        self.emit([tup.values[0]])
+
+
+@pytest.mark.parametrize("scheduler", ["fifo", "edf"])
+def test_deadlines_follow_the_tree_through_bolts_to_the_last_task(scheduler):
+    # routine ("bulk") and critical ("vital") roots, released together, the routine ones
+    # emitted first (their spout's task comes first), pass through
+    # `relay` (its compiled, anchored emit path) to `last`: FIFO runs them in emit order; EDF
+    # runs the critical ones first at both bolts, their tree's deadline travelling with them
+    clock, log = ManualClock(), []
+    feeds = {"bulk": deque(), "vital": deque()}
+    attrs: dict[str, Any] = {
+        name: type(f"{name}_spout", (ReleasedSpout,), {"feed": feeds[name]}).spec(par=1)
+        for name in feeds
+    }
+    attrs["relay"] = Relay.spec(inputs=[attrs["bulk"], attrs["vital"]], par=1)
+    last = type("last", (Work,), {"clock_": clock, "cost": 1 * MS, "log": log})
+    attrs["last"] = last.spec(inputs=[attrs["relay"]], par=1)
+    topo = type("Chain", (Topology,), attrs)
+    conf = {
+        "squall.scheduler": scheduler,
+        "squall.overload.check.secs": 0.001,
+        **declare("bulk", 1000, "firm", mk="3,4", policies="discard"),
+        **declare("vital", 50, "hard"),
+    }
+    d = TopologyDriver(topo, conf, clock=clock, replace_spouts=[])
+    now = clock.now()
+    feeds["bulk"].extend((f"r{k}", now) for k in range(4))
+    feeds["vital"].extend((f"c{k}", now) for k in range(2))
+    d.run()
+    ran = [job for _, job, _ in log]
+    if scheduler == "edf":
+        assert ran == ["c0", "c1", "r0", "r1", "r2", "r3"]
+    else:
+        assert ran == ["r0", "r1", "r2", "r3", "c0", "c1"]
+    m = d.result.realtime.streams
+    assert m["vital.default"].completed == 2 and m["bulk.default"].completed == 4

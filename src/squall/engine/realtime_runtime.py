@@ -223,6 +223,21 @@ class RealtimeRuntime:
             tree.metrics.complete(tree.release, tree.deadline, self.clock.now())
 
     # ------------------------------------------------------------------ scheduling
+    def appender(self, ex: Executor, inbox: ScheduledInbox) -> Callable[[Any], None]:
+        """``ex``'s ``fifo_append`` under a scheduler: the compiled emit paths hand a tuple
+        over as they do to a FIFO inbox; its release and deadline come from the ``Track``
+        they have just made for it (none: best effort, entered now)."""
+        inflight, push, now = ex.inflight, self.push, self.clock.now
+
+        def append(tup: Any) -> None:
+            track = inflight.get(tup[0])
+            if track is None:
+                push(inbox, tup, now(), None)
+            else:
+                push(inbox, tup, track.entered, track.tree)
+
+        return append
+
     def push(self, inbox: ScheduledInbox, item: Any, entered: float, tree: Tree | None) -> None:
         assert self.scheduler is not None
         name = inbox.executor.name

@@ -79,8 +79,8 @@ class Worker:
         if self.rt.scheduler is not None:
             for ex in self.executors.values():
                 if not ex.is_spout:
-                    ex.inbox = ScheduledInbox(self.rt, ex)
-                    ex.fifo_append = None
+                    inbox = ex.inbox = ScheduledInbox(self.rt, ex)
+                    ex.fifo_append = self.rt.appender(ex, inbox)
         if transport is not None and settings.load_aware:
             self._prefer_local_tasks()
         self.spouts = [e for e in self.executors.values() if e.is_spout]
@@ -398,9 +398,9 @@ class Worker:
             target.inflight[tid] = Track(roots, entered, tree)
         # tuple.__new__ skips namedtuple's Python-level __new__: same object, less overhead
         tup = _new_tuple(Tuple, (tid, ex.name, stream, ex.task, values))
-        if target.fifo_append is not None:
+        if tree is None and target.fifo_append is not None:
             target.fifo_append(tup)
-        else:
+        else:  # the tree's deadline goes with the tuple, tracked or not
             target.inbox.push(tup, entered, tree)
 
     def local_target(self, task: int) -> Executor | None:
