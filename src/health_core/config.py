@@ -93,6 +93,8 @@ TREND_HOLD_MARGIN_S = 2.0
 class KafkaSettings:
     bootstrap_servers: tuple[str, ...] = ("localhost:9092",)
     readings_topic: str = "health.readings"
+    # the ward's critical readings (topologies/health_ward_kafka.py): a topic of their own
+    critical_readings_topic: str = "health.readings.critical"
     alerts_topic: str = "health.alerts"
     invalid_topic: str = "health.invalid"
     trends_topic: str = "health.trends"
@@ -335,6 +337,7 @@ _READERS: dict[str, dict[str, Reader]] = {
     "kafka": {
         "bootstrap_servers": read_servers,
         "readings_topic": text,
+        "critical_readings_topic": text,
         "alerts_topic": text,
         "invalid_topic": text,
         "trends_topic": text,

@@ -29,8 +29,9 @@ RULE_FORM = (
 )
 # every key of the health topology's Storm config, as the unknown-key message lists them
 HEALTH_KEYS = (
-    "health.kafka.alerts.topic, health.kafka.bootstrap.servers, health.kafka.group.id, "
-    "health.kafka.invalid.topic, health.kafka.readings.topic, health.kafka.trends.topic, "
+    "health.kafka.alerts.topic, health.kafka.bootstrap.servers, "
+    "health.kafka.critical.readings.topic, health.kafka.group.id, health.kafka.invalid.topic, "
+    "health.kafka.readings.topic, health.kafka.trends.topic, "
     "health.parallelism.bmi, health.parallelism.parse, health.parallelism.sinks, "
     "health.parallelism.threshold, health.parallelism.trend, health.parse.invalid.preview.chars, "
     "health.parse.max.payload.bytes, health.producers.count, health.producers.malformed.fraction, "
@@ -66,6 +67,7 @@ def test_repo_config_loads_with_the_course_defaults() -> None:
     assert config.producers.count == 4
     assert (config.windows.window_s, config.windows.slide_s) == (10.0, 2.0)
     assert config.kafka.trends_topic == "health.trends"
+    assert config.kafka.critical_readings_topic == "health.readings.critical"
 
 
 def test_default_path_is_the_repo_config_unless_env_says_otherwise(monkeypatch, tmp_path) -> None:
@@ -144,6 +146,10 @@ PRODUCER_KEYS = (
         (
             "kafka:\n  trends_topic: 7\n",
             "kafka.trends_topic must be a non-empty string; got 7 (int)",
+        ),
+        (
+            "kafka:\n  critical_readings_topic: ''\n",
+            "kafka.critical_readings_topic must be a non-empty string; got '' (str)",
         ),
         (
             "rules: bmi > 35\n",
@@ -230,6 +236,7 @@ def test_storm_conf_override_wins_and_is_validated() -> None:
         (("windows", "slide_s"), "health.windows.slide.secs"),
         (("kafka", "bootstrap_servers"), "health.kafka.bootstrap.servers"),
         (("kafka", "trends_topic"), "health.kafka.trends.topic"),
+        (("kafka", "critical_readings_topic"), "health.kafka.critical.readings.topic"),
         (("sinks", "jsonl_path"), "health.sinks.jsonl.path"),
         (("parse", "max_payload_bytes"), "health.parse.max.payload.bytes"),
         (("rules",), "health.rules"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +18,11 @@ from squall.kafka.producer import (
     UNIQUE_ID_STRIDE,
     ProduceSpec,
     encode,
+    parse_patients,
     produce,
     random_reading,
     readings,
+    record_key,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +64,31 @@ def test_unique_ids_do_not_collide_across_producers_or_runs() -> None:
     assert UNIQUE_ID_STRIDE * 3 + 99 in ids
 
 
+def test_patients_choose_the_ids_and_every_record_is_keyed_by_its_id() -> None:
+    ids = [r.id for p in range(2) for r in readings(p, seed=1, unique_ids=False, count=500,
+                                                     patients=(20, 29))]  # fmt: skip
+    assert set(ids) == set(range(20, 30))
+    assert record_key(random_reading(random.Random(1), reading_id=217)) == b"217"
+    assert parse_patients("0-19") == (0, 19)
+    assert parse_patients("7") == (7, 7)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("19-0", "--patients 19-0 is not a range of patient ids; valid: FIRST-LAST with "
+         "0 <= FIRST <= LAST, e.g. 0-19"),
+        ("-3", "--patients '-3' is not a range of patient ids; give FIRST-LAST (inclusive, "
+         "ids >= 0), e.g. 0-19, or one id, e.g. 7"),
+        ("0..19", "--patients '0..19' is not a range of patient ids; give FIRST-LAST (inclusive, "
+         "ids >= 0), e.g. 0-19, or one id, e.g. 7"),
+    ],
+)  # fmt: skip
+def test_a_bad_patient_range_is_named(text: str, message: str) -> None:
+    with pytest.raises(KafkaConfigError, match="^" + re.escape(message) + "$"):
+        parse_patients(text)
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
@@ -68,6 +96,11 @@ def test_unique_ids_do_not_collide_across_producers_or_runs() -> None:
         (ProduceSpec("h:1", "t", rate=-5, count=1), "--rate must be > 0"),
         (ProduceSpec("h:1", "t"), "give --seconds or --count"),
         (ProduceSpec("h:1", "t", count=1, fmt="xml"), "--format 'xml' is not one of"),  # type: ignore[arg-type]
+        (ProduceSpec("h:1", "t", count=1, patients=(5, 4)), "--patients 5-4 is not a range"),
+        (
+            ProduceSpec("h:1", "t", count=1, patients=(0, 19), unique_ids=True),
+            "--patients and --unique-ids both choose the ids",
+        ),
     ],
 )
 def test_bad_produce_settings_are_named(spec: ProduceSpec, message: str) -> None:
@@ -114,3 +147,13 @@ def test_cli_names_a_missing_broker() -> None:
     )  # fmt: skip
     assert proc.returncode == 2
     assert "no running broker instance 'never-started'" in proc.stderr
+
+
+def test_cli_names_a_bad_patient_range_before_looking_for_a_broker() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "squall.cli", "produce", "--instance", "never-started",
+         "--count", "1", "--patients", "20-1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "--patients 20-1 is not a range of patient ids" in proc.stderr

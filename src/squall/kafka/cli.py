@@ -9,7 +9,13 @@ import sys
 from squall.kafka.admin import list_topics, parse_topics, read_topic
 from squall.kafka.broker import DEFAULT_HEAP, Broker
 from squall.kafka.errors import KafkaRuntimeError
-from squall.kafka.producer import FORMATS, ProduceSpec, produce, progress_printer
+from squall.kafka.producer import (
+    FORMATS,
+    ProduceSpec,
+    parse_patients,
+    produce,
+    progress_printer,
+)
 from squall.kafka.provision import is_provisioned, kafka_version, lib_dir, provision
 
 DEFAULT_INSTANCE = "default"
@@ -72,7 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "produce",
         help="send the course's readings to Kafka from N simultaneous producers",
         description="Send synthetic readings (the course's value model) from N producer "
-        "processes; prints a live progress line and the number of sends the broker acknowledged.",
+        "processes; prints a live progress line and the number of sends the broker acknowledged. "
+        "Every record is keyed by its reading's id (the patient), as UTF-8 digits.",
     )
     prod.add_argument("--topic", default="readings", help="target topic (default %(default)s)")
     prod.add_argument(
@@ -96,6 +103,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     prod.add_argument(
         "--id-base", type=int, default=0, help="added to --unique-ids ids (default 0)"
+    )
+    prod.add_argument(
+        "--patients",
+        default=None,
+        metavar="FIRST-LAST",
+        help="draw each reading's id (its patient, the record key) from this inclusive range, "
+        "e.g. 0-19 for the ward's critical patients (default: the course's 0-1000)",
     )
     prod.add_argument("--seed", type=int, default=None, help="random seed (reproducible values)")
     prod.add_argument("--quiet", "-q", action="store_true", help="no live progress line")
@@ -186,6 +200,8 @@ def _running_bootstrap(instance: str) -> str:
 
 
 def _produce(args: argparse.Namespace) -> int:
+    # a bad range is named before any broker is looked for
+    patients = None if args.patients is None else parse_patients(args.patients)
     bootstrap = args.bootstrap or _running_bootstrap(args.instance)
     spec = ProduceSpec(
         bootstrap=bootstrap,
@@ -198,6 +214,7 @@ def _produce(args: argparse.Namespace) -> int:
         unique_ids=args.unique_ids,
         id_base=args.id_base,
         seed=args.seed,
+        patients=patients,
     )
     result = produce(spec, progress=None if args.quiet else progress_printer(sys.stderr))
     if not args.quiet:

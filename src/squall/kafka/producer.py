@@ -7,6 +7,12 @@ acknowledged it (``acks=all``); the final line reports exactly that number.
 Payload forms (``--format``):
   seed  the course's form: ``[id, {"idade": .., "altura": .., "peso": ..}]``
   json  self-describing: ``{"id": .., "age": .., "height_cm": .., "weight_kg": .., "ts": epoch_ms}``
+
+Every record is keyed by its reading's id, the patient, as UTF-8 digits (``b"17"``): Kafka's
+default partitioner then keeps one patient's readings on one partition, in order, and a firm
+stream's (m,k) bound is kept per patient (the spout judges a record by its key). ``--patients
+FIRST-LAST`` draws the ids from that range instead of the course's 0-1000, so two producers can
+send two classes of readings for disjoint patients (the ward: critical 0-19, routine 20-219).
 """
 
 from __future__ import annotations
@@ -44,11 +50,15 @@ class Reading:
 
 
 def random_reading(
-    rng: random.Random, reading_id: int | None = None, ts_ms: int | None = None
+    rng: random.Random,
+    reading_id: int | None = None,
+    ts_ms: int | None = None,
+    id_range: tuple[int, int] = ID_RANGE,
 ) -> Reading:
-    """A reading with the course's value model (uniform integers in the course's ranges)."""
+    """A reading with the course's value model (uniform integers in the course's ranges);
+    without ``reading_id``, its id is drawn from ``id_range`` (inclusive)."""
     return Reading(
-        id=rng.randint(*ID_RANGE) if reading_id is None else reading_id,
+        id=rng.randint(*id_range) if reading_id is None else reading_id,
         age=rng.randint(*AGE_RANGE),
         height_cm=rng.randint(*HEIGHT_CM_RANGE),
         weight_kg=rng.randint(*WEIGHT_KG_RANGE),
@@ -76,19 +86,52 @@ def encode(reading: Reading, fmt: Format) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+def record_key(reading: Reading) -> bytes:
+    """The record key: the reading's id (its patient) as UTF-8 digits, e.g. ``b"17"``."""
+    return str(reading.id).encode()
+
+
+def parse_patients(text: str) -> tuple[int, int]:
+    """``--patients``: ``FIRST-LAST`` (inclusive, e.g. ``0-19``) or one id, e.g. ``7``."""
+    first, sep, last = text.strip().partition("-")
+    try:
+        low = int(first, 10)
+        high = int(last, 10) if sep else low
+    except ValueError:
+        raise KafkaConfigError(
+            f"--patients {text!r} is not a range of patient ids; give FIRST-LAST "
+            "(inclusive, ids >= 0), e.g. 0-19, or one id, e.g. 7"
+        ) from None
+    patients = (low, high)
+    _check_patients(patients)
+    return patients
+
+
+def _check_patients(patients: tuple[int, int]) -> None:
+    low, high = patients
+    if low < 0 or high < low:
+        raise KafkaConfigError(
+            f"--patients {low}-{high} is not a range of patient ids; valid: FIRST-LAST with "
+            "0 <= FIRST <= LAST, e.g. 0-19"
+        )
+
+
 def readings(
     producer_index: int,
     seed: int | None,
     unique_ids: bool,
     count: int | None,
     id_base: int = 0,
+    patients: tuple[int, int] | None = None,
 ) -> Iterator[Reading]:
-    """The endless (or ``count``-long) reading sequence of one producer."""
+    """The endless (or ``count``-long) reading sequence of one producer; ids are drawn from
+    ``patients`` (inclusive) when given, else from the course's range."""
     rng = random.Random(None if seed is None else f"{seed}:{producer_index}")
+    id_range = ID_RANGE if patients is None else patients
     n = 0
     while count is None or n < count:
         reading_id = id_base + producer_index * UNIQUE_ID_STRIDE + n if unique_ids else None
-        yield random_reading(rng, reading_id)
+        yield random_reading(rng, reading_id, id_range=id_range)
         n += 1
 
 
@@ -104,6 +147,7 @@ class ProduceSpec:
     unique_ids: bool = False
     id_base: int = 0  # added to unique ids, so successive runs do not reuse ids
     seed: int | None = None
+    patients: tuple[int, int] | None = None  # ids drawn from this range (inclusive)
 
     def validate(self) -> None:
         if self.producers < 1:
@@ -120,6 +164,14 @@ class ProduceSpec:
             raise KafkaConfigError(f"--id-base must be >= 0, got {self.id_base}")
         if self.fmt not in FORMATS:
             raise KafkaConfigError(f"--format {self.fmt!r} is not one of {list(FORMATS)}")
+        if self.patients is not None:
+            _check_patients(self.patients)
+            if self.unique_ids:
+                raise KafkaConfigError(
+                    "--patients and --unique-ids both choose the ids: give one of them "
+                    "(--patients draws each reading's patient from a range; --unique-ids "
+                    "gives every reading an id of its own)"
+                )
 
 
 @dataclass(frozen=True)
@@ -168,7 +220,7 @@ def _producer_main(spec: ProduceSpec, index: int, counters: object, errors: obje
         start = time.monotonic()
         deadline = None if spec.seconds is None else start + spec.seconds
         for n, reading in enumerate(
-            readings(index, spec.seed, spec.unique_ids, spec.count, spec.id_base)
+            readings(index, spec.seed, spec.unique_ids, spec.count, spec.id_base, spec.patients)
         ):
             now = time.monotonic()
             if deadline is not None and now >= deadline:
@@ -177,7 +229,7 @@ def _producer_main(spec: ProduceSpec, index: int, counters: object, errors: obje
                 due = start + n / spec.rate
                 if due > now:
                     time.sleep(due - now)
-            future = producer.send(spec.topic, encode(reading, spec.fmt))
+            future = producer.send(spec.topic, encode(reading, spec.fmt), key=record_key(reading))
             future.add_callback(on_ack)
             future.add_errback(on_error)
             shared[base + _SENT] += 1  # type: ignore[index]
