@@ -18,7 +18,8 @@ from squall.testing import BoltHarness
 
 SPOUT_KEYS = (
     "squall.kafka.spout.auto.offset.reset, squall.kafka.spout.commit.interval.secs, "
-    "squall.kafka.spout.commit.timeout.ms, squall.kafka.spout.idle.poll.ms, "
+    "squall.kafka.spout.commit.timeout.ms, squall.kafka.spout.fetch.max.wait.ms, "
+    "squall.kafka.spout.idle.poll.ms, "
     "squall.kafka.spout.max.attempts, squall.kafka.spout.max.in.flight, "
     "squall.kafka.spout.poll.max.records, squall.kafka.spout.session.timeout.ms, "
     "squall.kafka.spout.stuck.join.secs"
@@ -47,6 +48,7 @@ def test_spout_tuning_reads_every_key_typed_with_its_default() -> None:
         "poll_max_records": 500,
         "auto_offset_reset": "earliest",
         "idle_poll_ms": 100,
+        "fetch_max_wait_ms": 10,
         "session_timeout_ms": 10_000,
         "commit_timeout_ms": 2000,
         "stuck_join_s": 60.0,

@@ -362,3 +362,37 @@ def test_deadlines_follow_the_tree_through_bolts_to_the_last_task(scheduler):
         assert ran == ["r0", "r1", "r2", "r3", "c0", "c1"]
     m = d.result.realtime.streams
     assert m["vital.default"].completed == 2 and m["bulk.default"].completed == 4
+
+
+class Deferred(Bolt):
+    """Acks its tuples later, from ``squall_poll`` (as a sink does when its broker answers)."""
+
+    outputs: ClassVar[list[Stream]] = []
+    auto_ack = False
+    polls: ClassVar[list[int]]
+
+    def initialize(self, conf: Any, ctx: Any) -> None:
+        self.held: list[Any] = []
+
+    def process(self, tup: Any) -> None:
+        self.held.append(tup)
+
+    def squall_poll(self) -> bool:
+        self.polls.append(len(self.held))
+        done, self.held = self.held, []
+        for tup in done:
+            self.ack(tup)
+        return bool(done)
+
+
+def test_the_runner_polls_components_that_wait_on_io_every_turn():
+    # no tick configured: the trees complete because the runner asks the bolt each turn
+    feed: deque[Any] = deque([("a", None), ("b", None)])
+    spout = type("jobs_spout", (ReleasedSpout,), {"feed": feed})
+    sink = type("sink", (Deferred,), {"polls": []})
+    jobs = spout.spec(par=1)
+    topo = type("Polled", (Topology,), {"jobs": jobs, "sink": sink.spec(inputs=[jobs], par=1)})
+    d = TopologyDriver(topo, {}, replace_spouts=[])
+    d.run()
+    assert sorted(d.acked("jobs")) == ["a", "b"] and d.in_flight == 0
+    assert sink.polls and max(sink.polls) >= 1

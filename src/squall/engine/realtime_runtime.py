@@ -125,7 +125,8 @@ class RealtimeRuntime:
         )
         self.active = bool(len(deadlines)) or self.scheduler is not None or settings.overload_force
         # the run clock's time = epoch seconds - offset (a manual clock's time is the epoch's)
-        self.wall_offset = 0.0 if isinstance(clock, ManualClock) else time.time() - clock.now()
+        self.manual = isinstance(clock, ManualClock)
+        self.wall_offset = 0.0 if self.manual else time.time() - clock.now()
         self.roots: dict[tuple[str, str], tuple[StreamDeadline, StreamMetrics, bool]] = {}
         for d in deadlines:
             if (
@@ -152,7 +153,7 @@ class RealtimeRuntime:
         self.report = report or (lambda line: print(line, file=sys.stderr))
         # overload detection state
         self._next_check = clock.now() + settings.overload_check_s
-        self._last_busy = 0.0
+        self._last_busy = 0.0 if self.manual else time.process_time()
         self._last_queued = 0
         self._last_misses = 0
         self._calm_since: float | None = None
@@ -326,7 +327,15 @@ class RealtimeRuntime:
         for key, n in self._emitted.items():
             self.rates[key] = n / interval
         self._emitted = dict.fromkeys(self._emitted, 0)
-        busy = sum(ex.stats.exec_seconds for ex in executors)
+        # The loop's busy share: the process's CPU time (spouts and the runner's own work
+        # included: a worker is one thread). On a manual clock (tests) the work done on that
+        # clock instead: each job's cost under a scheduler, else the executors' execute times.
+        if not self.manual:
+            busy = time.process_time()
+        elif self.scheduler is not None:
+            busy = sum(self._spent.values())
+        else:
+            busy = sum(ex.stats.exec_seconds for ex in executors)
         utilization = (busy - self._last_busy) / interval
         misses = sum(m.misses for m in self.metrics.streams.values())
         missed = misses - self._last_misses
@@ -334,8 +343,10 @@ class RealtimeRuntime:
         growing = growth > 0
         self._last_busy, self._last_misses, self._last_queued = busy, misses, queued
         s = self.settings
+        # Misses alone are not overload: late work from a blocked loop (an I/O wait) is not
+        # helped by shedding. Misses while busy, or a busy loop falling behind, are.
         pressed = (
-            missed > 0
+            (missed > 0 and utilization >= s.overload_exit_utilization)
             or (utilization >= s.overload_enter_utilization and growing)
             or queued >= s.queue_capacity
         )
@@ -350,9 +361,9 @@ class RealtimeRuntime:
                     if missed
                     else f"utilization {utilization:.0%}, {queued} queued and growing"
                 )
-            # halve the ``rate`` spouts' share of turns while pressed, down to a tenth
-            self.rate_factor = max(0.1, self.rate_factor * 0.5)
-            self.rate_factor_min = min(self.rate_factor_min, self.rate_factor)
+            if self._rate_limited:  # halve the ``rate`` spouts' share of turns, down to 1/10
+                self.rate_factor = max(0.1, self.rate_factor * 0.5)
+                self.rate_factor_min = min(self.rate_factor_min, self.rate_factor)
         elif ov.active and not s.overload_force:
             if self._calm_since is None:
                 self._calm_since = now

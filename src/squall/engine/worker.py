@@ -104,6 +104,7 @@ class Worker:
         self.on_error: Callable[[ComponentError], None] | None = None
         # components (by name) that read time through a ``clock`` attribute get this clock's
         self.clocked: frozenset[str] = frozenset()
+        self.pollers: list[Executor] = []
 
     def _prefer_local_tasks(self) -> None:
         """Shuffle-like routes keep tuples in this process while its tasks keep up.
@@ -136,6 +137,8 @@ class Worker:
             ex.instance.realtime = self.rt.context(ex.name)
         for ex in self.spouts:
             ex.instance.activate()
+        # components waiting on I/O (a sink on its broker's answers) look once per turn
+        self.pollers = [e for e in self.executors.values() if hasattr(e.instance, "squall_poll")]
 
     def close(self) -> None:
         for ex in self.spouts:
@@ -173,6 +176,11 @@ class Worker:
                 if n:
                     progressed = True
                     ex.run_batch(n if n < batch else batch)
+        for ex in self.pollers:
+            try:
+                progressed |= bool(ex.instance.squall_poll())
+            except Exception as exc:  # noqa: BLE001 - reported like any component error
+                ex.instance.raise_exception(exc)
         if self.realtime_active:
             self.rt.check(self.clock.now(), self.bolts, self.queued())
         progressed |= self._run_spouts()
@@ -181,14 +189,9 @@ class Worker:
         return progressed
 
     def _forget_abandoned(self, now: float) -> None:
-        """Drop the tracking of input tuples a bolt never acked, once all their trees are over.
-
-        Without this, a bolt that forgets to ack (or holds tuples past the timeout) keeps one
-        ``Track`` per such tuple for the whole run. Storm keeps nothing for them: the trees
-        time out at the acker and late acks are ignored, which is what happens here too (a
-        later ack or anchor finds no track). Only trees this worker's acker owns can be
-        checked; tracks with roots in another worker's acker are left (multi-process mode).
-        """
+        """Drop the tracking of input tuples a bolt never acked, once all their trees are over
+        (Storm keeps nothing for them either: the trees time out, late acks are ignored). Only
+        trees this worker's acker owns can be checked (multi-process mode)."""
         cutoff = now - self.settings.message_timeout_s
         index, alive = self.index, self.acker.entered
         for ex in self.bolts:

@@ -52,7 +52,18 @@ SPOUT_SETTINGS: dict[str, Setting] = {
     "auto_offset_reset": _spout(
         "auto.offset.reset", choice("earliest", "latest"), "earliest", "start with no commit"
     ),
-    "idle_poll_ms": _spout("idle.poll.ms", integer(0), 100, "poll wait with nothing in flight"),
+    "idle_poll_ms": _spout(
+        "idle.poll.ms",
+        integer(0),
+        100,
+        "poll wait while the group join is not complete and nothing is in flight",
+    ),
+    # Kafka's default is 500 ms, for throughput: with it a record arriving while a fetch waits
+    # on an idle partition showed 200 ms tails (p99 199 vs 22 ms at 10 ms here, 40 records/s),
+    # past a 50 ms deadline; a short wait costs only more (empty) fetches while idle
+    "fetch_max_wait_ms": _spout(
+        "fetch.max.wait.ms", integer(0), 10, "longest a fetch waits at the broker for records"
+    ),
     # the broker's group.min.session.timeout.ms defaults to 6 s
     "session_timeout_ms": _spout("session.timeout.ms", integer(6000), 10_000, "group session"),
     "commit_timeout_ms": _spout("commit.timeout.ms", integer(1), 2000, "longest commit wait"),
@@ -118,6 +129,7 @@ class KafkaSpoutSettings:
     commit_timeout_ms: int = _default("commit_timeout_ms")
     stuck_join_s: float = _default("stuck_join_s")
     session_timeout_ms: int = _default("session_timeout_ms")
+    fetch_max_wait_ms: int = _default("fetch_max_wait_ms")
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers or not all(

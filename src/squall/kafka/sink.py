@@ -112,6 +112,15 @@ class KafkaSinkBolt(Bolt):
     def process_tick(self, tup: Any) -> None:
         self._resolve(scan_all=True)
 
+    def squall_poll(self) -> bool:
+        """Called by the embedded runner once per turn of its loop: ack the writes the broker
+        has answered since, without waiting for the next tuple or tick (an alert is done when
+        the broker has it: its deadline should not wait a second for a tick). Storm has no such
+        call; there the ticks do it. True if a tuple was settled."""
+        before = len(self.pending)
+        self._resolve(scan_all=False)
+        return len(self.pending) != before
+
     def _resolve(self, scan_all: bool) -> None:
         """Ack the tuples whose writes the broker acknowledged; fail the ones it refused.
 
