@@ -202,6 +202,7 @@ def ward_run(
         "busy": cpu / wall,
         "overload_episodes": result.overload_episodes,
         "rate_factor_min": result.rate_factor_min,
+        "alarms": list(result.overload_alarms),
     }
     taken = 0
     for cls in ("critical", "routine"):

@@ -317,6 +317,7 @@ def test_a_hard_stream_missing_in_overload_raises_one_alarm_naming_it(capsys):
     assert len(alarms) == 1, alarms  # once per stream, not once per miss
     assert "hard stream critical.default misses its 5 ms deadline while the overload" in alarms[0]
     assert d.result.realtime.streams["critical.default"].misses == 3
+    assert d.result.overload_alarms == ["critical.default"]
 
 
 class Relay(Bolt):

@@ -156,6 +156,37 @@ class Executor:
         stats.exec_seconds += total
         stats.exec_max_seconds = peak
 
+    def run_one(self, tup: Any) -> None:
+        """Run one tuple the worker's scheduler chose (``run_batch``'s body, for one tuple:
+        under a scheduler every tuple is its own choice, and a batch set-up per tuple cost
+        more than the tuple's own dispatch)."""
+        comp = self.instance
+        start = perf_counter()
+        try:
+            if self.stock_run:
+                comp._current_tups = [tup]
+                if tup[2] == "__tick" and tup[1] == "__system":
+                    comp.process_tick(tup)
+                else:
+                    comp.process(tup)
+                if comp.auto_ack:
+                    comp.ack(tup)
+                comp._current_tups = []
+            else:
+                self.current = tup
+                comp._run()
+                self.current = None
+        except Exception as exc:  # noqa: BLE001 - as in run_batch
+            comp._current_tups = [tup]
+            comp._handle_run_exception(exc)
+            comp._current_tups = []
+        elapsed = perf_counter() - start
+        stats = self.stats
+        stats.executed += 1
+        stats.exec_seconds += elapsed
+        if elapsed > stats.exec_max_seconds:
+            stats.exec_max_seconds = elapsed
+
     def _read_tuple(self) -> Tuple | None:
         return self.current
 

@@ -41,6 +41,8 @@ from squall.realtime.deadlines import Deadlines, StreamDeadline
 from squall.realtime.metrics import Metrics, StreamMetrics
 from squall.realtime.scheduling import Job, Scheduler, make_scheduler
 
+_new_job = tuple.__new__  # skips the namedtuple's Python-level __new__: same object, less work
+
 if TYPE_CHECKING:
     from squall.engine.executor import Executor
 
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
 class Tree:
     """Release, absolute deadline and class of one tuple tree, shared by all its tuples."""
 
-    __slots__ = ("release", "deadline", "decl", "metrics", "sheddable", "shed")
+    __slots__ = ("release", "deadline", "decl", "metrics", "sheddable", "shed", "key")
 
     def __init__(
         self,
@@ -64,6 +66,7 @@ class Tree:
         self.metrics = metrics  # None in a worker that does not own the tree's root
         self.sheddable = sheddable
         self.shed = False
+        self.key = f"{decl.component}.{decl.stream}"  # its stream's name in metrics and rates
 
     def wire(self) -> tuple[float, float, str, str]:
         """What crosses to another worker: times and the declaring stream (not the metrics)."""
@@ -158,6 +161,7 @@ class RealtimeRuntime:
         self._last_misses = 0
         self._calm_since: float | None = None
         self._alarmed: set[str] = set()
+        self.alarms: list[str] = []  # hard streams an OVERLOAD ALARM named, in order
         self.overload_episodes = 0
         self.rate_factor = 1.0  # share of the loop's turns the ``rate`` spouts are asked on
         self.rate_factor_min = 1.0
@@ -240,48 +244,46 @@ class RealtimeRuntime:
         return append
 
     def push(self, inbox: ScheduledInbox, item: Any, entered: float, tree: Tree | None) -> None:
-        assert self.scheduler is not None
         name = inbox.executor.name
         if tree is None:
             # best effort: ordered as if due a message timeout after it entered
             timeout = self.settings.message_timeout_s
-            job = Job(
-                item,
-                inbox,
-                entered,
-                entered + timeout,
-                self.remaining[name],
-                timeout,
-                0.0,
-                self.seq(),
-            )
+            job = _new_job(
+                Job,
+                (item, inbox, entered, entered + timeout, self.remaining[name], timeout, 0.0,
+                 self.seq(), False),
+            )  # fmt: skip
         else:
             decl = tree.decl
-            job = Job(
-                item,
-                (inbox, tree),
-                tree.release,
-                tree.deadline,
-                self.remaining[name],
-                decl.deadline_s,
-                self.rates.get(f"{decl.component}.{decl.stream}", 0.0),
-                self.seq(),
-                tree.sheddable,
+            job = _new_job(
+                Job,
+                (
+                    item,
+                    (inbox, tree),
+                    tree.release,
+                    tree.deadline,
+                    self.remaining[name],
+                    decl.deadline_s,
+                    self.rates.get(tree.key, 0.0),
+                    self.seq(),
+                    tree.sheddable,
+                ),
             )
         inbox.n += 1
-        self.scheduler.push(job)
+        self.scheduler.push(job)  # type: ignore[union-attr]  # a ScheduledInbox means one
 
     def run(self, budget: int) -> bool:
         """Dispatch up to ``budget`` jobs, the scheduler's choice each time; True if any ran."""
         sched = self.scheduler
         assert sched is not None
         clock = self.clock.now
+        pop, manual = sched.pop_feasible, self.manual
         spent, runs = self._spent, self._runs
         dropped: list[Job] = []
         ran = False
         now = clock()
         for _ in range(budget):
-            job = sched.pop_feasible(now, dropped)
+            job = pop(now, dropped)
             if dropped:
                 self._shed_hopeless(dropped)
                 dropped.clear()
@@ -290,16 +292,15 @@ class RealtimeRuntime:
             owner = job.executor
             inbox = owner if type(owner) is ScheduledInbox else owner[0]
             inbox.n -= 1
-            inbox.next = job.item
             ex = inbox.executor
-            ex.run_batch(1)
-            inbox.next = None
+            ex.run_one(job.item)
             ran = True
-            # the job's cost on the worker's clock: what the remaining-cost estimates add up
             end = clock()
-            name = ex.name
-            spent[name] += end - now
-            runs[name] += 1
+            if manual:
+                # on a manual clock (tests) a job's cost is the time it moved the clock: the
+                # remaining-cost estimates add these up (else the executors' execute times)
+                spent[ex.name] += end - now
+                runs[ex.name] += 1
             now = end
         return ran
 
@@ -384,6 +385,7 @@ class RealtimeRuntime:
             if decl is None or decl.criticality != "hard" or not m.misses or name in self._alarmed:
                 continue
             self._alarmed.add(name)
+            self.alarms.append(name)
             rate = f"backlog {'+' if growth >= 0 else ''}{growth / interval:.0f} tuples/s"
             if self.shedding:
                 why = (
@@ -408,7 +410,7 @@ class RealtimeRuntime:
     def _update_costs(self, executors: list[Executor]) -> None:
         """Remaining cost along the path from each component: its mean cost + the costliest
         path after it (the measured means so far)."""
-        if self.scheduler is not None:  # measured per job on the worker's clock
+        if self.manual and self.scheduler is not None:  # measured on the manual clock
             spent, runs = self._spent, self._runs
         else:
             spent, runs = {}, {}

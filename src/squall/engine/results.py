@@ -73,6 +73,7 @@ class RunResult:
     realtime: Metrics | None = None
     overload_episodes: int = 0
     rate_factor_min: float = 1.0  # the lowest share of turns a ``rate`` spout was asked on
+    overload_alarms: list[str] = field(default_factory=list)  # hard streams that missed anyway
 
     def merge(self, other: RunResult) -> None:
         for name, stats in other.stats.items():
@@ -93,6 +94,7 @@ class RunResult:
             self.realtime.merge(other.realtime)
         self.overload_episodes += other.overload_episodes
         self.rate_factor_min = min(self.rate_factor_min, other.rate_factor_min)
+        self.overload_alarms += [a for a in other.overload_alarms if a not in self.overload_alarms]
 
     def output(self, component: str, stream: str = "default") -> list[list[Any]]:
         return self.outputs.get(component, {}).get(stream, [])

@@ -495,4 +495,5 @@ class Worker:
             result.realtime = self.rt.metrics
             result.overload_episodes = self.rt.overload_episodes
             result.rate_factor_min = self.rt.rate_factor_min
+            result.overload_alarms = list(self.rt.alarms)
         return result
