@@ -20,6 +20,12 @@ discarded reading is never emitted, never pending and never replayed; it is coun
 as it can. The runtime says no unless the stream declares ``discard``, the worker is
 overloaded and the patient's (m,k) bound allows it; so a critical (hard) reading never is.
 
+Under Storm no runtime times the trees: ``initialize`` attaches a self-timed context
+(``squall.realtime.standalone``) that this spout tells of each root's release (at emit) and of
+its end (``ack``/``fail``): it counts latency and misses, keeps the spout's overload state for
+``discard`` and ``rate``, and logs a summary line per stream to the worker log. Under the
+embedded runner these hooks do nothing.
+
 Classes (the ward topology): ``health.producers.reading.class`` set in a spout's own config
 makes it send that class only (``health_core.synthetic.class_load``: its own producers and
 patients, its share of the load). Its component id must be the class's name: that is how
@@ -42,6 +48,7 @@ from health_core.config import HealthConfig, HealthConfigError, storm_key
 from health_core.parse import epoch_ms
 from health_core.synthetic import SyntheticSource, class_load
 from squall.realtime.context import realtime_of, set_release
+from squall.realtime.standalone import attach
 
 log = logging.getLogger(__name__)
 # New readings one next_tuple call looks at: it emits one of them at most, discards the rest.
@@ -78,16 +85,26 @@ class SyntheticHealthSpout(Spout):
         self.acked = 0
         self.given_up = 0
         self.shed = 0  # new readings discarded in overload, never emitted
+        # Under Storm: a self-timed context (released/done/turn); embedded: hooks that do nothing.
+        self.timer = attach(
+            self, storm_conf, ("default",), max_pending=self.max_pending, clock=self._clock_s
+        )
+
+    def _clock_s(self) -> float:
+        return self.clock() / 1000
 
     def next_tuple(self) -> None:
         if self.to_replay:
             tup_id = self.to_replay.popleft()
             payload, release_s = self.pending[tup_id]
             set_release(self, release_s)  # a replay answers to its reading's original deadline
+            self.timer.released(tup_id, release_s)
             self.emit([payload], tup_id=tup_id)
             return
         if len(self.pending) >= self.max_pending:
             return  # back-pressure of our own: bounded memory even without max.spout.pending
+        if not self.timer.turn("default"):
+            return  # under Storm, the rate policy in overload: the readings stay due, for later
         realtime = realtime_of(self)
         now_ms = self.clock()
         # A discarded reading costs no emit: go on to the next one due, a bounded number of
@@ -102,16 +119,19 @@ class SyntheticHealthSpout(Spout):
             release_s = record.due_ms / 1000
             self.pending[record.tup_id] = (record.payload, release_s)
             set_release(self, release_s)
+            self.timer.released(record.tup_id, release_s)
             self.emit([record.payload], tup_id=record.tup_id)
             return
 
     def ack(self, tup_id: Any) -> None:
+        self.timer.done(str(tup_id), True)
         if self.pending.pop(str(tup_id), None) is not None:
             self.replays.pop(str(tup_id), None)
             self.acked += 1
 
     def fail(self, tup_id: Any) -> None:
         tup_id = str(tup_id)
+        self.timer.done(tup_id, False)
         if tup_id not in self.pending:
             return  # already given up, or not ours
         count = self.replays.get(tup_id, 0)

@@ -31,6 +31,7 @@ from squall.kafka.errors import KafkaConfigError
 from squall.kafka.offsets import OffsetTracker, Outcome, TopicPart, format_tup_id, parse_tup_id
 from squall.kafka.settings import SPOUT_SETTINGS, KafkaSpoutSettings
 from squall.realtime.context import realtime_of, set_release
+from squall.realtime.standalone import attach
 
 
 @dataclass
@@ -92,6 +93,10 @@ class ReliableKafkaSpout(Spout):
             acks="all",
             client_id=f"squall-spout-dlq-{task}",
         )
+        # Under Storm no runtime times the trees: a self-timed context does, from the records'
+        # timestamps to the acks, and keeps this task's overload state for discard and rate
+        # (squall.realtime.standalone). Embedded: hooks that do nothing.
+        self.timer = attach(self, storm_conf, ("default",), max_pending=s.max_in_flight)
 
     def close(self) -> None:
         """Commit what is done, then leave the group (its partitions move to the others)."""
@@ -201,7 +206,13 @@ class ReliableKafkaSpout(Spout):
                 self.stats["replayed"] += 1
                 if entry.released_s is not None:
                     set_release(self, entry.released_s)
+                self.timer.released(tup_id, entry.released_s)
                 self.emit(entry.values, tup_id=tup_id)
+            return
+        if not self.timer.turn("default"):
+            # Under Storm, the rate policy in overload: no new records this call (they stay
+            # in Kafka as lag); commits go on.
+            self._maybe_commit()
             return
         if not self.buffered:
             self._poll()
@@ -267,17 +278,20 @@ class ReliableKafkaSpout(Spout):
         self.stats["emitted"] += 1
         if released is not None:
             set_release(self, released)  # the tree's deadline runs from the record's timestamp
+        self.timer.released(tup_id, released)
         self.emit(values, tup_id=tup_id)
 
     # ------------------------------------------------------------------------------ outcomes
 
     def ack(self, tup_id: Any) -> None:
+        self.timer.done(tup_id, True)
         entry = self.in_flight.pop(tup_id, None) if isinstance(tup_id, str) else None
         if entry is not None and self.tracker.acked(entry.tp, entry.offset):
             self.stats["acked"] += 1
         self._maybe_commit()
 
     def fail(self, tup_id: Any) -> None:
+        self.timer.done(tup_id, False)
         entry = self.in_flight.get(tup_id) if isinstance(tup_id, str) else None
         if entry is None:
             return  # a revoked partition's tuple, or already done: its record comes back anyway
