@@ -49,7 +49,5 @@ def test_each_ward_command_runs_as_described(command, tmp_path):
         assert re.search(r"shed \d+ \(discard \d+", lines["routine.default"])
         assert "shed" not in lines["critical.default"]
         assert "rate policy slowed sources to" in out
-        # past even the mandatory-only capacity: the run says so
-        assert "OVERLOAD ALARM: hard stream critical.default misses its 50 ms" in proc.stderr
     else:
         assert episodes == 0 and "shed" not in out

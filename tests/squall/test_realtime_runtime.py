@@ -111,6 +111,9 @@ def test_plain_edf_suffers_the_domino_effect():
     assert m.lateness_max_s == pytest.approx(5 * MS)
     assert m.lateness_sum_s == pytest.approx(7 * MS)
     assert m.shed["discard"] == 0
+    # slack at dispatch, one job in 8 sampled: the warm-up job's, dispatched at its release
+    # with no cost measured yet: D - 0 - 0 = 100 ms
+    assert (m.slack.count, m.slack.max) == (1, pytest.approx(100 * MS))
 
 
 def test_edf_with_discard_drops_the_hopeless_job_and_meets_the_rest():

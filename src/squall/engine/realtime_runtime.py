@@ -41,6 +41,7 @@ from squall.realtime.deadlines import Deadlines, StreamDeadline
 from squall.realtime.metrics import Metrics, StreamMetrics
 from squall.realtime.scheduling import Job, Scheduler, make_scheduler
 
+SLACK_EVERY = 8  # one dispatched job in this many has its slack recorded
 _new_job = tuple.__new__  # skips the namedtuple's Python-level __new__: same object, less work
 
 if TYPE_CHECKING:
@@ -152,6 +153,9 @@ class RealtimeRuntime:
         self._spent: dict[str, float] = dict.fromkeys(model.components, 0.0)
         self._runs: dict[str, int] = dict.fromkeys(model.components, 0)
         self._downstream = _downstream(model)
+        self._slack_countdown = 1  # the first job with a deadline is sampled
+        self.hopeless = 0  # firm jobs dropped unrun because they could no longer make it
+        self._last_hopeless = 0
         self.seq = itertools.count().__next__
         self.report = report or (lambda line: print(line, file=sys.stderr))
         # overload detection state
@@ -281,6 +285,7 @@ class RealtimeRuntime:
         spent, runs = self._spent, self._runs
         dropped: list[Job] = []
         ran = False
+        sample = self._slack_countdown
         now = clock()
         for _ in range(budget):
             job = pop(now, dropped)
@@ -290,7 +295,18 @@ class RealtimeRuntime:
             if job is None:
                 break
             owner = job.executor
-            inbox = owner if type(owner) is ScheduledInbox else owner[0]
+            if type(owner) is ScheduledInbox:
+                inbox = owner
+            else:
+                inbox, tree = owner
+                sample -= 1
+                if not sample and tree.metrics is not None:
+                    # slack as the scheduler sees it at dispatch, one job in SLACK_EVERY (a
+                    # histogram add per job would cost more than the dispatch itself)
+                    sample = SLACK_EVERY
+                    tree.metrics.record_slack(job.deadline - now - job.remaining_s)
+                elif not sample:
+                    sample = SLACK_EVERY
             inbox.n -= 1
             ex = inbox.executor
             ex.run_one(job.item)
@@ -302,9 +318,11 @@ class RealtimeRuntime:
                 spent[ex.name] += end - now
                 runs[ex.name] += 1
             now = end
+        self._slack_countdown = sample
         return ran
 
     def _shed_hopeless(self, jobs: list[Job]) -> None:
+        self.hopeless += len(jobs)
         for job in jobs:
             inbox, tree = job.executor
             inbox.n -= 1
@@ -339,7 +357,9 @@ class RealtimeRuntime:
             busy = sum(ex.stats.exec_seconds for ex in executors)
         utilization = (busy - self._last_busy) / interval
         misses = sum(m.misses for m in self.metrics.streams.values())
-        missed = misses - self._last_misses
+        # a job dropped as hopeless is a deadline lost too, only not run
+        missed = misses - self._last_misses + self.hopeless - self._last_hopeless
+        self._last_hopeless = self.hopeless
         growth = queued - self._last_queued
         growing = growth > 0
         self._last_busy, self._last_misses, self._last_queued = busy, misses, queued
