@@ -42,7 +42,6 @@ with a bounded backlog and alert p99 within the deadline.
 
 from __future__ import annotations
 
-import copy
 import gc
 import math
 import statistics
@@ -160,21 +159,10 @@ def _time_gc() -> None:
 def timed_topology() -> type[Topology]:
     """topologies/health.py's own wiring with the spout, the trend bolt and the console sink
     swapped for their timing subclasses."""
-    from squall.loading import load_topology
+    from bench.swap import with_components
 
-    health = load_topology(str(TOPOLOGY))
-    swap = {
-        "synthetic": ReleaseStampedSpout,
-        "trend": TimedTrendBolt,
-        "console": AlertClockSink,
-    }
-    attrs: dict[str, Any] = {"config": dict(health.config)}
-    for spec in health.specs:
-        if spec.name in swap:
-            spec = copy.copy(spec)
-            spec.component_cls = swap[spec.name]
-        attrs[spec.name] = spec
-    return type("HealthPlanBench", (Topology,), attrs)
+    swap = {"synthetic": ReleaseStampedSpout, "trend": TimedTrendBolt, "console": AlertClockSink}
+    return with_components(TOPOLOGY, swap, "HealthPlanBench")
 
 
 def _conf(options: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,6 @@ stated error of sampled windows, CPU seconds per reading.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from pathlib import Path
@@ -147,17 +146,10 @@ def ward_topology(burst: tuple[float, float, float] | None) -> type[Topology]:
                 _WINDOWS.append((tup[count_i], tup[precision_i], tup[bound_i]))
             return super().emit(tup, *args, **kwargs)
 
-    from squall.loading import load_topology
+    from bench.swap import with_components
 
-    ward = load_topology(str(TOPOLOGY))
     swap = {"critical": BenchSpout, "routine": BenchSpout, "trend": BenchTrend}
-    attrs: dict[str, Any] = {"config": dict(ward.config)}
-    for spec in ward.specs:
-        if spec.name in swap:
-            spec = copy.copy(spec)
-            spec.component_cls = swap[spec.name]
-        attrs[spec.name] = spec
-    return type("HealthWardBench", (Topology,), attrs)
+    return with_components(TOPOLOGY, swap, "HealthWardBench")
 
 
 def ward_run(

@@ -11,18 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.doc_commands import sh_commands
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "realtime.md"
 
 
 def commands() -> list[str]:
-    blocks = re.findall(r"```sh\n(.*?)```", PAGE.read_text(), re.S)
     return [
         line
-        for block in blocks
-        for line in block.splitlines()
-        if line.startswith(("squall plan", "squall run"))
-        and "health_ward.py" not in line  # the runtime's: tests/realtime/test_realtime_docs.py
+        for line in sh_commands(PAGE, ("squall plan", "squall run"))
+        if "health_ward.py" not in line  # the runtime's: tests/realtime/test_realtime_docs.py
     ]
 
 

@@ -11,18 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.doc_commands import sh_commands
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "realtime.md"
 
 
 def commands() -> list[str]:
-    blocks = re.findall(r"```sh\n(.*?)```", PAGE.read_text(), re.S)
-    return [
-        line
-        for block in blocks
-        for line in block.splitlines()
-        if line.startswith("squall run topologies/health_ward.py")
-    ]
+    return sh_commands(PAGE, ("squall run topologies/health_ward.py",))
 
 
 def test_the_page_has_the_ward_commands_it_explains():

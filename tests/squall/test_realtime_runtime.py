@@ -300,7 +300,7 @@ def test_back_pressure_is_per_class_a_hard_stream_s_spout_goes_on():
 def test_forced_overload_holds_from_the_start():
     rt = _runtime({"squall.overload.force": True, **declare("routine", 1000, "soft")})
     assert rt.overload.active and rt.context("routine").overloaded
-    rt.check(10.0, [], 0)  # calm, long past the hold time: still overloaded
+    rt.check(10.0, [], lambda: 0)  # calm, long past the hold time: still overloaded
     assert rt.overload.active
 
 

@@ -87,19 +87,19 @@ def load_deadlines(model: TopologyModel, conf: dict[str, Any]) -> Deadlines:
 class ScheduledInbox:
     """An executor's view of the worker's scheduler: pushes go to the shared queue."""
 
-    __slots__ = ("runtime", "executor", "n", "next")
+    __slots__ = ("runtime", "executor", "n")
 
     def __init__(self, runtime: RealtimeRuntime, executor: Executor) -> None:
         self.runtime = runtime
         self.executor = executor
         self.n = 0  # this executor's jobs in the queue: back-pressure and locality read it
-        self.next: Any = None  # the job the worker chose, handed to ``run_batch`` by ``pop``
 
     def push(self, item: Any, entered: float, tree: Tree | None = None) -> None:
         self.runtime.push(self, item, entered, tree)
 
     def pop(self) -> Any:
-        return self.next
+        # the worker's scheduler hands each job to its executor (``Executor.run_one``)
+        raise RuntimeError(f"task {self.executor.task}: a scheduled inbox is not popped")
 
     def __len__(self) -> int:
         return self.n
@@ -336,10 +336,12 @@ class RealtimeRuntime:
             inbox.executor.instance.ack(job.item)
 
     # ------------------------------------------------------------------ overload
-    def check(self, now: float, executors: list[Executor], queued: int) -> None:
-        """Once per ``squall.overload.check.secs``: costs, rates and the overload state."""
+    def check(self, now: float, executors: list[Executor], queued_now: Callable[[], int]) -> None:
+        """Once per ``squall.overload.check.secs``: costs, rates and the overload state
+        (``queued_now`` counts the worker's queued tuples: asked only then)."""
         if now < self._next_check:
             return
+        queued = queued_now()
         interval = self.settings.overload_check_s + max(0.0, now - self._next_check)
         self._next_check = now + self.settings.overload_check_s
         self._update_costs(executors)

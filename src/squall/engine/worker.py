@@ -182,7 +182,7 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - reported like any component error
                 ex.instance.raise_exception(exc)
         if self.realtime_active:
-            self.rt.check(self.clock.now(), self.bolts, self.queued())
+            self.rt.check(now, self.bolts, self.queued)
         progressed |= self._run_spouts()
         if self.transport is not None:
             self.transport.flush()
