@@ -46,14 +46,22 @@ def target_rows(rows: list[Any]) -> list[tuple[str, str, bool]]:
     if not loads:
         return []
     out: list[tuple[str, str, bool]] = []
-    shedding = [r for r in loads if r["policy"] == SHEDDING and (r["x"] is None or r["x"] <= 2)]
+    cap = _capacity(rows)
+    mandatory = (cap or {}).get("mandatory_capacity")
+    upto = [r for r in loads if r["policy"] == SHEDDING and (r["x"] is None or r["x"] <= 2)]
+    # Past the mandatory-only capacity no policy keeps hard deadlines (the issue says so): such
+    # a load is judged by the alarm row below, and named here as left out.
+    shedding = [r for r in upto if not mandatory or r["offered"] <= mandatory]
+    past = [_where(r) for r in upto if r not in shedding]
     if shedding:
         worst = max(shedding, key=lambda r: r["critical"]["miss_ratio"])
         where = _where(worst)
         out.append(
             (
-                f"critical alert deadline misses <= 1% with {SHEDDING}, up to 2x and the burst",
-                f"worst {100 * worst['critical']['miss_ratio']:.2f}% (at {where})",
+                f"critical alert deadline misses <= 1% with {SHEDDING}, up to 2x and the burst "
+                "(within the mandatory-only capacity)",
+                f"worst {100 * worst['critical']['miss_ratio']:.2f}% (at {where})"
+                + (f"; past the mandatory-only capacity: {', '.join(past)}" if past else ""),
                 worst["critical"]["miss_ratio"] <= 0.01,
             )
         )
@@ -75,8 +83,6 @@ def target_rows(rows: list[Any]) -> list[tuple[str, str, bool]]:
         out.append(
             ("fifo/late: deadline misses (routine/critical) grow with load past 1x", shown, grows)
         )
-    cap = _capacity(rows)
-    mandatory = (cap or {}).get("mandatory_capacity")
     beyond = [
         r for r in loads if mandatory and r["offered"] > mandatory and r["policy"] == SHEDDING
     ]
@@ -105,26 +111,31 @@ def target_rows(rows: list[Any]) -> list[tuple[str, str, bool]]:
             silent == 0,
         )
     )
-    sampled = [r for r in loads if r["trend"]["sampled_windows"]]
-    if not sampled:
-        out.append(
-            (
-                "trend count error <= 5% against an unshed run",
-                "not measured (the ward counts trends per pane, exactly; alerts of discarded "
-                "routine readings are not counted)",
-                False,
-            )
+    # Trend counts against the exact counts of every reading the spouts took, kept or
+    # discarded (rows_realtime.trend_error): what an unshed run over the same records counts.
+    judged = [
+        r
+        for r in loads
+        if r["policy"] != "fifo/late"
+        and (r["x"] is None or r["x"] <= 2)
+        and r["trend"].get("measured_error") is not None
+    ]
+    trend_target = (
+        "trend count error <= 5% against the exact counts of every reading taken (an unshed "
+        "run's), with the shedding policies up to 2x and the burst"
+    )
+    if judged:
+        worst = max(judged, key=lambda r: r["trend"]["measured_error"])
+        shown = (
+            f"worst {100 * worst['trend']['measured_error']:.2f}% measured at "
+            f"{worst['policy']} {_where(worst)} (stated there "
+            f"{100 * worst['trend']['stated_error']:.2f}%; windows within their stated bound: "
+            f"{100 * min(r['trend']['within_bound'] for r in judged):.0f}% at worst)"
         )
-    if sampled:
-        worst_err = max(r["trend"]["stated_error"] for r in sampled)
-        out.append(
-            (
-                "trend count error <= 5% (stated by the run's own error bounds; "
-                "not yet compared with an unshed run)",
-                f"{100 * worst_err:.2f}%",
-                worst_err <= 0.05,
-            )
-        )
+        out.append((trend_target, shown, worst["trend"]["measured_error"] <= 0.05))
+    else:
+        shown = "not measured (no trend window fell inside a run's middle: runs too short)"
+        out.append((trend_target, shown, False))
     half = {r["policy"]: r for r in loads if r["x"] == 0.5}
     if "fifo/late" in half and SHEDDING in half:
         ratio = half[SHEDDING]["cpu_per_reading_us"] / half["fifo/late"]["cpu_per_reading_us"]
@@ -147,10 +158,10 @@ def summary_lines(rows: list[Any]) -> list[str]:
     mandatory = cap.get("mandatory_capacity")
     return [
         f"Real time (issue 11): full-work capacity {cap['full_capacity']:,.0f} readings/s, "
-        f"mandatory-only {mandatory or 0:,.0f}/s (routine at its (3,4) minimum, trends "
-        "sampled), both from CPU share at a paced probe. Above the mandatory-only capacity no "
-        "policy keeps hard deadlines: the run raises an OVERLOAD ALARM naming the stream. Plot: "
-        "the `-realtime.png` beside this file.",
+        f"mandatory-only {mandatory or 0:,.0f}/s (routine at its (3,4) minimum), both knees of "
+        "the offered rate (the highest a run kept up with: readings taken and deadlines met). "
+        "Above the mandatory-only capacity no policy keeps hard deadlines: the run raises an "
+        "OVERLOAD ALARM naming the stream. Plot: the `-realtime.png` beside this file.",
     ]
 
 

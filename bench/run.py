@@ -181,8 +181,8 @@ def plan_specs(quick: bool) -> list[Spec]:
 
 def realtime_specs(quick: bool) -> list[Spec]:
     """Issue 11 (bench/rows_realtime.py): capacities, then the ward at 0.5-3x its full-work
-    capacity per policy set, and a 3x burst for 5 s on 0.6x. Full: 3 probes + 3 x (5 + 1)
-    runs of 12 s, about 5 minutes."""
+    capacity per policy set, and a 3x burst for 5 s on 0.6x. Full: 3 probes, two knee searches
+    (3-8 runs each) + 3 x (5 + 1) runs of 12 s, about 8 minutes."""
     seconds, loads, policies, burst = (
         (2.5, [0.5, 2.0], ["fifo/late", "edf+imprecise+discard"], None)
         if quick
@@ -205,6 +205,7 @@ def realtime_specs(quick: bool) -> list[Spec]:
                 "burst": burst,
                 "probe": 1_000.0 if quick else 2_000.0,
                 "probes": 2 if quick else 3,
+                "knee_steps": 1 if quick else 6,
             },
             baseline=None,
             timeout_s=1_200,

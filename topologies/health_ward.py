@@ -33,7 +33,7 @@ from bolts.sinks import ConsoleSinkBolt, JsonlSinkBolt
 from bolts.threshold import ThresholdBolt
 from bolts.trend import PaneTrendBolt
 from health_core.config import load_config, storm_key
-from spouts.synthetic import SyntheticHealthSpout
+from spouts.synthetic import WardSyntheticSpout
 
 # $SQUALL_HEALTH_CONFIG if set, else this project's config.yaml
 CONFIG = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
@@ -45,8 +45,8 @@ class HealthWardTopology(Topology):
     config = CONFIG.to_storm_conf(ward=True)
 
     # One task each: all of a patient's readings are judged in one place, (m,k) by patient.
-    critical = SyntheticHealthSpout.spec(par=1, config={CLASS_KEY: "critical"})
-    routine = SyntheticHealthSpout.spec(par=1, config={CLASS_KEY: "routine"})
+    critical = WardSyntheticSpout.spec(par=1, config={CLASS_KEY: "critical"})
+    routine = WardSyntheticSpout.spec(par=1, config={CLASS_KEY: "routine"})
     parse = ParseBolt.spec(inputs=[critical, routine], par=PAR.parse)
     bmi = BMIBolt.spec(inputs=[parse], par=PAR.bmi)
     threshold = ThresholdBolt.spec(inputs=[bmi], par=PAR.threshold)

@@ -1,6 +1,6 @@
 """HealthWardKafkaTopology: the ward (topologies/health_ward.py) on Kafka. Wiring only.
 
-Two KafkaHealthSpout tasks, each named after the class of readings it reads (the runtime takes
+Two WardKafkaSpout tasks, each named after the class of readings it reads (the runtime takes
 the deadlines of ``squall.realtime.<class>.default.*`` from config.yaml's ``ward`` section, and
 ParseBolt tags each reading with the name of its spout): ``critical`` reads
 ``kafka.critical_readings_topic`` (intensive care: its own topic and producers, a minority of
@@ -49,14 +49,14 @@ from bolts.sinks import ConsoleSinkBolt
 from bolts.threshold import ThresholdBolt
 from bolts.trend import PaneTrendBolt
 from health_core.config import load_config, storm_key
-from spouts.kafka_health import KafkaHealthSpout
+from spouts.kafka_health import WardKafkaSpout
 
 # $SQUALL_HEALTH_CONFIG if set, else this project's config.yaml
 CONFIG = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
 PAR = CONFIG.parallelism
 # Sinks ack on the broker's acknowledgement; a tick each second settles the last writes.
 SINK_CONF = {"topology.tick.tuple.freq.secs": 1}
-# KafkaHealthSpout reads kafka.readings_topic and kafka.group_id: the critical spout's own.
+# WardKafkaSpout reads kafka.readings_topic and kafka.group_id: the critical spout's own.
 CRITICAL_CONF = {
     storm_key("kafka", "readings_topic"): CONFIG.kafka.critical_readings_topic,
     storm_key("kafka", "group_id"): f"{CONFIG.kafka.group_id}.critical",
@@ -68,8 +68,8 @@ class HealthWardKafkaTopology(Topology):
 
     # One task each: a record's key is its patient, so a patient's readings are on one
     # partition and judged in one place, (m,k) by patient.
-    critical = KafkaHealthSpout.spec(par=1, config=CRITICAL_CONF)
-    routine = KafkaHealthSpout.spec(par=1)
+    critical = WardKafkaSpout.spec(par=1, config=CRITICAL_CONF)
+    routine = WardKafkaSpout.spec(par=1)
     parse = KafkaParseBolt.spec(inputs=[critical, routine], par=PAR.parse)
     bmi = BMIBolt.spec(inputs=[parse], par=PAR.bmi)
     threshold = ThresholdBolt.spec(inputs=[bmi], par=PAR.threshold)

@@ -1,7 +1,8 @@
 """ParseBolt: raw payload -> typed reading, or a dead-letter record on the ``invalid`` stream.
 
 Input: any stream whose first field is the raw payload (str or bytes holding JSON), e.g. the
-``payload`` field of SyntheticHealthSpout or KafkaHealthSpout; further fields are ignored.
+``payload`` field of SyntheticHealthSpout or KafkaHealthSpout; of further fields only an int
+last one is read (``stands_for``, below).
 
 Outputs:
 
@@ -11,7 +12,9 @@ Outputs:
   ``"routine"``, the name of the spout that emitted it (the ward names each class's spout after
   its class, see spouts/synthetic.py). Producers write no class: it says where a reading came
   from, not what it holds, so the wire format stays the course's. Other readings get no
-  ``class`` key (health.py's are unchanged).
+  ``class`` key (health.py's are unchanged). A reading standing for others of its patient
+  that were discarded in overload (an int > 1 as the input tuple's last value, the spouts'
+  ``stands_for``) gets ``"stands_for"``: the trend counts weigh its alerts by it.
 * ``invalid``: ``["raw", "reason", "ts"]`` — the payload as text (bounded, see
   ``health_core.parse.raw_preview``), a readable reason, and the arrival time in epoch ms.
 
@@ -61,6 +64,9 @@ class ParseBolt(Bolt):
             reading = result.to_dict()
             if tup.component in READING_CLASSES:
                 reading["class"] = tup.component
+            stands_for = tup.values[-1]
+            if type(stands_for) is int and stands_for > 1:
+                reading["stands_for"] = stands_for
             self.emit([result.id, result.ts, reading])
         else:
             self.emit(

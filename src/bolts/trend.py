@@ -185,10 +185,13 @@ class PaneTrendBolt(TrendBolt):
     routing are used unchanged).
 
     Overload. TrendBolt's ``imprecise`` mode samples 1 alert in r to store fewer tuples; here
-    nothing is stored and counting an alert exactly costs what sampling it would, so there is
-    nothing to save: this bolt always counts exactly, and reports ``precision`` 1.0 and
-    ``error_bound`` 0 in and out of overload (its records are those of TrendBolt out of
-    overload), sheds nothing and leaves the stream's precision at 1.0.
+    nothing is stored and counting an alert exactly costs what sampling it would, so this bolt
+    never samples. What it does estimate is the readings discarded at the spout (the
+    ``discard`` policy): an alert whose reading stands for others of its patient (``reading
+    ["stands_for"]``, see SyntheticHealthSpout) counts that many, and the window's record says
+    so: ``precision`` (the observed share of the count) and ``error_bound`` (two standard
+    deviations, see ``health_core.trend_panes``). Without discards its records are exact and
+    those of TrendBolt.
     """
 
     holds_readings = False  # every alert is acked as soon as it is counted
@@ -198,11 +201,15 @@ class PaneTrendBolt(TrendBolt):
         length, slide = self.spec.length, self.spec.slide
         assert isinstance(length, Duration) and isinstance(slide, Duration)
         self.panes = PaneCounts(length.ms, slide.ms, self.spec.max_events)
+        self.precision = 1.0  # of the last window reported
 
     def add_to_windows(self, tup: Tuple, ts: int) -> None:
         values = tup.values
+        reading = values[_READING] if len(values) > _READING else None
+        weight = reading.get("stands_for", 1) if isinstance(reading, dict) else 1
+        weight = weight if type(weight) is int and weight > 1 else 1
         # raises WindowCapacityError past max_sources: WindowedBolt.process fails the alert
-        self.panes.add(str(values[_RULE]), _source(values), ts)
+        self.panes.add(str(values[_RULE]), _source(values), ts, weight)
         self.ack(tup)  # counted: nothing needs it any more (unanchored input, see above)
 
     def process_tick(self, tup: Tuple) -> None:
@@ -211,7 +218,12 @@ class PaneTrendBolt(TrendBolt):
         if watermark is None:
             return
         for window in self.panes.advance(watermark):
-            self._report(window.counts, window.start_ms, window.end_ms, anchors=[])
+            accuracy = window.accuracy
+            precision = min((p for p, _ in accuracy.values()), default=1.0)
+            if precision != self.precision:  # the stream's current precision, for the metrics
+                self.precision = precision
+                realtime_of(self).set_precision("default", precision)
+            self._report(window.counts, window.start_ms, window.end_ms, accuracy, anchors=[])
 
     def process_window(self, window: Window[Tuple]) -> None:
         raise AssertionError("PaneTrendBolt evaluates its panes, never a stored window")

@@ -29,6 +29,18 @@ O(1) plus the number of distinct short gaps (at most ``window / pane``) among it
 enough there, because the window's stored tuples are deduplicated again when it is evaluated;
 here nothing is stored, so the counter must know every pane a source occurs in.)
 
+Weights (overload). A reading kept after its patient's previous ones were discarded (the
+``discard`` policy, see ``squall.realtime.context.keep_weight``) stands for ``w`` readings: its
+alert adds ``w``, an estimate of the alerts the discarded readings would have raised (a
+patient's readings are alike: the kept one's verdict stands in for theirs). Such a count is an
+estimate: ``DueWindow.accuracy`` gives per rule its precision (the share of the count that was
+observed) and an error bound of two standard deviations — if each of the w - 1 readings a kept
+one stands for alerts independently with the same probability p, its error has variance
+(w^2 - w) p (1 - p), at most the sum of w (w - 1) over the kept alerts in expectation, so
+``2 * sqrt(sum w (w - 1))`` bounds the error about 95% of the time (not a proof: readings of
+one patient are not independent in general). With every weight 1 the counts are exact, as
+above. A source's weight is kept with it (replays weigh the same).
+
 Memory: per (rule, live pane) a count and the short gaps of its replays, so O(rules x panes)
 for alerts without a source; per ``(rule, source)`` seen in a live pane its pane (the sorted
 panes when replayed into several). A pane is forgotten once no window to come can hold it
@@ -60,6 +72,10 @@ class _RuleInPane:
     first: int = 0  # occurrences with no previous one less than a window's length back
     near: dict[int, int] = field(default_factory=dict)  # shorter gap (panes) -> occurrences
     sources: list[str] = field(default_factory=list)  # sources occurring here, to forget them
+    # weighted alerts first seen here (see the module docstring): the estimated part of the
+    # count, sum(w - 1), and the variance it adds, sum(w (w - 1))
+    estimated: int = 0
+    variance: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +87,8 @@ class DueWindow:
     start_ms: int
     end_ms: int
     counts: dict[str, int]
+    # rule -> (precision, error bound) of an estimated count (weighted alerts); exact if absent
+    accuracy: dict[str, tuple[float, int]] = field(default_factory=dict)
 
 
 class PaneCounts:
@@ -98,6 +116,7 @@ class PaneCounts:
         self._next_end: int | None = None  # the end of the next window to evaluate
         # (rule, source, pane) of forgotten panes, oldest pane first, still to let go
         self._forgetting: deque[tuple[str, str, int]] = deque()
+        self._weights: dict[tuple[str, str], int] = {}  # (rule, source) -> weight, when > 1
 
     def pane_of(self, ts: int) -> int:
         """The end of the pane ``(end - pane_ms, end]`` holding ``ts``."""
@@ -105,12 +124,17 @@ class PaneCounts:
 
     # -- input -------------------------------------------------------------------------------
 
-    def add(self, rule: str, source: str | None, ts: int) -> None:
+    def add(self, rule: str, source: str | None, ts: int, weight: int = 1) -> None:
         """Count one alert at event time ``ts`` (not behind the watermark: the caller routes
-        late alerts elsewhere). Raises WindowCapacityError past ``max_sources``."""
+        late alerts elsewhere), standing for ``weight`` alerts (see the module docstring).
+        Raises WindowCapacityError past ``max_sources``."""
         pane = self.pane_of(ts)
         if source is None:
-            self._state(pane, rule).first += 1
+            state = self._state(pane, rule)
+            state.first += weight
+            if weight > 1:
+                state.estimated += weight - 1
+                state.variance += weight * (weight - 1)
             return
         if self._forgetting:
             self._let_go(FORGET_PER_ALERT)
@@ -127,11 +151,16 @@ class PaneCounts:
                 )
             self._sources[key] = pane
             state = self._state(pane, rule)
-            state.first += 1
+            state.first += weight
+            if weight > 1:
+                self._weights[key] = weight
+                state.estimated += weight - 1
+                state.variance += weight * (weight - 1)
             state.sources.append(source)
             return
         if entry == pane:
             return  # a replay in the pane the source is counted in
+        weight = self._weights.get(key, 1)  # a replay weighs what its first occurrence did
         panes = [entry] if isinstance(entry, int) else entry
         # panes[0] may be a forgotten pane not let go yet: as a previous occurrence it is at or
         # before the start of every window to come, so whatever gap it gives counts, as it should
@@ -141,12 +170,12 @@ class PaneCounts:
         previous = panes[i - 1] if i else None
         state = self._state(pane, rule)
         state.sources.append(source)
-        self._credit(state, pane, previous, 1)
+        self._credit(state, pane, previous, weight)
         if i < len(panes):  # the next occurrence's previous one is now this one
             after = panes[i]
             later = self._panes[after][rule]
-            self._credit(later, after, previous, -1)
-            self._credit(later, after, pane, 1)
+            self._credit(later, after, previous, -weight)
+            self._credit(later, after, pane, weight)
         panes.insert(i, pane)
         self._sources[key] = panes
 
@@ -186,7 +215,7 @@ class PaneCounts:
         while end < watermark:
             start = end - self.window_ms
             if any(p in self._panes for p in range(start + self.pane_ms, end + 1, self.pane_ms)):
-                due.append(DueWindow(start, end, self._count(start, end)))
+                due.append(DueWindow(start, end, *self._count(start, end)))
                 end += self.slide_ms
                 continue
             # An empty window is skipped, and the empty ones after it (as WindowManager does)
@@ -200,8 +229,9 @@ class PaneCounts:
         self._forget(self._next_end - self.window_ms)
         return due
 
-    def _count(self, start: int, end: int) -> dict[str, int]:
+    def _count(self, start: int, end: int) -> tuple[dict[str, int], dict[str, tuple[float, int]]]:
         counts: dict[str, int] = {}
+        estimated: dict[str, tuple[int, int]] = {}  # rule -> (sum(w - 1), sum(w (w - 1)))
         for pane in range(start + self.pane_ms, end + 1, self.pane_ms):
             rules = self._panes.get(pane)
             if not rules:
@@ -212,7 +242,15 @@ class PaneCounts:
                 if state.near:
                     n += sum(k for gap, k in state.near.items() if gap >= position)
                 counts[rule] = counts.get(rule, 0) + n
-        return counts
+                if state.estimated:
+                    part, var = estimated.get(rule, (0, 0))
+                    estimated[rule] = (part + state.estimated, var + state.variance)
+        accuracy = {
+            rule: (max(1.0 - part / counts[rule], 1e-9), math.ceil(2.0 * math.sqrt(var)))
+            for rule, (part, var) in estimated.items()
+            if counts[rule] > 0
+        }
+        return counts, accuracy
 
     def _forget(self, before_ms: int) -> None:
         """Drop panes ending at or before ``before_ms``: every window to come starts after."""
@@ -231,7 +269,10 @@ class PaneCounts:
             panes = self._sources[key]
             if isinstance(panes, int):
                 del self._sources[key]
+                if self._weights:
+                    self._weights.pop(key, None)
                 continue
+            weight = self._weights.get(key, 1)
             del panes[0]  # == pane: older panes were let go before it, newer ones come after
             if len(panes) == 1:
                 self._sources[key] = panes[0]
@@ -241,8 +282,8 @@ class PaneCounts:
             rules = self._panes.get(after)
             if rules is not None:  # else forgotten as well, and let go of further on
                 later = rules[rule]
-                self._credit(later, after, pane, -1)
-                self._credit(later, after, None, 1)
+                self._credit(later, after, pane, -weight)
+                self._credit(later, after, None, weight)
 
     def _align(self, ts: int) -> int:
         return -(-ts // self.slide_ms) * self.slide_ms

@@ -35,5 +35,19 @@ class KafkaHealthSpout(ReliableKafkaSpout):
             **KafkaSpoutSettings.tuning(conf),
         )
 
-    def to_values(self, topic: str, partition: int, offset: int, value: str) -> list[Any]:
+    def to_values(
+        self, topic: str, partition: int, offset: int, value: str, stands_for: int = 1
+    ) -> list[Any]:
         return [value, f"{topic}:{partition}:{offset}"]
+
+
+class WardKafkaSpout(KafkaHealthSpout):
+    """The ward's Kafka spout: ``["payload", "source", "stands_for"]``, ``stands_for`` as in
+    WardSyntheticSpout (ParseBolt reads it as the tuple's last value)."""
+
+    outputs = [Stream(fields=["payload", "source", "stands_for"], name="default")]
+
+    def to_values(
+        self, topic: str, partition: int, offset: int, value: str, stands_for: int = 1
+    ) -> list[Any]:
+        return [value, f"{topic}:{partition}:{offset}", stands_for]

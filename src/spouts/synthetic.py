@@ -2,7 +2,9 @@
 
 Output ``["payload"]``: one JSON text per tuple, in either wire form (or deliberately
 malformed), exactly what a producer would write to Kafka, so ParseBolt sees the same input from
-this spout and from KafkaHealthSpout.
+this spout and from KafkaHealthSpout. ``WardSyntheticSpout`` (the ward's, whose routine
+readings may be discarded in overload) adds ``stands_for``: how many readings of its patient
+the reading stands for, 1 or more when the ones before it were discarded (below).
 
 Reliable: every tuple carries a string id ``"p<producer>-<seq>"`` (strings survive Storm's JSON
 round trip and stay hashable). A failed id is replayed, with its original payload, before any
@@ -18,7 +20,10 @@ whether to discard it (``realtime_of(self).discard``), keyed by the reading's pa
 discarded reading is never emitted, never pending and never replayed; it is counted in ``shed``
 (and by the runtime). The key is known without parsing the payload: discarding happens as early
 as it can. The runtime says no unless the stream declares ``discard``, the worker is
-overloaded and the patient's (m,k) bound allows it; so a critical (hard) reading never is.
+overloaded and the patient's (m,k) bound allows it; so a critical (hard) reading never is. A
+kept reading after d discarded ones of its patient carries ``stands_for`` = d + 1
+(``keep_weight``): the trend counts weigh its alerts by it, an estimate of the discarded
+readings' alerts rather than a silent undercount (``health_core.trend_panes``).
 
 Under Storm no runtime times the trees: ``initialize`` attaches a self-timed context
 (``squall.realtime.standalone``) that this spout tells of each root's release (at emit) and of
@@ -57,6 +62,7 @@ READINGS_PER_CALL = 256
 
 class SyntheticHealthSpout(Spout):
     outputs = [Stream(fields=["payload"], name="default")]
+    weighs = False  # emit stands_for (WardSyntheticSpout)
 
     # Epoch ms for the schedule and self-describing ``ts``; a test may replace it.
     clock = staticmethod(epoch_ms)
@@ -78,8 +84,9 @@ class SyntheticHealthSpout(Spout):
             storm_conf.get("topology.max.spout.pending") or config.storm.max_spout_pending
         )
         self.source = SyntheticSource(self.settings, start_ms=self.clock(), patients=patients)
-        # tup_id -> (payload, release time in epoch seconds), until acked or given up
-        self.pending: dict[str, tuple[str, float]] = {}
+        # tup_id -> (payload, release time in epoch seconds, stands_for), until acked or
+        # given up
+        self.pending: dict[str, tuple[str, float, int]] = {}
         self.replays: dict[str, int] = {}  # tup_id -> replays so far
         self.to_replay: deque[str] = deque()
         self.acked = 0
@@ -96,10 +103,10 @@ class SyntheticHealthSpout(Spout):
     def next_tuple(self) -> None:
         if self.to_replay:
             tup_id = self.to_replay.popleft()
-            payload, release_s = self.pending[tup_id]
+            payload, release_s, stands_for = self.pending[tup_id]
             set_release(self, release_s)  # a replay answers to its reading's original deadline
             self.timer.released(tup_id, release_s)
-            self.emit([payload], tup_id=tup_id)
+            self.emit([payload, stands_for] if self.weighs else [payload], tup_id=tup_id)
             return
         if len(self.pending) >= self.max_pending:
             return  # back-pressure of our own: bounded memory even without max.spout.pending
@@ -113,14 +120,16 @@ class SyntheticHealthSpout(Spout):
             record = self.source.next_due(now_ms)
             if record is None:
                 return
-            if realtime.discard("default", record.patient):
+            stands_for = realtime.keep_weight("default", record.patient)
+            if not stands_for:
                 self.shed += 1
                 continue
             release_s = record.due_ms / 1000
-            self.pending[record.tup_id] = (record.payload, release_s)
+            payload = record.payload
+            self.pending[record.tup_id] = (payload, release_s, stands_for)
             set_release(self, release_s)
             self.timer.released(record.tup_id, release_s)
-            self.emit([record.payload], tup_id=record.tup_id)
+            self.emit([payload, stands_for] if self.weighs else [payload], tup_id=record.tup_id)
             return
 
     def ack(self, tup_id: Any) -> None:
@@ -148,3 +157,10 @@ class SyntheticHealthSpout(Spout):
     def finished(self) -> bool:
         """True when the bounded source is exhausted and nothing is in flight."""
         return self.source.exhausted and not self.pending
+
+
+class WardSyntheticSpout(SyntheticHealthSpout):
+    """The ward's spout: ``["payload", "stands_for"]`` (see the module docstring)."""
+
+    outputs = [Stream(fields=["payload", "stands_for"], name="default")]
+    weighs = True

@@ -35,6 +35,7 @@ def test_a_quick_realtime_run_writes_its_rows_targets_and_plot(tmp_path: Path) -
         "0 critical alerts lost or shed at every load",
         "every shed routine job counted, none silent",
         "scheduler cost: CPU per reading under edf within 5% of fifo at 0.5x",
+        "trend count error <= 5% against the exact counts of every reading taken",
     ):
         assert re.search(
             rf"^\| 11 \| {re.escape(target)}[^|]* \| [^|]+ \| (yes|NO) \|$", text, re.M

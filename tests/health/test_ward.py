@@ -459,5 +459,19 @@ def test_under_a_scripted_overload_no_critical_alert_is_lost_or_shed() -> None:
         routine = _expected_alerts(records("routine", **bounded))
         assert shed > 0 and not (got["routine"] - routine)
         assert len(driver.acked("routine")) + shed == len(records("routine", **bounded))
+        # each kept routine reading stands for itself and its patient's discarded ones before
+        # it: the weights add up to each patient's readings up to its last kept one
+        kept = set(driver.acked("routine"))
+        upto: dict[int, int] = {}
+        for_patient: Counter[int] = Counter()
+        for record in records("routine", **bounded):
+            for_patient[record.patient] += 1
+            if record.tup_id in kept:
+                upto[record.patient] = for_patient[record.patient]
+        weights = [w for _payload, w in driver.output("routine")]
+        assert max(weights) > 1 and sum(weights) == sum(upto.values())
+        for _rule, _id, _ts, reading in driver.output("threshold"):
+            if reading["class"] == "routine":
+                assert 1 < reading.get("stands_for", 2) <= 4  # (3,4): at most 3 discarded
     finally:
         driver.close()

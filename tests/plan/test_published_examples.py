@@ -196,6 +196,10 @@ def test_jane_liu_exercise_6_5_rm_and_edf():
     1. (8, 3), (9, 3), (15, 3): U = 0.908; RM yes (R3 = 15 = p3 exactly), EDF yes;
     2. (8, 4), (12, 4), (20, 4): U = 31/30 > 1; neither; demand first exceeds time at t = 120;
     3. (8, 4), (10, 2), (12, 3): U = 0.95; RM no (w3 = 9 -> 13 > 12), EDF yes.
+    The three task sets and the question are confirmed by a verbatim quotation on a homework
+    site (assignmentexpert "Question #53424", stored in the huggingface.co dataset
+    nvidia/Nemotron-CC-Math-v1), which does not give the exercise number; the verdicts above
+    are our own (that page's answer calls set 1 RM-unschedulable from the bound alone).
     """
     one = taskset(task("T1", 3, 8), task("T2", 3, 9), task("T3", 3, 15))
     result, _ = fp_schedule(one, "rm")
@@ -237,7 +241,11 @@ def test_jane_liu_exercises_6_4_and_6_9():
 def test_silberschatz_rm_misses_edf_meets():
     """Silberschatz, Galvin & Gagne, "Operating System Concepts", real-time CPU scheduling
     exercise: P1 (p=50, t=25), P2 (p=75, t=30), U = 0.9. Under RM, P2 misses its deadline at 75;
-    under EDF both meet every deadline.
+    under EDF both meet every deadline. Parameters and both outcomes confirmed by quotations
+    of the exercise and its solution (quesba.com "consider-two-processes-p1-p2-p1-50-t1-25-
+    p2-75-t2-30"; wan.yingouchuanmei.xyz questionTerminal/0b04a3c70ab040cfba601ea0c0408407:
+    "P2 is not scheduled early enough to meet its deadline"; EDF runs P1 at 0, P2 at 25, P1
+    at 55). The exercise number was not confirmed.
     """
     ts = taskset(task("P1", 25, 50), task("P2", 30, 75))
     assert ts.U == Fraction(9, 10)
@@ -251,7 +259,10 @@ def test_stallings_sufficient_not_necessary():
     """Stallings, "Operating Systems: Internals and Design Principles", Chapter 10 (real-time
     scheduling), the problem showing that Equation (10.2), the RM bound, is sufficient but not
     necessary: P1 (C=20, T=100), P2 (C=30, T=145), P3 (C=68, T=150), U = 0.86 > 0.779, yet RM
-    meets every deadline: R = 20, 50, 138 (P3: w = 118 -> 138 -> 138).
+    meets every deadline: R = 20, 50, 138 (P3: w = 118 -> 138 -> 138). The problem text
+    (C, T = 20, 100; 30, 145; 68, 150; first deadlines 100, 145, 150) is confirmed by a
+    quotation at https://openbooks.link/?p=19081; it poses the questions without the answers,
+    so the response times are our own.
     """
     ts = taskset(task("P1", 20, 100), task("P2", 30, 145), task("P3", 68, 150))
     assert round(float(ts.U), 2) == 0.86

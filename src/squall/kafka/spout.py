@@ -51,8 +51,13 @@ class ReliableKafkaSpout(Spout):
     def settings_from_conf(self, conf: Mapping[str, Any]) -> KafkaSpoutSettings:
         raise NotImplementedError
 
-    def to_values(self, topic: str, partition: int, offset: int, value: str) -> list[Any]:
-        """The tuple for one record (``value`` is its UTF-8 decoded payload)."""
+    def to_values(
+        self, topic: str, partition: int, offset: int, value: str, stands_for: int = 1
+    ) -> list[Any]:
+        """The tuple for one record (``value`` is its UTF-8 decoded payload). ``stands_for``:
+        the records of its key it stands for, itself included — more than 1 after records of
+        that key were discarded in overload (``RealtimeContext.keep_weight``); a subclass whose
+        results count records may carry it along to weigh them."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------------------ lifecycle
@@ -268,11 +273,12 @@ class ReliableKafkaSpout(Spout):
         # Real-time: under overload a firm stream may skip this job within its (m,k) bound,
         # judged by the record's key (the patient), before any parsing. A skipped record is
         # done (its offset commits), never failed or replayed; the runtime counts it as shed.
-        if realtime_of(self).discard("default", record.key):
+        stands_for = realtime_of(self).keep_weight("default", record.key)
+        if not stands_for:
             self.stats["shed"] += 1
             self.tracker.acked(tp, record.offset)
             return
-        values = self.to_values(record.topic, record.partition, record.offset, text)
+        values = self.to_values(record.topic, record.partition, record.offset, text, stands_for)
         released = record.timestamp / 1000.0 if record.timestamp is not None else None
         self.in_flight[tup_id] = _InFlight(tp, record.offset, values, raw, released)
         self.stats["emitted"] += 1

@@ -15,6 +15,10 @@ spout ``routine``'s ``default`` stream (``squall.realtime.routine.default.*``).
   counted as shed; the caller must not emit it and must treat it as done (ack, commit its
   offset): it is shed, never failed or replayed. Every call is a job of that key for the
   (m,k) bound, discarded or not, so ask for every job, in order.
+- ``keep_weight(stream, key)``: the same decision as a number: 0 = discard; otherwise how many
+  jobs of ``key`` the kept one stands for (itself and the ones discarded since the key's last
+  kept job). Carried with the job, it lets a count downstream estimate what the discarded jobs
+  would have added (``health_core.trend_panes``), instead of silently undercounting.
 - ``degraded(stream)``: True while the runner is in overload and the stream declares
   ``imprecise``: the component runs its mandatory part only, or an approximate mode, and says
   so with ``set_precision``.
@@ -66,6 +70,8 @@ class RealtimeContext:
         self._metrics = metrics
         self._overload = overload
         self._mk: dict[str, MKFirm[Any] | None] = {}
+        # stream -> key -> jobs discarded since the key's last kept one (keep_weight)
+        self._skipped: dict[str, dict[Hashable, int]] = {}
 
     @property
     def overloaded(self) -> bool:
@@ -78,15 +84,23 @@ class RealtimeContext:
 
     def discard(self, stream: str, key: Hashable) -> bool:
         """Whether to skip this job of ``key`` on ``stream`` now (see the module docstring)."""
+        return self.keep_weight(stream, key) == 0
+
+    def keep_weight(self, stream: str, key: Hashable) -> int:
+        """0: skip this job of ``key`` now; else the jobs of ``key`` it stands for, itself
+        included (see the module docstring)."""
         mk = self._mk.get(stream, _UNSET)
         if mk is _UNSET:
             mk = self._mk[stream] = self._controller(stream)
+            self._skipped[stream] = {}
         if mk is None:
-            return False
+            return 1
+        skipped = self._skipped[stream]
         if mk.decide(key, self._overload.active):
             self._metrics.stream(self.name(stream)).add_shed("discard")
-            return True
-        return False
+            skipped[key] = skipped.get(key, 0) + 1
+            return 0
+        return 1 + skipped.pop(key, 0) if skipped else 1
 
     def degraded(self, stream: str = "default") -> bool:
         """True while overloaded and ``stream`` declares ``imprecise``: run the mandatory part."""

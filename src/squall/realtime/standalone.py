@@ -189,10 +189,11 @@ class SelfTimedContext(RealtimeContext):
         self._credit[stream] = credit - 1.0
         return True
 
-    def discard(self, stream: str, key: Hashable) -> bool:
-        """As :meth:`RealtimeContext.discard`, on this context's own, up-to-date overload state."""
+    def keep_weight(self, stream: str, key: Hashable) -> int:
+        """As :meth:`RealtimeContext.keep_weight` (and so ``discard``), on this context's own,
+        up-to-date overload state."""
         self.poll()
-        return super().discard(stream, key)
+        return super().keep_weight(stream, key)
 
     # ------------------------------------------------------------------ state
     def poll(self, now: float | None = None) -> None:
