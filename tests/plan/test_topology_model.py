@@ -109,3 +109,68 @@ def test_the_highest_rate_meeting_the_deadlines():
     # R_b <= 3 ms: not even at rate 0 (the path alone is 3.6 ms)
     assert plan(c, 100.0, 1, 2, {"b": 3 * MS}, 1, 1).max_rate_meeting_deadlines == 0.0
     assert plan(c, 100.0, 1, 2, {}, 1, 1).max_rate_meeting_deadlines is None
+
+
+def windowed(period_s: float = 0.5) -> Costs:
+    # spout -> a (4 ms a reading) -> w, a window evaluated every 0.5 s (ticks every 0.25 s)
+    # whose evaluation took 200 ms at the calibration's 100 readings/s; its 4 ms per reading is
+    # that evaluation amortized (200 ms / 0.5 s at 100/s); a 150 ms GC pause; no overhead
+    return Costs(
+        {
+            "spout": ComponentCost("spout", 1, True, 0.0, 1.0),
+            "a": ComponentCost("a", 1, False, 4 * MS, 1.0, ("spout",)),
+            "w": ComponentCost(
+                "w",
+                1,
+                False,
+                4 * MS,
+                1.0,
+                ("a",),
+                longest_s=200 * MS,
+                ticked=True,
+                tick_s=0.25,
+                period_s=period_s,
+            ),
+        },
+        overhead_s=0.0,
+        source="by hand",
+        calibration_rate=100.0,
+        gc_pause_s=150 * MS,
+    )
+
+
+def test_the_periodic_share_is_per_evaluation_period_not_per_tick():
+    # 200 ms every 0.5 s at 100/s, 400 ms at 200/s; per tick (0.25 s) it would be 0.8
+    assert windowed().periodic_share(100.0) == pytest.approx(0.4)
+    assert windowed().periodic_share(200.0) == pytest.approx(0.8)
+    # no evaluation period known: the tick's
+    assert windowed(period_s=0.0).periodic_share(100.0) == pytest.approx(0.8)
+
+
+def test_a_busy_window_longer_than_the_period_meets_the_next_evaluation():
+    # at 100/s, batch 1, burst 1: B = max(4 ms, 200 ms) + 150 ms = 350 ms; path to a 4 ms;
+    # U = 100 x 8 ms = 0.8, minus the evaluations' 0.4: U_own = 0.4.
+    # w0 = 354 / 0.6 = 590 ms > 500 ms: one more evaluation, w1 = (354 + 200) / 0.6 = 923.3 ms,
+    # and floor(923.3 / 500) = 1 still: the fixed point
+    p = plan(windowed(), 100.0, 1, 2, {"a": 1.0}, batch=1, burst=1)
+    assert p.blocking_s == pytest.approx(350 * MS)
+    assert p.responses_s["a"] == pytest.approx(554 / 0.6 * MS)
+    # with a 1 s period (share 0.2, U_own 0.6): w0 = 354 / 0.4 = 885 ms < 1 s, no more
+    p = plan(windowed(period_s=1.0), 100.0, 1, 2, {"a": 1.0}, batch=1, burst=1)
+    assert p.responses_s["a"] == pytest.approx(354 / 0.4 * MS)
+
+
+def test_the_busy_window_counts_each_later_evaluation():
+    # at 110/s: E = 220 ms, G = 165 ms, B = 385 ms; U = 0.88 - 220 / 500 = 0.44, 1 - U = 0.56
+    # w0 = 389 / 0.56 = 694.6 -> + 1 x 220: 609 / 0.56 = 1087.5 -> floor(2.175) = 2:
+    # 829 / 0.56 = 1480.4 -> floor(2.96) = 2: the fixed point
+    p = plan(windowed(), 110.0, 1, 2, {"a": 2.0}, batch=1, burst=1)
+    assert p.responses_s["a"] == pytest.approx(829 / 0.56 * MS)
+
+
+def test_a_batch_longer_than_the_evaluation_leaves_every_evaluation_to_come():
+    # at 10/s: E = 20 ms < one batch of 64 x 4 ms = 256 ms: B = 256 + 15 (GC) = 271 ms;
+    # U = 10 x 8 ms - 20 / 500 = 0.04; w0 = (271 + 4) / 0.96 = 286.5 ms: ceil(0.57) = 1
+    # evaluation of w comes due in it: (275 + 20) / 0.96 = 307.3 ms
+    p = plan(windowed(), 10.0, 1, 2, {"a": 1.0}, batch=64, burst=1)
+    assert p.responses_s["a"] == pytest.approx(295 / 0.96 * MS)

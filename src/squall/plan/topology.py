@@ -15,14 +15,19 @@ shape. The model:
   cores. The **bottleneck** is the busiest worker and its costliest task.
 - **Worst-case response** of a reading up to a component X (RTA on one non-preemptive
   processor): the busy window ``w = B + (burst - 1) * C_reading + C_path(X)`` plus the work of
-  the readings released during it, ``R = w / (1 - U_own)``, with U_own the readings' own
-  utilization (without the periodic work, which is the blocking). The runner runs one executor's
+  the readings released during it, ``U_own * w``, plus the periodic evaluations that come due
+  in it after the one in B (``E * floor(w / P)``, P the evaluation period); ``R`` is the least
+  fixed point, with U_own the readings' own utilization (without the periodic work, which is
+  counted as itself: its share E / P is taken out of U). Below one period this is
+  ``R = w / (1 - U_own)``. The runner runs one executor's
   batch, and one execute, to the end before the next (non-preemptive), so a reading can be
   blocked by the longest of: one batch of the costliest work (``squall.batch * max per-tuple
   cost``), or one periodic evaluation of a ticked component (a window: its longest execute in
   the calibration, scaled by rate / the calibration's rate since a window holds rate x length
   tuples); plus one garbage-collection pause (the longest in the calibration, scaled alike:
-  the heap a full collection walks is mostly the tuples in flight). ``burst`` readings can be
+  the heap a full collection walks is mostly the tuples in flight). A window is evaluated once
+  per slide, not once per tick: P is the slide when it is longer than the tick (the health
+  topology's trend: ticks every 1 s, evaluations every 2 s, measured). ``burst`` readings can be
   released together (the producers are synchronous in the worst case; the spout emits up to
   ``squall.spout.batch`` per turn), and FIFO order makes the last of them wait for the others'
   whole work ``C_reading``. ``C_path(X)`` is the costliest spout-to-X path's work. It holds
@@ -31,17 +36,26 @@ shape. The model:
 Tick-driven work counts twice, as it costs twice: in the mean execute times it inflates (the
 utilization) and as the blocking above (the response). Cross-process transfer costs are not
 modelled (about 7% measured, bench/).
+
+**Smallest parallelism.** Only a component's tasks move when its parallelism changes (each
+takes 1/par of its work, dealt round-robin), so the search is over the bottleneck component's
+parallelism at the given worker count. On one worker every task shares the one loop and
+parallelism changes nothing: the answer is 1 when the plan fits, none when it does not. The
+calibrated window evaluation is kept as measured (a fields grouping by key need not split a
+window further with more tasks).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 # Long enough for the health topology's 10 s windows to fill and be evaluated a few times: a
 # shorter run sees nearly empty windows, and so too little window work (bench/README.md, plan).
 DEFAULT_CALIBRATE_S = 15.0
+# How far the search for the smallest parallelism of the bottleneck component goes.
+MAX_PARALLELISM = 64
 
 
 @dataclass(frozen=True)
@@ -57,7 +71,17 @@ class ComponentCost:
     # loop for as long as the window's content takes, so it grows with the rate
     longest_s: float = 0.0
     ticked: bool = False
-    tick_s: float = 0.0  # the tick period of a ticked component (its periodic work's period)
+    tick_s: float = 0.0  # the tick period of a ticked component
+    # How often its periodic work (the longest execute) runs: a window is evaluated once per
+    # slide, which may be several ticks (0: every tick). Its share of the processor is
+    # longest / period, so a period taken too short overstates the share taken out of the
+    # readings' utilization, and understates the response (it did: 1 s ticks, 2 s slides).
+    period_s: float = 0.0
+
+    @property
+    def evaluation_period_s(self) -> float:
+        """The periodic work's period: the evaluation period, at least a tick."""
+        return max(self.period_s, self.tick_s)
 
 
 @dataclass(frozen=True)
@@ -70,12 +94,12 @@ class Costs:
 
     def periodic_share(self, rate: float) -> float:
         """The share of the processor periodic evaluations take at ``rate`` (each ticked
-        component's longest execute, scaled like the blocking, once per tick period)."""
+        component's longest execute, scaled like the blocking, once per evaluation period)."""
         scale = rate / self.calibration_rate if self.calibration_rate > 0 else 1.0
         return sum(
-            c.longest_s * scale / c.tick_s
+            c.longest_s * scale / c.evaluation_period_s
             for c in self.components.values()
-            if c.ticked and c.tick_s > 0
+            if c.ticked and c.evaluation_period_s > 0
         )
 
     def blocking_s(self, rate: float, batch: int) -> float:
@@ -86,13 +110,20 @@ class Costs:
         component (scaled from the calibration's rate to ``rate``: a window holds rate x its
         length tuples), whichever is longer, plus one garbage-collection pause (scaled alike).
         """
-        batch_s = batch * max((c.per_tuple_s for c in self.components.values()), default=0.0)
         scale = rate / self.calibration_rate if self.calibration_rate > 0 else 1.0
-        periodic_s = max(
-            (c.longest_s * scale for c in self.components.values() if c.ticked), default=0.0
-        )
+        periodic_s = max(self.evaluations_s(rate).values(), default=0.0)
         # the heap a full collection walks is mostly the tuples in flight, which grow with rate
-        return max(batch_s, periodic_s) + self.gc_pause_s * scale
+        return max(self.batch_s(batch), periodic_s) + self.gc_pause_s * scale
+
+    def batch_s(self, batch: int) -> float:
+        """One batch of the costliest work: what a non-periodic execute can hold the loop for."""
+        return batch * max((c.per_tuple_s for c in self.components.values()), default=0.0)
+
+    def evaluations_s(self, rate: float) -> dict[str, float]:
+        """Each ticked component's periodic evaluation at ``rate`` (its longest execute in the
+        calibration, scaled by rate: a window holds rate x its length tuples)."""
+        scale = rate / self.calibration_rate if self.calibration_rate > 0 else 1.0
+        return {n: c.longest_s * scale for n, c in self.components.items() if c.ticked}
 
     def work_s(self, name: str) -> float:
         """Per-reading execute work of a component."""
@@ -123,6 +154,9 @@ class TopologyPlan:
     responses_s: dict[str, float | None]  # component -> worst-case response (None: unbounded)
     deadlines_s: dict[str, float]
     smallest_workers: int | None
+    # the bottleneck component and its smallest parallelism that fits on ``workers`` (None:
+    # none up to MAX_PARALLELISM)
+    smallest_parallelism: tuple[str, int | None] = ("-", None)
     blocking_s: float = 0.0  # B at this rate
     batch: int = 1  # squall.batch: the tuples a task runs per turn
     burst: int = 1  # readings released together (squall.spout.batch x spout tasks)
@@ -175,6 +209,10 @@ class TopologyPlan:
                 for n, d in self.deadlines_s.items()
             },
             "smallest_workers": self.smallest_workers,
+            "smallest_parallelism": {
+                "component": self.smallest_parallelism[0],
+                "par": self.smallest_parallelism[1],
+            },
         }
 
 
@@ -223,22 +261,54 @@ def _max_rate(per_worker: list[float], processors: int) -> float:
     return min(limits) if limits else float("inf")
 
 
+# A busy window longer than this is as good as unbounded (and stops the fixed-point iteration
+# when the periodic work and the readings leave nothing to catch up with).
+HORIZON_S = 3600.0
+
+
 def _response_s(
     costs: Costs, target: str, rate: float, batch: int, burst: int, workers: int
 ) -> float:
-    """Response-time analysis for one reading: the busy window w = B + (burst - 1) C + C_path
-    + the readings released meanwhile, each C: w = base / (1 - U) with U the readings' own
-    utilization. The periodic work is the blocking B already, so its share of the processor
-    is taken out of U rather than counted twice. Infinite when nothing is left to catch up.
+    """Response-time analysis for one reading: the least w with
+    ``w = B + (burst - 1) C + C_path + U w + sum_j E_j n_j(w)``: the blocking, the readings
+    released together, the path, the readings released meanwhile (U, the readings' own
+    utilization) and the periodic evaluations that come due meanwhile (E_j every P_j).
+
+    The periodic work is counted as itself, not in U (its share E_j / P_j is taken out). One
+    evaluation is in B already: the one B holds comes again floor(w / P) times, any other
+    ceil(w / P) times. Without the later evaluations (w below a period) this is the classic
+    w = base / (1 - U); with them, a busy window longer than a period (which the readings' own
+    catch-up makes, at U near 1 - E / P) meets the next evaluation and grows again, which
+    ``base / (1 - U)`` alone does not see. Infinite when nothing is left to catch up.
     """
     base = costs.blocking_s(rate, batch) + (burst - 1) * costs.reading_s()
     base += path_work_s(costs, target)
     # the busiest worker's readings' work (all of it on one worker)
     _, per_worker = _per_worker_s(costs, workers)
-    own = rate * max(per_worker) - costs.periodic_share(rate)
+    own = max(rate * max(per_worker) - costs.periodic_share(rate), 0.0)
     if own >= 1.0:
         return math.inf
-    return base / (1.0 - max(own, 0.0))
+    evaluations = {
+        n: (e, costs.components[n].evaluation_period_s)
+        for n, e in costs.evaluations_s(rate).items()
+        if costs.components[n].evaluation_period_s > 0
+    }
+    # the evaluation B holds, if B is an evaluation rather than a batch
+    longest = max(evaluations, key=lambda n: evaluations[n][0], default=None)
+    in_blocking = (
+        longest if longest is not None and evaluations[longest][0] >= costs.batch_s(batch) else None
+    )
+    w = base / (1.0 - own)
+    while w <= HORIZON_S:
+        later = sum(
+            e * (math.floor(w / p) if n == in_blocking else math.ceil(w / p))
+            for n, (e, p) in evaluations.items()
+        )
+        grown = (base + later) / (1.0 - own)
+        if grown <= w:  # the interference is a step function of w: a fixed point is exact
+            return w
+        w = grown
+    return math.inf
 
 
 def plan(
@@ -286,12 +356,46 @@ def plan(
         responses_s=responses,
         deadlines_s=dict(deadlines_s),
         smallest_workers=smallest,
+        smallest_parallelism=(
+            (
+                worst[0],
+                smallest_parallelism(
+                    costs, worst[0], rate, workers, cores, deadlines_s, batch, burst
+                ),
+            )
+            if worst
+            else ("-", None)
+        ),
         blocking_s=costs.blocking_s(rate, batch),
         batch=batch,
         burst=burst,
         max_rate_meeting_deadlines=meeting,
         assignment={w: [f"{n}#{i}" for n, i in dealt[w]] for w in range(workers)},
     )
+
+
+def smallest_parallelism(
+    costs: Costs,
+    component: str,
+    rate: float,
+    workers: int,
+    cores: int,
+    deadlines_s: dict[str, float],
+    batch: int,
+    burst: int,
+) -> int | None:
+    """The smallest parallelism of ``component`` with which the topology fits on ``workers``
+    at ``rate`` (sustainable and every deadline met), up to ``MAX_PARALLELISM``; None if none.
+
+    Only that component's tasks change: each takes 1/par of its work, and the tasks are dealt
+    again round-robin, so a parallelism spreads it over the workers (on one worker, nothing
+    moves: parallelism cannot help there).
+    """
+    for par in range(1, MAX_PARALLELISM + 1):
+        comps = {**costs.components, component: replace(costs.components[component], par=par)}
+        if _fits(replace(costs, components=comps), rate, workers, cores, deadlines_s, batch, burst):
+            return par
+    return None
 
 
 def _all_hold(

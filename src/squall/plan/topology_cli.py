@@ -3,7 +3,15 @@
 The costs come from a calibration run on the embedded runner (one worker): each bolt's mean and
 longest execute time and tuples per reading from the run's counters, the runner's own cost per
 reading from the process's CPU time (so a paced spout's idle time does not count as work), the
-rate it ran at and its longest garbage-collection pause.
+rate it ran at and its longest garbage-collection pause. A windowed bolt's periodic work comes
+once per slide (read from its window), which may be several ticks.
+
+``--json`` prints ``{"topology": ...}`` (``TopologyPlan.to_json``): the costs, each worker's
+utilization, ``max_rate``, ``max_rate_meeting_deadlines``, ``bottleneck``, ``deadlines`` (each
+``deadline_ms``, ``response_ms``, ``holds``), ``smallest_workers`` (the smallest worker count
+that fits, null: none up to the cores) and ``smallest_parallelism`` (``{"component", "par"}``:
+the smallest parallelism of the bottleneck component that fits on ``--workers``; ``par`` null:
+none up to ``MAX_PARALLELISM``).
 Calibrate unpaced where the spout allows it, e.g. for the health topology
 ``-o health.producers.rate.per.producer.hz=0``: more readings, steadier means.
 """
@@ -19,7 +27,7 @@ from typing import Any
 
 from squall.engine.run_settings import RunSettings
 from squall.plan.model import PlanError
-from squall.plan.topology import ComponentCost, Costs, TopologyPlan, plan
+from squall.plan.topology import MAX_PARALLELISM, ComponentCost, Costs, TopologyPlan, plan
 
 # Readings in flight the calibration allows: a reading that raises an alert stays in flight
 # while its alert sits in the windows (the health topology's: window + slide + lag, ~13 s), and
@@ -44,6 +52,31 @@ class _GcPauses:
             self._start = time.perf_counter()
         else:
             self.longest_s = max(self.longest_s, time.perf_counter() - self._start)
+
+
+def _evaluation_period_s(cls: type, conf: dict[str, Any]) -> float:
+    """How often a windowed bolt evaluates its windows: its slide when that is a duration, 0
+    otherwise (not a windowed bolt, or a count slide: the tick period stands for it).
+
+    Its ticks only advance the watermark; the evaluation, its longest execute, comes once per
+    slide (measured on the health topology: 1 s ticks, an evaluation every 2 s).
+    """
+    from squall.windowed_bolt import WindowedBolt
+    from squall.windows.spec import Duration, WindowSpec
+
+    if not (isinstance(cls, type) and issubclass(cls, WindowedBolt)):
+        return 0.0
+    spec = cls.window
+    if spec is None:
+        try:
+            # window_spec(conf) builds the window from the Storm config alone, before
+            # initialize; an instance without __init__ is enough to call it
+            spec = cls.window_spec(cls.__new__(cls), conf)
+        except Exception:  # noqa: BLE001 - a bolt that needs more: the tick period stands
+            return 0.0
+    if not isinstance(spec, WindowSpec) or not isinstance(spec.slide, Duration):
+        return 0.0
+    return spec.slide.ms / 1000.0
 
 
 def calibrate(
@@ -101,6 +134,7 @@ def calibrate(
             longest_s=stats.exec_max_seconds if stats else 0.0,
             ticked=ticked and not comp.is_spout,
             tick_s=float(tick) if tick else 0.0,
+            period_s=_evaluation_period_s(comp.cls, settings.component_conf(comp)),
         )
     work = sum(c.per_tuple_s * c.visits for c in components.values())
     overhead = max(0.0, cpu / readings - work)
@@ -242,6 +276,13 @@ def topology_report(result: TopologyPlan, costs: Costs) -> str:
         f"  blocking B = {result.blocking_s * 1000:.2f} ms (one batch, or one periodic "
         "evaluation of a ticked component at this rate, plus one GC pause)"
     )
+    periodic = [
+        f"{n} every {c.evaluation_period_s:g} s"
+        for n, c in sorted(costs.components.items())
+        if c.ticked and c.evaluation_period_s > 0
+    ]
+    if periodic:
+        lines.append(f"  periodic evaluations: {', '.join(periodic)}")
     if result.max_rate_meeting_deadlines is not None:
         lines.append(
             f"  every deadline holds up to {result.max_rate_meeting_deadlines:,.0f} readings/s"
@@ -259,5 +300,13 @@ def topology_report(result: TopologyPlan, costs: Costs) -> str:
             f"  smallest worker count that fits: {smallest}"
             if smallest is not None
             else "  no worker count up to the cores fits: lower the rate or the per-reading cost"
+        )
+        comp, par = result.smallest_parallelism
+        lines.append(
+            f"  smallest parallelism of {comp} (the bottleneck) that fits on "
+            f"{result.workers} worker(s): {par}"
+            if par is not None
+            else f"  no parallelism of {comp} (the bottleneck) up to {MAX_PARALLELISM} fits on "
+            f"{result.workers} worker(s)"
         )
     return "\n".join(lines)
