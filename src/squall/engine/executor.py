@@ -156,10 +156,11 @@ class Executor:
         stats.exec_seconds += total
         stats.exec_max_seconds = peak
 
-    def run_one(self, tup: Any) -> None:
+    def run_one(self, tup: Any) -> float:
         """Run one tuple the worker's scheduler chose (``run_batch``'s body, for one tuple:
         under a scheduler every tuple is its own choice, and a batch set-up per tuple cost
-        more than the tuple's own dispatch)."""
+        more than the tuple's own dispatch). Returns when it ended (``perf_counter``): the
+        scheduler's next ``now`` without another clock read."""
         comp = self.instance
         start = perf_counter()
         try:
@@ -180,12 +181,14 @@ class Executor:
             comp._current_tups = [tup]
             comp._handle_run_exception(exc)
             comp._current_tups = []
-        elapsed = perf_counter() - start
+        end = perf_counter()
+        elapsed = end - start
         stats = self.stats
         stats.executed += 1
         stats.exec_seconds += elapsed
         if elapsed > stats.exec_max_seconds:
             stats.exec_max_seconds = elapsed
+        return end
 
     def _read_tuple(self) -> Tuple | None:
         return self.current

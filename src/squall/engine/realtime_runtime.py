@@ -31,17 +31,24 @@ import itertools
 import sys
 import time
 from collections.abc import Callable
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
-from squall.engine.clock import Clock, ManualClock
+from squall.engine.clock import Clock, ManualClock, MonotonicClock
 from squall.engine.model import TopologyModel
 from squall.engine.run_settings import RunSettings
 from squall.realtime.context import RELEASE_ATTRIBUTE, Overload, RealtimeContext
 from squall.realtime.deadlines import Deadlines, StreamDeadline
 from squall.realtime.metrics import Metrics, StreamMetrics
-from squall.realtime.scheduling import Job, Scheduler, make_scheduler
+from squall.realtime.scheduling import Edf, Job, PriorityScheduler, Scheduler, make_scheduler
 
 SLACK_EVERY = 8  # one dispatched job in this many has its slack recorded
+# ``Executor.run_one`` returns its end on ``perf_counter``: the dispatch loop's next ``now`` when
+# that is the run clock's own (Linux: both are CLOCK_MONOTONIC), one clock read per job less
+_SAME_CLOCK = (
+    time.get_clock_info("perf_counter").implementation
+    == time.get_clock_info("monotonic").implementation
+)
 _new_job = tuple.__new__  # skips the namedtuple's Python-level __new__: same object, less work
 
 if TYPE_CHECKING:
@@ -85,17 +92,20 @@ def load_deadlines(model: TopologyModel, conf: dict[str, Any]) -> Deadlines:
 
 
 class ScheduledInbox:
-    """An executor's view of the worker's scheduler: pushes go to the shared queue."""
+    """An executor's view of the worker's scheduler: pushes go to the shared queue.
 
-    __slots__ = ("runtime", "executor", "n")
+    ``push(item, entered, tree=None)`` is a closure the runtime makes for this inbox
+    (``RealtimeRuntime.pusher``): one Python call per job, not three (inbox, runtime, policy).
+    """
+
+    __slots__ = ("runtime", "executor", "n", "push", "run")
 
     def __init__(self, runtime: RealtimeRuntime, executor: Executor) -> None:
         self.runtime = runtime
         self.executor = executor
         self.n = 0  # this executor's jobs in the queue: back-pressure and locality read it
-
-    def push(self, item: Any, entered: float, tree: Tree | None = None) -> None:
-        self.runtime.push(self, item, entered, tree)
+        self.run = executor.run_one  # bound once: the dispatch loop calls it per job
+        self.push: Callable[..., None] = runtime.pusher(self)
 
     def pop(self) -> Any:
         # the worker's scheduler hands each job to its executor (``Executor.run_one``)
@@ -157,6 +167,7 @@ class RealtimeRuntime:
         self.hopeless = 0  # firm jobs dropped unrun because they could no longer make it
         self._last_hopeless = 0
         self.seq = itertools.count().__next__
+        self._next: Any = None  # EDF's next entry, off the heap (``pusher``)
         self.report = report or (lambda line: print(line, file=sys.stderr))
         # overload detection state
         self._next_check = clock.now() + settings.overload_check_s
@@ -232,99 +243,125 @@ class RealtimeRuntime:
             tree.metrics.complete(tree.release, tree.deadline, self.clock.now())
 
     # ------------------------------------------------------------------ scheduling
-    def appender(self, ex: Executor, inbox: ScheduledInbox) -> Callable[[Any], None]:
-        """``ex``'s ``fifo_append`` under a scheduler: the compiled emit paths hand a tuple
-        over as they do to a FIFO inbox; its release and deadline come from the ``Track``
-        they have just made for it (none: best effort, entered now)."""
-        inflight, push, now = ex.inflight, self.push, self.clock.now
+    def pusher(self, inbox: ScheduledInbox) -> Callable[..., None]:
+        """``inbox.push(item, entered, tree=None)``; called with the item alone, ``fifo_append``.
 
-        def append(tup: Any) -> None:
-            track = inflight.get(tup[0])
-            if track is None:
-                push(inbox, tup, now(), None)
+        Every scheduled tuple's hot path, so one closure does it all: the job is a plain tuple
+        in ``Job``'s field order plus its tree (a ``Job`` only for a policy's own ``push``);
+        an EDF job is queued here, as the ``(deadline, seq, job)`` entry ``Edf.push`` makes.
+        EDF's next-job slot (``_next``) holds an entry smaller than every queued one, off the
+        heap: a chain's child (its tree's deadline, a newer seq) usually runs next, and one
+        comparison replaces a push and a pop of O(log n) each. The order is the heap's exactly.
+        """
+        sched, name, inflight = self.scheduler, inbox.executor.name, inbox.executor.inflight
+        assert isinstance(sched, PriorityScheduler), "a ScheduledInbox means a heap scheduler"
+        heap, seq, remaining, rates = sched.heap, self.seq, self.remaining, self.rates
+        timeout = self.settings.message_timeout_s
+        sched_push = None if type(sched) is Edf else sched.push
+        rt = self
+        now = time.monotonic if type(self.clock) is MonotonicClock else self.clock.now
+
+        def push(item: Any, entered: float | None = None, tree: Tree | None = None) -> None:
+            job: Any
+            if entered is None:  # fifo_append(tup): the Track the emit path has just made
+                track = inflight.get(item[0])
+                if track is None:
+                    entered = now()  # untracked: best effort, entered now
+                else:
+                    entered, tree = track.entered, track.tree
+            s = seq()
+            if tree is None:
+                # best effort: ordered as if due a message timeout after it entered
+                deadline = entered + timeout
+                job = (item, inbox, entered, deadline, remaining[name], timeout, 0.0, s, False,
+                       None)  # fmt: skip
             else:
-                push(inbox, tup, track.entered, track.tree)
+                deadline = tree.deadline
+                job = (item, inbox, tree.release, deadline, remaining[name],
+                       tree.decl.deadline_s, rates.get(tree.key, 0.0), s, tree.sheddable,
+                       tree)  # fmt: skip
+            inbox.n += 1
+            if sched_push is not None:
+                sched_push(_new_job(Job, job))
+                return
+            entry: Any = (deadline, s, job)
+            top = rt._next
+            if top is None:
+                if heap and heap[0] < entry:
+                    heappush(heap, entry)
+                else:
+                    rt._next = entry
+            elif entry < top:
+                heappush(heap, top)
+                rt._next = entry
+            else:
+                heappush(heap, entry)
 
-        return append
+        return push
 
-    def push(self, inbox: ScheduledInbox, item: Any, entered: float, tree: Tree | None) -> None:
-        name = inbox.executor.name
-        if tree is None:
-            # best effort: ordered as if due a message timeout after it entered
-            timeout = self.settings.message_timeout_s
-            job = _new_job(
-                Job,
-                (item, inbox, entered, entered + timeout, self.remaining[name], timeout, 0.0,
-                 self.seq(), False),
-            )  # fmt: skip
-        else:
-            decl = tree.decl
-            job = _new_job(
-                Job,
-                (
-                    item,
-                    (inbox, tree),
-                    tree.release,
-                    tree.deadline,
-                    self.remaining[name],
-                    decl.deadline_s,
-                    self.rates.get(tree.key, 0.0),
-                    self.seq(),
-                    tree.sheddable,
-                ),
-            )
-        inbox.n += 1
-        self.scheduler.push(job)  # type: ignore[union-attr]  # a ScheduledInbox means one
+    def appender(self, ex: Executor, inbox: ScheduledInbox) -> Callable[[Any], None]:
+        """``ex``'s ``fifo_append`` under a scheduler: ``inbox.push`` with the tuple alone (the
+        compiled emit paths hand a tuple over as to a FIFO inbox; its release and deadline
+        come from the ``Track`` they have just made for it)."""
+        assert inbox.executor is ex
+        return inbox.push
 
     def run(self, budget: int) -> bool:
-        """Dispatch up to ``budget`` jobs, the scheduler's choice each time; True if any ran."""
-        sched = self.scheduler
-        assert sched is not None
-        clock = self.clock.now
-        pop, manual = sched.pop_feasible, self.manual
-        spent, runs = self._spent, self._runs
-        dropped: list[Job] = []
-        ran = False
-        sample = self._slack_countdown
+        """Dispatch up to ``budget`` jobs, the scheduler's choice each time; True if any ran.
+
+        ``pop_feasible`` inlined: a hopeless sheddable job is shed, not run, and is not counted
+        against the budget.
+        """
+        assert isinstance(self.scheduler, PriorityScheduler)
+        heap = self.scheduler.heap
+        # the monotonic clock's own C function: the same time, without a Python call per job
+        monotonic = type(self.clock) is MonotonicClock
+        clock = time.monotonic if monotonic else self.clock.now
+        ends_now = monotonic and _SAME_CLOCK  # a job's end (run_one's) is the clock's now
+        manual, spent, runs = self.manual, self._spent, self._runs
+        n, sample = 0, self._slack_countdown
         now = clock()
-        for _ in range(budget):
-            job = pop(now, dropped)
-            if dropped:
-                self._shed_hopeless(dropped)
-                dropped.clear()
-            if job is None:
-                break
-            owner = job.executor
-            if type(owner) is ScheduledInbox:
-                inbox = owner
+        entry: Any
+        while n < budget:
+            entry = self._next
+            if entry is not None:  # the minimum, kept off the heap (``pusher``)
+                self._next = None
+            elif heap:
+                entry = heappop(heap)
             else:
-                inbox, tree = owner
+                break
+            job = entry[2]  # (item, inbox, release, deadline, remaining_s, D, rate, seq, ...)
+            if job[8] and job[3] - now < job[4]:  # sheddable and hopeless: droppable()
+                self._shed_hopeless((job,))
+                continue
+            n += 1
+            tree = job[9]
+            if tree is not None:
                 sample -= 1
-                if not sample and tree.metrics is not None:
+                if not sample:
                     # slack as the scheduler sees it at dispatch, one job in SLACK_EVERY (a
                     # histogram add per job would cost more than the dispatch itself)
                     sample = SLACK_EVERY
-                    tree.metrics.record_slack(job.deadline - now - job.remaining_s)
-                elif not sample:
-                    sample = SLACK_EVERY
+                    if tree.metrics is not None:
+                        tree.metrics.record_slack(job[3] - now - job[4])
+            inbox = job[1]
             inbox.n -= 1
-            ex = inbox.executor
-            ex.run_one(job.item)
-            ran = True
-            end = clock()
+            end = inbox.run(job[0])
+            if not ends_now:
+                end = clock()
             if manual:
                 # on a manual clock (tests) a job's cost is the time it moved the clock: the
                 # remaining-cost estimates add these up (else the executors' execute times)
-                spent[ex.name] += end - now
-                runs[ex.name] += 1
+                spent[inbox.executor.name] += end - now
+                runs[inbox.executor.name] += 1
             now = end
         self._slack_countdown = sample
-        return ran
+        return n > 0
 
-    def _shed_hopeless(self, jobs: list[Job]) -> None:
+    def _shed_hopeless(self, jobs: Any) -> None:
         self.hopeless += len(jobs)
         for job in jobs:
-            inbox, tree = job.executor
+            inbox, tree = job[1], job[9]
             inbox.n -= 1
             if not tree.shed:
                 tree.shed = True
@@ -333,7 +370,7 @@ class RealtimeRuntime:
                 )
                 metrics.add_shed("discard")
             # acked, not failed: a shed job is done, its spout must not replay it
-            inbox.executor.instance.ack(job.item)
+            inbox.executor.instance.ack(job[0])
 
     # ------------------------------------------------------------------ overload
     def check(self, now: float, executors: list[Executor], queued_now: Callable[[], int]) -> None:

@@ -22,7 +22,9 @@ stream among themselves unless their deadlines say so.
 Cost: ``push`` and ``pop`` are O(log n) (a binary heap; ``fifo`` is a deque, O(1)). The only
 allocation per job is its queue entry: the ``(key, seq, job)`` tuple of the heap (``fifo``
 stores the ``Job`` itself). Keys are compared as tuples of floats and ints, in C, never by a
-Python ``__lt__``.
+Python ``__lt__``. Jobs are read by index, never by field name: a job may be a ``Job`` or any
+tuple that starts with ``Job``'s fields in its order (the worker's runtime builds plain tuples
+and pushes onto ``PriorityScheduler.heap`` itself: no namedtuple and no Python call per job).
 
 Overload: under plain EDF one hopeless job (one that can no longer meet its deadline) still runs
 to completion and makes every later job late too, the domino effect. ``pop_feasible`` (at
@@ -62,6 +64,7 @@ class Job(NamedTuple):
     # A firm stream's job may be dropped when hopeless (a late result is worthless); hard and
     # soft jobs never are, so the safe default is False.
     sheddable: bool = False
+    tree: Any = None  # the worker's runtime: the job's tree (None: best effort); else unused
 
 
 def hopeless(job: Job, now: float) -> bool:
@@ -69,12 +72,12 @@ def hopeless(job: Job, now: float) -> bool:
 
     Finishing exactly at the deadline meets it (lateness = finish - deadline is 0, not > 0).
     """
-    return job.deadline - now < job.remaining_s
+    return job[3] - now < job[4]  # deadline - now < remaining_s (by index: see the module doc)
 
 
 def droppable(job: Job, now: float) -> bool:
     """A hopeless job that may be shed (firm streams only); ``pop_feasible`` inlines it."""
-    return job.sheddable and hopeless(job, now)
+    return job[8] and job[3] - now < job[4]  # sheddable and hopeless()
 
 
 class Scheduler(Protocol):
@@ -120,7 +123,7 @@ class Fifo:
         jobs = self._jobs
         while jobs:
             job = jobs.popleft()
-            if job.sheddable and job.deadline - now < job.remaining_s:  # droppable(), inlined
+            if job[8] and job[3] - now < job[4]:  # droppable(), inlined
                 dropped.append(job)
                 continue
             return job
@@ -157,6 +160,12 @@ class PriorityScheduler:
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Job]] = []
 
+    @property
+    def heap(self) -> list[tuple[float, int, Job]]:
+        """The queue itself, the same list for the scheduler's life: the worker's runtime
+        pushes ``(key, seq, job)`` entries and pops them here directly, on its hot path."""
+        return self._heap
+
     def push(self, job: Job) -> None:
         raise NotImplementedError(f"{type(self).__name__} must define push (its policy's key)")
 
@@ -167,7 +176,7 @@ class PriorityScheduler:
         heap = self._heap
         while heap:
             job = heappop(heap)[2]
-            if job.sheddable and job.deadline - now < job.remaining_s:  # droppable(), inlined
+            if job[8] and job[3] - now < job[4]:  # droppable(), inlined
                 dropped.append(job)
                 continue
             return job
@@ -183,7 +192,7 @@ class PriorityScheduler:
                 kept.append(entry)
         if dropped:
             heapify(kept)  # O(n): cheaper than n removals of O(log n) each
-            self._heap = kept
+            self._heap[:] = kept  # in place: ``heap`` stays the one list
         dropped.sort(key=lambda entry: entry[1])  # arrival order: the same answer every run
         return [entry[2] for entry in dropped]
 
@@ -202,7 +211,7 @@ class Edf(PriorityScheduler):
     name = "edf"
 
     def push(self, job: Job) -> None:
-        heappush(self._heap, (job.deadline, job.seq, job))
+        heappush(self._heap, (job[3], job[7], job))  # (deadline, seq, job)
 
 
 class Llf(PriorityScheduler):
@@ -226,7 +235,7 @@ class Llf(PriorityScheduler):
     name = "llf"
 
     def push(self, job: Job) -> None:
-        heappush(self._heap, (job.deadline - job.remaining_s, job.seq, job))
+        heappush(self._heap, (job[3] - job[4], job[7], job))  # (deadline - remaining_s, seq)
 
 
 class Dm(PriorityScheduler):
@@ -236,7 +245,7 @@ class Dm(PriorityScheduler):
     name = "dm"
 
     def push(self, job: Job) -> None:
-        heappush(self._heap, (job.relative_deadline_s, job.seq, job))
+        heappush(self._heap, (job[5], job[7], job))  # (relative_deadline_s, seq, job)
 
 
 class Rm(PriorityScheduler):
@@ -246,7 +255,7 @@ class Rm(PriorityScheduler):
     name = "rm"
 
     def push(self, job: Job) -> None:
-        heappush(self._heap, (-job.rate_per_s, job.seq, job))
+        heappush(self._heap, (-job[6], job[7], job))  # (-rate_per_s, seq, job)
 
 
 SCHEDULERS: dict[str, type[Fifo] | type[PriorityScheduler]] = {
