@@ -38,12 +38,14 @@ error the records state), CPU seconds per reading.
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 from streamparse import Topology
 
+SHEDDING = "edf+imprecise+discard"
 POLICY_SETS: dict[str, dict[str, Any]] = {
     "fifo/late": {"squall.scheduler": "fifo", "squall.realtime.routine.default.policies": "late"},
     "edf+imprecise+discard": {
@@ -363,6 +365,7 @@ def realtime_rows(
     probes: int = 3,
     progress: Any = None,
     knee_steps: int = 6,
+    cost_pairs: int = 2,
 ) -> dict[str, Any]:
     """Capacities first, then a row per (policy set, load) and per policy set for the burst."""
     from bench.rowexec import run_row
@@ -443,6 +446,43 @@ def realtime_rows(
             rows.append(
                 _row(f"{policy} burst {burst[2]:g}x for {burst[1]:g} s on 0.6x", got, None, full)
             )
+    # The scheduler's cost: CPU per reading at 0.5x, edf against fifo, in interleaved pairs
+    # (one pair swings +-5-10% on two shared cores); the pairs of the load rows count too.
+    pairs: list[tuple[float, float]] = []
+    half = {r["extra"]["policy"]: r["extra"] for r in rows if r.get("extra", {}).get("x") == 0.5}
+    if "fifo/late" in half and SHEDDING in half:
+        pairs.append(
+            (half["fifo/late"]["cpu_per_reading_us"], half[SHEDDING]["cpu_per_reading_us"])
+        )
+    for k in range(cost_pairs):
+        a = run(
+            f"realtime: cost pair {k + 1}/{cost_pairs}, fifo",
+            offered=0.5 * full,
+            policy="fifo/late",
+        )
+        b = run(
+            f"realtime: cost pair {k + 1}/{cost_pairs}, edf", offered=0.5 * full, policy=SHEDDING
+        )
+        if "error" not in a and "error" not in b:
+            pairs.append((a["cpu_per_reading_us"], b["cpu_per_reading_us"]))
+    if pairs:
+        fifo_us = statistics.median(p[0] for p in pairs)
+        edf_us = statistics.median(p[1] for p in pairs)
+        rows.append(
+            {
+                "name": "scheduler cost at 0.5x (edf vs fifo, CPU per reading)",
+                "records_per_s": 0.5 * full,
+                "note": f"medians of {len(pairs)} interleaved pairs: fifo {fifo_us:.1f} us, edf "
+                f"{edf_us:.1f} us ({edf_us / fifo_us:.3f}x); pairs "
+                + ", ".join(f"{b / a:.3f}" for a, b in pairs),
+                "extra": {
+                    "realtime": "cost",
+                    "fifo_us": fifo_us,
+                    "edf_us": edf_us,
+                    "pairs": pairs,
+                },
+            }
+        )
     summary["elapsed_s"] = time.monotonic() - started
     return {"rows": rows}
 

@@ -206,10 +206,29 @@ def realtime_specs(quick: bool) -> list[Spec]:
                 "probe": 1_000.0 if quick else 2_000.0,
                 "probes": 2 if quick else 3,
                 "knee_steps": 1 if quick else 6,
+                "cost_pairs": 0 if quick else 2,
             },
             baseline=None,
             timeout_s=1_200,
-        )
+        ),
+        # The same question through Kafka (bench/rows_realtime_kafka.py): a group of its own,
+        # `--only realtime-kafka`, so that the synthetic group's rows stay as they are. Full:
+        # 2 backlog drains + 3 policy sets x 4 loads, each ~12 s + the groups' join.
+        Spec(
+            "realtime-kafka",
+            "realtime-kafka",
+            "bench.rows_realtime_kafka:kafka_realtime_rows",
+            {
+                "seconds": 3.0 if quick else 12.0,
+                "loads": [0.5, 2.0] if quick else [0.5, 1.0, 2.0, 3.0],
+                "policies": ["edf+imprecise+discard"]
+                if quick
+                else ["fifo/late", "edf+imprecise+discard", "edf+imprecise+discard+rate"],
+                "backlog": 3_000 if quick else 40_000,
+            },
+            baseline=None,
+            timeout_s=600 if quick else 1_800,
+        ),
     ]
 
 

@@ -29,6 +29,7 @@ def test_a_quick_realtime_run_writes_its_rows_targets_and_plot(tmp_path: Path) -
         "fifo/late at 2x",
         "edf+imprecise+discard at 0.5x",
         "edf+imprecise+discard at 2x",
+        "scheduler cost at 0.5x (edf vs fifo, CPU per reading)",
     ], text
     for target in (
         "critical alert deadline misses <= 1% with edf+imprecise+discard",
