@@ -12,6 +12,9 @@ STORM_TOPOLOGY ?= health_kafka
 STORM_OPTS ?= -o health.sinks.console=false
 # sparse finds `storm` (and the worker's `streamparse_run`) on the PATH.
 STORM_PATH := $(STORM_BIN):$(CURDIR)/$(BIN):$(PATH)
+# sparse's environment (PATH as above, LEIN_ROOT, filters for the warnings its dependencies
+# print on every call: src/squall/storm/sparse_env.py), the same as docs/storm.md's.
+SPARSE_ENV = eval "$$($(BIN)/squall storm env)" &&
 
 $(STORM_STAMP): runtime/storm/pom.xml runtime/storm/lib/pom.xml runtime/storm/lib-worker/pom.xml runtime/storm/lib-flux/pom.xml src/squall/storm/provision.py | $(BIN)/squall
 	$(BIN)/squall storm provision
@@ -28,13 +31,13 @@ storm-status: ## the cluster's daemons and topologies
 	$(BIN)/squall storm status
 
 sparse-run: $(STORM_STAMP) ## STORM_TOPOLOGY in Storm's local mode for SECONDS (sparse run)
-	PATH=$(STORM_PATH) $(BIN)/sparse run -e local -n $(STORM_TOPOLOGY) -t $(SECONDS) $(STORM_OPTS)
+	$(SPARSE_ENV) $(BIN)/sparse run -e local -n $(STORM_TOPOLOGY) -t $(SECONDS) $(STORM_OPTS)
 
 sparse-submit: $(STORM_STAMP) ## submit STORM_TOPOLOGY to the cluster of storm-start (sparse submit)
-	PATH=$(STORM_PATH) $(BIN)/sparse submit -e local -n $(STORM_TOPOLOGY) $(STORM_OPTS)
+	$(SPARSE_ENV) $(BIN)/sparse submit -e local -n $(STORM_TOPOLOGY) $(STORM_OPTS)
 
 sparse-kill: ## kill STORM_TOPOLOGY on the cluster of storm-start
-	PATH=$(STORM_PATH) $(BIN)/sparse kill -e local -n $(STORM_TOPOLOGY)
+	$(SPARSE_ENV) $(BIN)/sparse kill -e local -n $(STORM_TOPOLOGY)
 
 storm-test: storm-runtime ## only the Storm tests (real Storm, started by the tests)
 	PATH=$(STORM_PATH) $(BIN)/pytest tests/storm

@@ -62,6 +62,9 @@ def test_every_command_parses(argv: list[str], storm_home: StormHome) -> None:
     elif program == "curl":
         path = re.sub(r"^https?://[^/]+", "", args[-1])
         assert path.split("?")[0] in ui.__doc__
+    elif program == "eval":
+        assert args == ["$(.venv/bin/squall storm env)"]
+        assert build_parser().parse_args(["storm", "env"]).func
     else:
         assert program == "export", f"unexpected command in docs/storm.md: {argv}"
 

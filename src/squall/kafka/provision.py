@@ -3,7 +3,8 @@
 The release tarball is not reachable from here, so the broker's jars are resolved by
 ``runtime/kafka/pom.xml`` into the git-ignored ``.runtime/kafka/lib`` (``squall kafka provision``,
 ``make kafka-runtime``). A stamp in lib/ records the pom's digest: lib/ is rebuilt from scratch
-when the pom changes, so no jar of another version stays on the classpath.
+when the pom changes, so no jar of another version stays on the classpath. Maven's own output
+goes to ``.runtime/kafka/provision.log``; the screen gets one progress line (:mod:`squall.maven`).
 
 This module also names the folders of the runtime: ``lib/`` (the classpath) and
 ``instances/<name>/`` (one per broker, see :mod:`squall.kafka.broker`).
@@ -13,12 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import TextIO
 
 from squall.kafka.errors import KafkaRuntimeError
+from squall.maven import StatusLine, failure_report, final_line, run_maven
 from squall.services import project_root
 
 
@@ -53,13 +54,20 @@ def is_provisioned(root: Path | None = None) -> bool:
     return stamp.is_file() and stamp.read_text().strip() == _pom_digest(pom)
 
 
+def provision_log(root: Path | None = None) -> Path:
+    """Maven's full output of the last provisioning (the screen shows one progress line)."""
+    return runtime_dir(root) / "provision.log"
+
+
 def provision(
     root: Path | None = None, out: TextIO | None = sys.stderr, quiet: bool = False
 ) -> Path:
     """Assemble the broker's jars into ``.runtime/kafka/lib`` with Maven; a no-op when done.
 
-    Maven prints each download as it goes (the progress). Re-running after a pom change
-    rebuilds lib/ from scratch so no stale jar of another version stays on the classpath.
+    Maven's output goes to :func:`provision_log`; ``out`` gets one progress line (redrawn in
+    place on a terminal) and a summary, or on failure the log's last lines in the raised error.
+    Re-running after a pom change rebuilds lib/ from scratch so no stale jar of another version
+    stays on the classpath.
     """
     root = root or project_root()
     lib = lib_dir(root)
@@ -77,25 +85,23 @@ def provision(
     pom = root / "runtime" / "kafka" / "pom.xml"
     if lib.exists():
         shutil.rmtree(lib)
-    if out and not quiet:
-        print(f"kafka runtime: assembling Apache Kafka from Maven Central into {lib}", file=out)
+    stream = None if quiet else out
+
+    def say(line: str) -> None:
+        if stream:
+            print(line, file=stream, flush=True)
+
+    say(f"kafka runtime: assembling Apache Kafka from Maven Central into {lib}")
+    status = StatusLine(say, stream)
     cmd = [mvn, "-B", "-Dstyle.color=never", "-f", str(pom), f"-Dkafka.lib.dir={lib}", "package"]
-    if quiet:
-        cmd.insert(2, "-q")
-    proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False, text=True)
-    if proc.returncode != 0:
-        raise KafkaRuntimeError(
-            f"Maven failed (exit {proc.returncode}) assembling the broker from {pom}; "
-            "the output above names the artifact it could not resolve"
-        )
+    run = run_maven(cmd, name="kafka runtime", log=provision_log(root), status=status)
+    if not run.ok:
+        raise KafkaRuntimeError(failure_report(run, f"assembling the broker from {pom}"))
     jars = sorted(lib.glob("kafka_2.13-*.jar"))
     if not jars:
-        raise KafkaRuntimeError(f"Maven succeeded but no kafka_2.13 jar is in {lib}")
+        raise KafkaRuntimeError(f"Maven succeeded but no kafka_2.13 jar is in {lib}; see {run.log}")
     (lib / ".provisioned").write_text(_pom_digest(pom) + "\n")
-    if out and not quiet:
-        print(
-            f"kafka runtime: ready ({jars[0].name}, {len(list(lib.glob('*.jar')))} jars)", file=out
-        )
+    status.done(final_line("kafka runtime", [lib], run))
     return lib
 
 

@@ -1,7 +1,7 @@
 """Provision Apache Storm and run a single-node Storm cluster on this machine.
 
-``squall storm provision | start | stop | status`` (see :mod:`squall.storm.provision` and
-:mod:`squall.storm.cluster`).
+``squall storm provision | start | stop | status | env`` (see :mod:`squall.storm.provision`,
+:mod:`squall.storm.cluster` and :mod:`squall.storm.sparse_env`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from squall.storm.cluster import DEFAULT_NIMBUS_PORT, DEFAULT_UI_PORT, StormCluster
 from squall.storm.provision import provision
+from squall.storm.sparse_env import shell_exports, sparse_environment
 
 
 def _cluster(args: argparse.Namespace) -> StormCluster:
@@ -41,6 +42,11 @@ def _status(args: argparse.Namespace) -> int:
     report = _cluster(args).status()
     print(json.dumps(report, indent=2))
     return 0 if report["running"] else 1
+
+
+def _env(args: argparse.Namespace) -> int:
+    print(shell_exports(sparse_environment()))
+    return 0
 
 
 def register(subparsers: Any) -> None:
@@ -83,3 +89,9 @@ def register(subparsers: Any) -> None:
     )
     status.add_argument("--dir", help=folder_help)
     status.set_defaults(func=_status)
+
+    env = commands.add_parser(
+        "env",
+        help='the environment sparse needs, as an export line: eval "$(squall storm env)"',
+    )
+    env.set_defaults(func=_env)

@@ -5,7 +5,8 @@ Steps, each skipped when already done (the run is idempotent and prints what it 
 1. tools: ``mvn`` and Leiningen (``lein`` builds topology jars for ``sparse``) from Debian's
    packages when missing;
 2. jars: ``mvn -f runtime/storm/pom.xml package`` copies storm-core, storm-client and
-   flux-core with their dependencies into lib/, lib-worker/, lib-flux/;
+   flux-core with their dependencies into lib/, lib-worker/, lib-flux/ (Maven's output goes to
+   ``<STORM_HOME>/provision.log``, the screen gets one progress line: :mod:`squall.maven`);
 3. files written here: conf/storm.yaml (single-node defaults), log4j2/*.xml, bin/storm (the
    launcher, :mod:`squall.storm.launcher`), empty extlib/ and extlib-daemon/.
 
@@ -23,6 +24,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from squall.maven import StatusLine, failure_report, final_line, run_maven
 from squall.services import project_root
 from squall.storm.errors import StormRuntimeError
 from squall.storm.home import STORM_VERSION, StormHome
@@ -188,37 +190,35 @@ def ensure_tools(progress: Progress = _say) -> None:
         _apt_install("leiningen", progress)
 
 
+def provision_log(home: StormHome) -> Path:
+    """Maven's full output of the last provisioning (the screen shows one progress line)."""
+    return home.path / "provision.log"
+
+
 def _run_maven(root: Path, home: StormHome, progress: Progress) -> None:
     progress(f"resolving Storm {STORM_VERSION} jars from Maven Central into {home.path} (mvn)")
     cmd = [
         "mvn",
         "-B",
-        "--no-transfer-progress",
+        "-Dstyle.color=never",
         "-f",
         str(root / "runtime" / "storm" / "pom.xml"),
         f"-Dstorm.home={home.path}",
         "package",
     ]
-    # Streamed, so a first run (a few hundred files from Maven Central) shows it is moving.
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    lines: list[str] = []
-    downloads = 0
-    for line in proc.stdout:
-        lines.append(line.rstrip())
-        if line.startswith("[INFO] Downloaded from"):
-            downloads += 1
-            if downloads % 50 == 0:
-                progress(f"  {downloads} files downloaded from Maven Central so far")
-        elif "BUILD" in line or line.startswith("[ERROR]"):
-            progress("  " + line.rstrip().removeprefix("[INFO] "))
-    if proc.wait() != 0:
-        raise StormRuntimeError(
-            f"Maven could not assemble Storm (exit {proc.returncode}); command: {' '.join(cmd)}\n"
-            + "\n".join(lines[-25:])
-        )
-    if downloads:
-        progress(f"  {downloads} files downloaded from Maven Central")
+    # Only this module's own printer owns the terminal; a caller's progress callback (tests,
+    # `squall storm start`) gets whole lines, at most every few seconds.
+    tty = sys.stdout if progress is _say else None
+    status = StatusLine(progress, tty, tty_prefix="[storm] ")
+    run = run_maven(cmd, name="storm runtime", log=provision_log(home), status=status)
+    if not run.ok:
+        raise StormRuntimeError(failure_report(run, f"assembling Storm into {home.path}"))
+    for folder in JAR_DIRS:
+        if not any((home.path / folder).glob("*.jar")):
+            raise StormRuntimeError(
+                f"Maven finished but {home.path / folder} holds no jars; see {run.log}"
+            )
+    status.done(final_line("storm runtime", [home.path / d for d in JAR_DIRS], run))
 
 
 def _write_files(home: StormHome) -> None:
@@ -254,10 +254,6 @@ def provision(
     ensure_tools(progress)
     home.path.mkdir(parents=True, exist_ok=True)
     _run_maven(root, home, progress)
-    for folder in JAR_DIRS:
-        if not any((home.path / folder).glob("*.jar")):
-            raise StormRuntimeError(f"Maven finished but {home.path / folder} holds no jars")
-        progress(f"  {folder}/: {len(list((home.path / folder).glob('*.jar')))} jars")
     _write_files(home)
     stamp.write_text(digest + "\n")
     progress(f"Storm {STORM_VERSION} ready: {home.launcher} (put {home.launcher.parent} on PATH)")
