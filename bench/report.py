@@ -127,7 +127,9 @@ def plot(rows: list[Row], path: Path, quick: bool) -> None:
         return
     # The plan rows' rates are offered rates (the achieved one follows them until the knee):
     # they have a plot of their own (plot_plan).
-    shown = [r for r in rows if r.records_per_s and r.group not in ("plan", "realtime")]
+    shown = [
+        r for r in rows if r.records_per_s and r.group not in ("plan", "realtime", "realtime-kafka")
+    ]
     colors = {
         "limit": "#222222",
         "runner": "#4477aa",

@@ -44,7 +44,7 @@ def target_rows(rows: list[Any]) -> list[tuple[str, str, bool]]:
     """(target, shown value, met) for issue 11's targets table rows."""
     loads = _loads(rows)
     if not loads:
-        return []
+        return kafka_target_rows(rows)  # a run of the Kafka group alone
     out: list[tuple[str, str, bool]] = []
     cap = _capacity(rows)
     mandatory = (cap or {}).get("mandatory_capacity")
@@ -113,22 +113,25 @@ def target_rows(rows: list[Any]) -> list[tuple[str, str, bool]]:
     )
     # Trend counts against the exact counts of every reading the spouts took, kept or
     # discarded (rows_realtime.trend_error): what an unshed run over the same records counts.
+    # Judged on the shedding set: under +rate the routine readings held back reach the trend
+    # bolt behind its watermark (late, reported on its late stream, not in a window), which no
+    # estimate of discarded readings covers; those rows show their error in their notes.
     judged = [
         r
         for r in loads
-        if r["policy"] != "fifo/late"
+        if r["policy"] == SHEDDING
         and (r["x"] is None or r["x"] <= 2)
         and r["trend"].get("measured_error") is not None
     ]
     trend_target = (
         "trend count error <= 5% against the exact counts of every reading taken (an unshed "
-        "run's), with the shedding policies up to 2x and the burst"
+        f"run's), with {SHEDDING} up to 2x and the burst"
     )
     if judged:
         worst = max(judged, key=lambda r: r["trend"]["measured_error"])
         shown = (
             f"worst {100 * worst['trend']['measured_error']:.2f}% measured at "
-            f"{worst['policy']} {_where(worst)} (stated there "
+            f"{_where(worst)} (stated there "
             f"{100 * worst['trend']['stated_error']:.2f}%; windows within their stated bound: "
             f"{100 * min(r['trend']['within_bound'] for r in judged):.0f}% at worst)"
         )
@@ -151,13 +154,13 @@ def target_rows(rows: list[Any]) -> list[tuple[str, str, bool]]:
                 ratio <= 1.05,
             )
         )
-    return out
+    return out + kafka_target_rows(rows)
 
 
 def summary_lines(rows: list[Any]) -> list[str]:
     cap = _capacity(rows)
     if cap is None:
-        return []
+        return kafka_summary_lines(rows)
     mandatory = cap.get("mandatory_capacity")
     return [
         f"Real time (issue 11): full-work capacity {cap['full_capacity']:,.0f} readings/s, "
@@ -165,6 +168,7 @@ def summary_lines(rows: list[Any]) -> list[str]:
         "the offered rate (the highest a run kept up with: readings taken and deadlines met). "
         "Above the mandatory-only capacity no policy keeps hard deadlines: the run raises an "
         "OVERLOAD ALARM naming the stream. Plot: the `-realtime.png` beside this file.",
+        *kafka_summary_lines(rows),
     ]
 
 
@@ -203,3 +207,77 @@ def plot_realtime(rows: list[Any], path: Path, quick: bool) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# ---------------------------------------------------------------- the Kafka ward (its own group)
+# bench/rows_realtime_kafka.py: group "realtime-kafka", rows tagged extra["realtime_kafka"].
+KAFKA_GROUP = "realtime-kafka"
+
+
+def _kafka(rows: list[Any], kind: str) -> list[dict[str, Any]]:
+    return [
+        r.extra for r in rows if r.group == KAFKA_GROUP and r.extra.get("realtime_kafka") == kind
+    ]
+
+
+def kafka_target_rows(rows: list[Any]) -> list[tuple[str, str, bool]]:
+    """(target, shown value, met) of the Kafka ward's rows."""
+    loads = _kafka(rows, "load")
+    if not loads:
+        return []
+    out: list[tuple[str, str, bool]] = []
+    cap = next(iter(_kafka(rows, "capacity")), {})
+    mandatory = cap.get("mandatory_capacity")
+    upto = [r for r in loads if r["policy"] == SHEDDING and r["x"] <= 2]
+    # Judged only within the mandatory-only capacity, as the synthetic target: past it no
+    # policy keeps hard deadlines (the run's OVERLOAD ALARM says so instead).
+    within = [r for r in upto if mandatory and r["offered"] <= mandatory]
+    if within:
+        worst = max(within, key=lambda r: r["critical"]["miss_ratio"])
+        past = [f"{r['x']:g}x" for r in upto if r not in within]
+        out.append(
+            (
+                f"kafka: critical alert deadline misses <= 1% with {SHEDDING} up to 2x "
+                "(within the mandatory-only capacity)",
+                f"worst {100 * worst['critical']['miss_ratio']:.2f}% (at {worst['x']:g}x, critical "
+                f"p99 {worst['critical']['p99_ms'] or 0:,.0f} ms)"
+                + (f"; past the mandatory-only capacity: {', '.join(past)}" if past else ""),
+                worst["critical"]["miss_ratio"] <= 0.01,
+            )
+        )
+    # lost: committed critical readings whose alerts (by the raw values) are not in the topic
+    lost = sum(r["lost"]["lost"] + sum(r["critical"]["shed"].values()) for r in loads)
+    expected = sum(r["lost"]["expected_alerts"] for r in loads)
+    out.append(
+        (
+            "kafka: 0 critical alerts lost or shed at every load",
+            f"{lost} (of {expected:,} critical alerts the committed readings imply)",
+            lost == 0,
+        )
+    )
+    short = [r for r in loads if r["achieved"] < 0.97 * r["offered"]]
+    out.append(
+        (
+            "kafka: the generator really offered every rate (achieved >= 97% of offered)",
+            ", ".join(
+                f"{r['policy']} {r['x']:g}x: {r['achieved']:,.0f} of {r['offered']:,.0f}/s"
+                for r in short
+            )
+            or f"all {len(loads)} rows",  # fmt: skip
+            not short,
+        )
+    )
+    return out
+
+
+def kafka_summary_lines(rows: list[Any]) -> list[str]:
+    cap = next(iter(_kafka(rows, "capacity")), None)
+    if cap is None or not cap.get("full_capacity"):
+        return []
+    return [
+        f"Real time on Kafka (issue 11): the ward on Kafka {cap.get('kafka_version', '')} drains a "
+        f"backlog at {cap['full_capacity']:,.0f} readings/s under fifo/late (full work), "
+        f"{cap.get('mandatory_capacity') or 0:,.0f}/s with every overload policy forced "
+        "(mandatory only); its rows offer multiples of the full-work rate from a producer on "
+        "CPU 0 to the topology on CPU 1 (the broker floats)."
+    ]

@@ -21,8 +21,8 @@ routine spout asked less often while overloaded).
 **Capacities, measured first in the same run.** Full work: a first guess from a paced fifo
 run's CPU share (probe rate / share of wall time on CPU, three probes), which runs low; then
 the knee (``knee``): the highest offered rate a fifo run keeps up with (``kept_up``: >= 97% of
-the offered readings taken, misses <= 1% in both classes), searched in steps of 15% and one
-bisection. Mandatory only: the same knee with every policy forced on
+the offered readings taken, routine misses <= 1% — critical misses are what the targets judge,
+not part of the capacity), searched in steps of 15% and one bisection. Mandatory only: the same knee with every policy forced on
 (``squall.overload.force``): routine readings at their (m,k) minimum.
 
 **Per row** (offered = a multiple of the full-work capacity): the achieved rate (readings the
@@ -44,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from streamparse import Topology
+
+from bench.trend_oracle import PANE_MS, RULES, exact_rules, trend_error
 
 SHEDDING = "edf+imprecise+discard"
 POLICY_SETS: dict[str, dict[str, Any]] = {
@@ -80,7 +82,6 @@ _SPOUTS: dict[str, dict[str, Any]] = {}  # component -> what its BenchSpout note
 _WINDOWS: list[tuple[str, int, int, float, int]] = []
 # (rule, pane end ms) -> alerts of every reading the spouts took, kept or discarded (the oracle)
 _EXACT: dict[tuple[str, int], int] = {}
-PANE_MS = 1_000  # the bench's slide; window and slide are multiples of it
 _RUN: dict[str, float] = {"stop_s": 0.0}  # when the spouts stop, seconds after they started
 
 
@@ -260,61 +261,18 @@ def ward_run(
     return out
 
 
-# The course's rules (config.yaml), computed here from the raw values, not by the app's code
-RULES = ("weight_kg > 80", "bmi > 35")
-
-
-def exact_rules(weight_kg: int, height_cm: int) -> list[str]:
-    """The rules a reading of these values fires: the oracle of the trend counts."""
-    fired = ["weight_kg > 80"] if weight_kg > 80 else []
-    if weight_kg / (height_cm / 100) ** 2 > 35:
-        fired.append("bmi > 35")
-    return fired
-
-
-def trend_error(
-    windows: list[tuple[str, int, int, float, int]],
-    exact_panes: dict[tuple[str, int], int],
-    window_ms: int,
-    seconds: float,
-) -> dict[str, Any]:
-    """The trend counts against the exact counts of every reading taken (what an unshed run
-    over the same records counts): sum |count - exact| / sum exact over the windows of the run's
-    middle — after the first full window, before the last 2 s (alerts still in flight at the
-    end were never counted) — and the share of windows within their stated bound."""
-    if not exact_panes:
-        return {"measured_error": None, "within_bound": None, "compared_windows": 0}
-    first = min(p for _, p in exact_panes)
-    lo, hi = first + window_ms, first + int(1000 * seconds) - 2_000
-    diff = total = within = compared = 0
-    for rule, end, count, _precision, bound in windows:
-        if not lo <= end <= hi:
-            continue
-        truth = sum(
-            exact_panes.get((rule, pane), 0)
-            for pane in range(end - window_ms + PANE_MS, end + 1, PANE_MS)
-        )
-        diff += abs(count - truth)
-        total += truth
-        within += abs(count - truth) <= bound
-        compared += 1
-    return {
-        "measured_error": diff / total if total else None,
-        "within_bound": within / compared if compared else None,
-        "compared_windows": compared,
-    }
-
-
 KEPT_UP = 0.97  # a run kept up when it took at least this share of the readings offered
 KNEE_STEP = 1.15  # the knee search's step up, then one bisection between pass and fail
 
 
 def kept_up(run: dict[str, Any]) -> bool:
-    """The run took what was offered and met its deadlines (misses <= 1% in both classes)."""
+    """The run took what was offered and its routine work kept its deadline (misses <= 1%):
+    the work was sustained. Critical misses are not part of it: they are what the targets
+    judge at these capacities, and a knee cut at the first critical miss would make the
+    critical target true by construction."""
     return (
         "error" not in run
         and run["achieved"] >= KEPT_UP * run["offered"]
-        and run["critical"]["miss_ratio"] <= 0.01
         and run["routine"]["miss_ratio"] <= 0.01
     )
 
@@ -429,7 +387,7 @@ def realtime_rows(
             "name": "capacity (full work)",
             "records_per_s": full,
             "note": f"mandatory-only {mandatory or 0:,.0f}/s (routine at (3,4) minimum); both "
-            f"knees of offered rate (kept up: >= {KEPT_UP:.0%} taken, misses <= 1%), "
+            f"knees of offered rate (kept up: >= {KEPT_UP:.0%} taken, routine misses <= 1%), "
             f"CPU-share guess {estimate:,.0f}/s",
             "extra": summary,
         }

@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         metavar="GROUP",
         help="only these groups: limit runner bytewax scaling storm kafka chain plan realtime "
-        "serializer",
+        "realtime-kafka serializer",
     )
     parser.add_argument(
         "--out", type=Path, default=None, help="folder for the results (default bench/results)"
