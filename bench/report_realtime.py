@@ -116,16 +116,19 @@ def target_rows(rows: list[Any]) -> list[tuple[str, str, bool]]:
     # Judged on the shedding set: under +rate the routine readings held back reach the trend
     # bolt behind its watermark (late, reported on its late stream, not in a window), which no
     # estimate of discarded readings covers; those rows show their error in their notes.
+    # Past the mandatory-only capacity every class is late, so alerts reach the trend bolt
+    # behind its watermark too: judged within it, as the critical target is.
     judged = [
         r
         for r in loads
         if r["policy"] == SHEDDING
         and (r["x"] is None or r["x"] <= 2)
+        and (not mandatory or r["offered"] <= mandatory)
         and r["trend"].get("measured_error") is not None
     ]
     trend_target = (
         "trend count error <= 5% against the exact counts of every reading taken (an unshed "
-        f"run's), with {SHEDDING} up to 2x and the burst"
+        f"run's), with {SHEDDING} up to 2x and the burst (within the mandatory-only capacity)"
     )
     if judged:
         worst = max(judged, key=lambda r: r["trend"]["measured_error"])
@@ -165,7 +168,7 @@ def summary_lines(rows: list[Any]) -> list[str]:
     return [
         f"Real time (issue 11): full-work capacity {cap['full_capacity']:,.0f} readings/s, "
         f"mandatory-only {mandatory or 0:,.0f}/s (routine at its (3,4) minimum), both knees of "
-        "the offered rate (the highest a run kept up with: readings taken and deadlines met). "
+        "the offered rate (the highest a run kept up with: readings taken, routine deadlines met). "
         "Above the mandatory-only capacity no policy keeps hard deadlines: the run raises an "
         "OVERLOAD ALARM naming the stream. Plot: the `-realtime.png` beside this file.",
         *kafka_summary_lines(rows),

@@ -122,6 +122,7 @@ class Executor:
         clock = perf_counter
         total = 0.0
         peak = stats.exec_max_seconds
+        peak_at = stats.exec_max_started
         stock = self.stock_run
         if stock:
             process, process_tick, ack = comp.process, comp.process_tick, comp.ack
@@ -151,10 +152,11 @@ class Executor:
             elapsed = clock() - start
             total += elapsed
             if elapsed > peak:
-                peak = elapsed
+                peak, peak_at = elapsed, start
         stats.executed += n
         stats.exec_seconds += total
         stats.exec_max_seconds = peak
+        stats.exec_max_started = peak_at
 
     def run_one(self, tup: Any) -> float:
         """Run one tuple the worker's scheduler chose (``run_batch``'s body, for one tuple:
@@ -188,6 +190,7 @@ class Executor:
         stats.exec_seconds += elapsed
         if elapsed > stats.exec_max_seconds:
             stats.exec_max_seconds = elapsed
+            stats.exec_max_started = start
         return end
 
     def _read_tuple(self) -> Tuple | None:

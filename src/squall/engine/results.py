@@ -16,6 +16,9 @@ class ComponentStats:
     executed: int = 0
     exec_seconds: float = 0.0
     exec_max_seconds: float = 0.0
+    # when that longest execute started (``time.perf_counter``, this process's): lets a
+    # calibration take out what else ran in it, e.g. a garbage-collection pause
+    exec_max_started: float = 0.0
     errors: int = 0
 
     def merge(self, other: ComponentStats) -> None:
@@ -24,7 +27,9 @@ class ComponentStats:
         self.failed += other.failed
         self.executed += other.executed
         self.exec_seconds += other.exec_seconds
-        self.exec_max_seconds = max(self.exec_max_seconds, other.exec_max_seconds)
+        if other.exec_max_seconds > self.exec_max_seconds:
+            self.exec_max_seconds = other.exec_max_seconds
+            self.exec_max_started = other.exec_max_started
         self.errors += other.errors
 
     @property
