@@ -161,7 +161,9 @@ def plan_specs(quick: bool) -> list[Spec]:
     located to within 10-15% when the prediction is near it; 1.3-2x reach past a knee the
     prediction (a bound) sits below. Full: 8 rates x 3 runs of 18 s, about 8 minutes."""
     calibrate_s, rates_x, seconds, repeats = (
-        (1.0, [0.5, 2.0], 2.5, 1) if quick else (15.0, [0.5, 0.7, 0.8, 0.9, 1.0, 1.3, 1.6, 2.0], 18.0, 3)
+        (1.0, [0.5, 2.0], 2.5, 1)
+        if quick
+        else (15.0, [0.5, 0.7, 0.8, 0.9, 1.0, 1.3, 1.6, 2.0], 18.0, 3)
     )
     return [
         Spec(
