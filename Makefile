@@ -19,8 +19,11 @@ $(BIN)/squall: pyproject.toml
 
 venv: $(BIN)/squall ## create .venv and install squall with its dev tools
 
-run: venv ## run the health topology on the embedded runner (SECONDS=30)
-	$(BIN)/squall run topologies/health.py --seconds $(SECONDS)
+UI_PORT ?= 8765
+UI_LINGER ?= 0
+
+run: venv ## run the health topology on the embedded runner (SECONDS=30), live view on UI_PORT (docs/ui.md)
+	$(BIN)/squall run topologies/health.py --seconds $(SECONDS) --ui --port $(UI_PORT) --ui-linger-secs $(UI_LINGER)
 
 PY_SOURCES := src tests topologies bench
 

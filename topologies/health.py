@@ -23,7 +23,9 @@ from bolts.sinks import ConsoleSinkBolt, JsonlSinkBolt
 from bolts.threshold import ThresholdBolt
 from bolts.trend import TrendBolt
 from health_core.config import load_config
+from health_core.invalid import reading_id_of
 from spouts.synthetic import SyntheticHealthSpout
+from squall.ui import Chart, Feed
 
 # $SQUALL_HEALTH_CONFIG if set, else this project's config.yaml
 CONFIG = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
@@ -55,3 +57,22 @@ class HealthTopology(Topology):
     # Always wired: it writes nothing while sinks.jsonl_path is null, so a run can switch it on
     # with `-o health.sinks.jsonl.path=...` without another topology definition.
     jsonl = JsonlSinkBolt.spec(inputs=dict(_results), par=1)  # one writer per file
+
+    # What `squall run --ui` shows besides the graph and counters (docs/ui.md): the course's
+    # countByWindow as a chart, the latest alerts and invalid inputs (payloads hidden).
+    ui_panels = (
+        Chart(trend, x="window_end_ms", y="count", series="rule", title="Alerts per rule"),
+        Feed(
+            threshold,
+            fields=("rule", "reading_id", "ts"),
+            private=("reading",),
+            title="Latest alerts",
+        ),
+        Feed(
+            (parse["invalid"], bmi["invalid"]),
+            fields=("reason", "ts"),
+            private=("raw",),
+            id_of=reading_id_of,
+            title="Latest invalid inputs",
+        ),
+    )

@@ -14,6 +14,9 @@ from squall.engine.runner import run_topology
 from squall.errors import ConfigError
 from squall.loading import load_topology, parse_option, run_conf, topology_name
 from squall.plan.topology import DEFAULT_CALIBRATE_S
+from squall.ui.launch import add_arguments as add_ui_arguments
+from squall.ui.launch import check_arguments as check_ui_arguments
+from squall.ui.launch import start_live_view
 
 
 class Progress:
@@ -107,6 +110,7 @@ def register(subparsers: Any) -> None:
         metavar="KEY=VALUE",
         help="an option for the calibration run only, e.g. an unpaced spout (repeatable)",
     )
+    add_ui_arguments(p)
     p.set_defaults(func=run_command)
 
 
@@ -116,6 +120,7 @@ def run_command(args: argparse.Namespace) -> int:
     logging.getLogger("kafka").setLevel(logging.WARNING)
     if args.workers < 1:
         raise ConfigError(f"--workers {args.workers}: need at least 1")
+    check_ui_arguments(args)
     if ":" in args.topology and os.getcwd() not in sys.path:
         sys.path.insert(
             0, os.getcwd()
@@ -126,21 +131,30 @@ def run_command(args: argparse.Namespace) -> int:
     name = topology_name(args.topology)
     if args.admit and not _admitted(args, topology, conf, name):
         return 2
+    view = start_live_view(args, topology, name) if args.ui else None
     progress = None if args.quiet else Progress()
-    result = run_topology(
-        topology,
-        conf,
-        seconds=args.seconds,
-        workers=args.workers,
-        name=name,
-        until_idle=args.until_idle,
-        progress=progress,
-    )
-    if progress is not None:
-        progress.done()
-    print(result.summary_table())
-    for err in result.errors[:5]:
-        print(f"error: {err}", file=sys.stderr)
+    try:
+        result = run_topology(
+            topology,
+            conf,
+            seconds=args.seconds,
+            workers=args.workers,
+            name=name,
+            until_idle=args.until_idle,
+            progress=progress,
+            live=None if view is None else view.feed,
+        )
+        if progress is not None:
+            progress.done()
+        print(result.summary_table(), flush=True)
+        for err in result.errors[:5]:
+            print(f"error: {err}", file=sys.stderr)
+        if view is not None:
+            view.finish(result)
+            view.linger()
+    finally:
+        if view is not None:
+            view.close()
     return 0
 
 

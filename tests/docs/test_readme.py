@@ -35,8 +35,13 @@ def test_readme_first_screen_names_the_two_commands():
 
 def test_make_run_shows_alerts_and_a_summary():
     proc = subprocess.run(
-        ["make", "run", "SECONDS=8"], cwd=ROOT, capture_output=True, text=True, timeout=300
+        ["make", "run", "SECONDS=8", "UI_PORT=0"],  # any free port: the default may be taken
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert re.search(r"live view at http://127\.0\.0\.1:\d+/ ", proc.stderr)
     assert "ALERT" in proc.stdout
     assert re.search(r"^threshold\s+\d+", proc.stdout, re.M)

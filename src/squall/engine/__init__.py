@@ -9,7 +9,8 @@ fails on any import cycle):
 - ``routing`` (groupings), ``acker`` (Storm's XOR acker and the inlined bolt ack),
   ``run_settings`` (the keys a run obeys);
 - ``emit_plans`` (compiled emit paths, given a worker through the ``PlanHost`` protocol);
-- ``executor`` (one task), ``worker`` (the cooperative loop over a worker's executors);
+- ``executor`` (one task), ``worker`` (the cooperative loop over a worker's executors),
+  ``live`` (samples of a worker at each progress tick, for ``squall run --ui``);
 - ``runner`` (``run_topology``: stop and drain), ``multiproc`` (workers in processes).
 
 The public names live one level up: ``squall.run_topology``, ``squall.RunResult``,

@@ -21,6 +21,7 @@ from collections import defaultdict
 from typing import Any
 
 from squall.engine.clock import MonotonicClock
+from squall.engine.live import LiveFeed, LiveProbe, Sampler
 from squall.engine.model import TopologyModel
 from squall.engine.results import RunResult, Snapshot
 from squall.engine.run_settings import RunSettings
@@ -175,6 +176,7 @@ def _worker_main(
     events: dict[str, Any],
     results: Any,
     capture: bool,
+    live: tuple[LiveProbe | None, Any, float] | None = None,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator turns Ctrl-C into a clean stop
     workers = len({w for pair in pipes for w in pair}) or 1
@@ -201,7 +203,9 @@ def _worker_main(
     except SquallError as exc:
         results.put((index, exc))
         return
-    next_publish = 0.0
+    # live samples (squall run --ui): (probe, queue to the coordinator, seconds between samples)
+    sampler = None if live is None else Sampler(worker, live[0])
+    next_publish = next_sample = 0.0
     quiet_rounds = 0
     while not events["finish"].is_set():
         if events["stop_spouts"].is_set():
@@ -216,9 +220,14 @@ def _worker_main(
         if now >= next_publish or idle:
             _publish(worker, transport, counters, idle)
             next_publish = now + 0.05
+        if sampler is not None and live is not None and now >= next_sample:
+            next_sample = now + live[2]
+            live[1].put(sampler.sample())
         if not progressed:
             time.sleep(0.0005)
     worker.close()
+    if sampler is not None and live is not None:
+        live[1].put(sampler.sample(final=True))
     results.put((index, worker.collect()))
 
 
@@ -232,6 +241,34 @@ def _quiescent(counters: Any, workers: int) -> tuple[bool, tuple[int, int]]:
     return t[IDLE] == workers and t[SENT] == t[RECV], (t[SENT], t[RECV])
 
 
+class _LiveRelay:
+    """Hands the workers' live samples to the feed, in the coordinator, as they come."""
+
+    def __init__(self, live: LiveFeed | None, samples: Any) -> None:
+        self.live = live
+        self.samples = samples
+        self.finals = 0
+
+    def relay(self) -> None:
+        if self.live is None:
+            return
+        while True:
+            try:
+                sample = self.samples.get_nowait()
+            except queue.Empty:
+                return
+            self.finals += sample.final
+            self.live.publish(sample)
+
+    def wait_finals(self, procs: list[Any], workers: int, give_up: float) -> None:
+        while self.live is not None and self.finals < workers and time.monotonic() < give_up:
+            self.relay()
+            if not any(p.is_alive() for p in procs):
+                self.relay()  # what a worker put just before it exited
+                return
+            time.sleep(0.01)
+
+
 def run_multiprocess(
     model: TopologyModel,
     settings: RunSettings,
@@ -243,6 +280,7 @@ def run_multiprocess(
     progress: Any,
     progress_every_s: float,
     stop: Any = None,
+    live: LiveFeed | None = None,
 ) -> RunResult:
     ordered = sorted(model.task_component)
     task_worker = {t: i % workers for i, t in enumerate(ordered)}
@@ -250,6 +288,7 @@ def run_multiprocess(
     counters = _CTX.Array("q", workers * NCOUNTERS)
     events = {"stop_spouts": _CTX.Event(), "finish": _CTX.Event()}
     results = _CTX.Queue()
+    live_q = None if live is None else _CTX.Queue()
     procs = []
     for w in range(workers):
         tasks = [t for t in ordered if task_worker[t] == w]
@@ -267,6 +306,7 @@ def run_multiprocess(
                 events,
                 results,
                 capture,
+                None if live is None else (live.probe, live_q, progress_every_s),
             ),
         )
         p.start()
@@ -277,9 +317,11 @@ def run_multiprocess(
     started = time.monotonic()
     next_report = started + progress_every_s
     last_quiet: tuple[int, int] | None = None
+    finals = _LiveRelay(live, live_q)
     try:
         while True:
             time.sleep(0.02)
+            finals.relay()
             now = time.monotonic()
             if seconds is not None and now - started >= seconds:
                 break
@@ -315,6 +357,7 @@ def run_multiprocess(
     quiet_since: float | None = None
     while time.monotonic() < deadline and all(p.is_alive() for p in procs):
         time.sleep(0.02)
+        finals.relay()
         quiet, marks = _quiescent(counters, workers)
         if quiet and marks == last_quiet:
             now = time.monotonic()
@@ -334,6 +377,7 @@ def run_multiprocess(
     pending = len(procs)
     give_up = time.monotonic() + 30
     while pending and time.monotonic() < give_up:
+        finals.relay()
         try:
             _, part = results.get(timeout=0.1)
         except queue.Empty:
@@ -346,6 +390,8 @@ def run_multiprocess(
             failure = part
             continue
         merged.merge(part)
+    # a worker exits only once its queues are read: take the last samples while joining
+    finals.wait_finals(procs, workers, give_up=time.monotonic() + 10)
     for p in procs:
         p.join(timeout=10)
         if p.is_alive():

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from streamparse import Topology
 
 from squall.engine.clock import Clock, ManualClock, MonotonicClock
+from squall.engine.live import LiveFeed, Sampler
 from squall.engine.model import build_model
 from squall.engine.results import RunResult, Snapshot
 from squall.engine.run_settings import RunSettings
@@ -45,12 +46,14 @@ def run_topology(
     progress: ProgressFn | None = None,
     progress_every_s: float = 1.0,
     stop: StopSignal | None = None,
+    live: LiveFeed | None = None,
 ) -> RunResult:
     """Run ``topology`` until ``seconds`` pass, it goes idle (``until_idle``), ``stop`` is set
     (a ``threading.Event``, set from any thread), or Ctrl-C.
 
     Then spouts stop, in-flight trees drain for at most ``squall.drain.secs``, spouts are
     deactivated and components closed. ``capture`` records every emitted tuple in the result.
+    ``live`` gets a sample of every worker at each progress tick and a final one at the end.
     """
     model = build_model(topology, name)
     merged = resolve_conf(topology, conf)
@@ -71,17 +74,20 @@ def run_topology(
             progress=progress,
             progress_every_s=progress_every_s,
             stop=stop,
+            live=live,
         )
     clock = clock or MonotonicClock()
     worker = Worker(model, settings, sorted(model.task_component), clock, capture=capture)
     started = time.monotonic()
     worker.start()
+    sampler = None if live is None else Sampler(worker, live.probe)
+    tick = progress if sampler is None or live is None else _with_live(progress, sampler, live)
     try:
         drive(
             worker,
             seconds=seconds,
             until_idle=until_idle,
-            progress=progress,
+            progress=tick,
             progress_every_s=progress_every_s,
             started=started,
             stop=stop,
@@ -93,7 +99,20 @@ def run_topology(
         worker.close()
     result = worker.collect()
     result.elapsed_s = time.monotonic() - started
+    if sampler is not None and live is not None:
+        live.publish(sampler.sample(final=True))
     return result
+
+
+def _with_live(progress: ProgressFn | None, sampler: Sampler, live: LiveFeed) -> ProgressFn:
+    """The progress callback, then a live sample: both at the same tick, off the hot loop."""
+
+    def tick(elapsed: float, snap: Snapshot) -> None:
+        if progress is not None:
+            progress(elapsed, snap)
+        live.publish(sampler.sample())
+
+    return tick
 
 
 def drive(
