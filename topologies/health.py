@@ -23,9 +23,8 @@ from bolts.sinks import ConsoleSinkBolt, JsonlSinkBolt
 from bolts.threshold import ThresholdBolt
 from bolts.trend import TrendBolt
 from health_core.config import load_config
-from health_core.invalid import reading_id_of
+from health_core.panels import health_panels
 from spouts.synthetic import SyntheticHealthSpout
-from squall.ui import Chart, Feed
 
 # $SQUALL_HEALTH_CONFIG if set, else this project's config.yaml
 CONFIG = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
@@ -60,19 +59,4 @@ class HealthTopology(Topology):
 
     # What `squall run --ui` shows besides the graph and counters (docs/ui.md): the course's
     # countByWindow as a chart, the latest alerts and invalid inputs (payloads hidden).
-    ui_panels = (
-        Chart(trend, x="window_end_ms", y="count", series="rule", title="Alerts per rule"),
-        Feed(
-            threshold,
-            fields=("rule", "reading_id", "ts"),
-            private=("reading",),
-            title="Latest alerts",
-        ),
-        Feed(
-            (parse["invalid"], bmi["invalid"]),
-            fields=("reason", "ts"),
-            private=("raw",),
-            id_of=reading_id_of,
-            title="Latest invalid inputs",
-        ),
-    )
+    ui_panels = health_panels(trend, threshold, (parse["invalid"], bmi["invalid"]))
