@@ -302,6 +302,9 @@ def target_lines(rows: list[Row]) -> list[str]:
 
     for what, shown, met in target_rows(rows):
         lines.append(f"| 11 | {what} | {shown} | {'yes' if met else 'NO'} |")
+    from bench.report_ui import target_lines as ui_target_lines
+
+    lines += ui_target_lines(rows)
     keyed = [r for r in rows if r.group == "scaling" and "keys" in r.name and r.peak_rss_mb]
     if keyed:
         low, high = min(r.peak_rss_mb or 0 for r in keyed), max(r.peak_rss_mb or 0 for r in keyed)

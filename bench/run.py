@@ -117,7 +117,7 @@ def specs(quick: bool) -> list[Spec]:
             baseline="chain: CPU-bound, 1 proc",
         ),
     ]
-    return rows + plan_specs(quick) + realtime_specs(quick)
+    return rows + plan_specs(quick) + realtime_specs(quick) + ui_specs(quick)
 
 
 def storm_specs(quick: bool) -> list[Spec]:
@@ -235,6 +235,23 @@ def realtime_specs(quick: bool) -> list[Spec]:
     ]
 
 
+def ui_specs(quick: bool) -> list[Spec]:
+    """Issue 14 (bench/rows_ui.py): health.py unpaced with and without the live view, in
+    interleaved pairs of fresh processes. Full: 3 pairs of 15 s runs (the first 3 s, start-up
+    and the first windows, not measured), about 2 minutes."""
+    seconds, warmup_s, pairs = (2.0, 0.5, 1) if quick else (15.0, 3.0, 3)
+    return [
+        Spec(
+            "ui",
+            "ui",
+            "bench.rows_ui:ui_rows",
+            {"seconds": seconds, "warmup_s": warmup_s, "pairs": pairs},
+            baseline=None,
+            timeout_s=600,
+        )
+    ]
+
+
 def measure(quick: bool, only: list[str] | None) -> list[Any]:
     from bench.report import Row
     from bench.rowexec import run_row
@@ -273,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         metavar="GROUP",
         help="only these groups: limit runner bytewax scaling storm kafka chain plan realtime "
-        "realtime-kafka serializer",
+        "realtime-kafka ui serializer",
     )
     parser.add_argument(
         "--out", type=Path, default=None, help="folder for the results (default bench/results)"
