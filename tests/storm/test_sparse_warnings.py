@@ -31,8 +31,14 @@ def the_projects_way(command: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_make_and_the_docs_run_sparse_that_way() -> None:
+    # --no-print-directory: under `make test` this make is nested and would print
+    # "make[1]: Entering directory ..." first
     dry_run = subprocess.run(
-        ["make", "-n", "sparse-kill"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "-n", "sparse-kill"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert dry_run.stdout.startswith(f"{SQUALL_ENV} && .venv/bin/sparse kill ")
     assert f"\n{SQUALL_ENV}\n" in (ROOT / "docs" / "storm.md").read_text()
