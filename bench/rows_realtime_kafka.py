@@ -51,12 +51,11 @@ from bench.kafka_ward_load import (
     _Watch,
     critical_lost,
 )
-from bench.rows_realtime import POLICY_SETS, TREND_DECLARATION
+from bench.rows_realtime import POLICY_SETS, SHEDDING, TREND_DECLARATION
 
 TOPOLOGY = ROOT / "topologies" / "health_ward_kafka.py"
 DRAIN_S = 1.5  # after the producer stops: longer than both deadlines, so the lag left is late
 JOIN_TIMEOUT_S = 45.0
-SHEDDING = "edf+imprecise+discard"
 
 
 # ----------------------------------------------------------------- the topology (its process)

@@ -244,7 +244,9 @@ class RealtimeRuntime:
 
     # ------------------------------------------------------------------ scheduling
     def pusher(self, inbox: ScheduledInbox) -> Callable[..., None]:
-        """``inbox.push(item, entered, tree=None)``; called with the item alone, ``fifo_append``.
+        """``inbox.push(item, entered, tree=None)``; called with the item alone, it is the
+        executor's ``fifo_append`` under a scheduler (the compiled emit paths hand a tuple over
+        as to a FIFO inbox; its release and deadline come from the ``Track`` just made for it).
 
         Every scheduled tuple's hot path, so one closure does it all: the job is a plain tuple
         in ``Job``'s field order plus its tree (a ``Job`` only for a policy's own ``push``);
@@ -298,13 +300,6 @@ class RealtimeRuntime:
                 heappush(heap, entry)
 
         return push
-
-    def appender(self, ex: Executor, inbox: ScheduledInbox) -> Callable[[Any], None]:
-        """``ex``'s ``fifo_append`` under a scheduler: ``inbox.push`` with the tuple alone (the
-        compiled emit paths hand a tuple over as to a FIFO inbox; its release and deadline
-        come from the ``Track`` they have just made for it)."""
-        assert inbox.executor is ex
-        return inbox.push
 
     def run(self, budget: int) -> bool:
         """Dispatch up to ``budget`` jobs, the scheduler's choice each time; True if any ran.

@@ -80,7 +80,7 @@ class Worker:
             for ex in self.executors.values():
                 if not ex.is_spout:
                     inbox = ex.inbox = ScheduledInbox(self.rt, ex)
-                    ex.fifo_append = self.rt.appender(ex, inbox)
+                    ex.fifo_append = inbox.push  # see RealtimeRuntime.pusher
         if transport is not None and settings.load_aware:
             self._prefer_local_tasks()
         self.spouts = [e for e in self.executors.values() if e.is_spout]
