@@ -15,6 +15,10 @@ import pytest
 from squall.storm.cluster import StormCluster
 from squall.storm.home import StormHome
 from squall.storm.provision import provision
+from tests.polling import eventually
+from tests.ui.browser import browser  # noqa: F401  (the fixture, for the Storm page's test)
+
+from .kit import FIXTURE_PROJECT, Sparse, copy_project, run, topology_id, ui_get
 
 
 def _say(message: str) -> None:
@@ -43,3 +47,26 @@ def storm_cluster(storm_home: StormHome) -> Iterator[StormCluster]:
 def project_copy(tmp_path: Path) -> Path:
     """Where a test copies the project it runs sparse in."""
     return tmp_path / "project"
+
+
+@pytest.fixture
+def sparse(storm_cluster: StormCluster, project_copy: Path) -> Iterator[Sparse]:
+    state = storm_cluster.state()
+    assert state is not None
+    tool = Sparse(
+        storm_cluster,
+        copy_project(
+            FIXTURE_PROJECT, project_copy, nimbus_port=state.ports.nimbus, ui_port=state.ports.ui
+        ),
+    )
+    yield tool
+    # Leave the cluster empty for the next test whatever happened (a topology may be gone already).
+    for name in ("squares", "crashing", "rejecting"):
+        if topology_id(tool.ui_port, name):
+            run(
+                ["sparse", "kill", "-e", "local", "-n", name, "--wait", "1"], tool.project, tool.env
+            )
+    eventually(
+        lambda: not ui_get(tool.ui_port, "/api/v1/topology/summary")["topologies"],
+        "an empty cluster",
+    )

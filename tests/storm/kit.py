@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from squall.storm.cluster import StormCluster
 from squall.storm.home import StormHome
 
 FIXTURE_PROJECT = Path(__file__).parent / "fixture_project"
@@ -115,3 +116,23 @@ def table_rows(text: str) -> list[dict[str, str]]:
             cells = [c.strip() for c in line.strip("|").split("|")]
             current = cells if not current else [a + b for a, b in zip(current, cells, strict=True)]
     return rows
+
+
+class Sparse:
+    """`sparse` in a copy of the fixture project whose "local" env points at the test cluster."""
+
+    def __init__(self, cluster: StormCluster, project: Path) -> None:
+        self.cluster = cluster
+        self.project = project
+        self.env = storm_env(cluster.home)
+
+    def __call__(self, *args: str) -> str:
+        out = run(["sparse", *args], self.project, self.env)
+        assert out.returncode == 0, f"sparse {' '.join(args)} failed:\n{out.stdout[-5000:]}"
+        return out.stdout
+
+    @property
+    def ui_port(self) -> int:
+        state = self.cluster.state()
+        assert state is not None
+        return state.ports.ui

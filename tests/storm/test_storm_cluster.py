@@ -6,70 +6,15 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from squall.storm.cluster import StormCluster
 from tests.polling import eventually
 
-from .kit import (
-    FIXTURE_PROJECT,
-    copy_project,
-    read_jsonl,
-    run,
-    storm_env,
-    table_rows,
-    topology_id,
-    ui_get,
-    ui_get_if_found,
-)
+from .kit import Sparse, read_jsonl, table_rows, topology_id, ui_get, ui_get_if_found
 
 pytestmark = [pytest.mark.storm, pytest.mark.slow]
-
-
-class Sparse:
-    """`sparse` in a copy of the fixture project whose "local" env points at the test cluster."""
-
-    def __init__(self, cluster: StormCluster, project: Path) -> None:
-        self.cluster = cluster
-        self.project = project
-        self.env = storm_env(cluster.home)
-
-    def __call__(self, *args: str) -> str:
-        out = run(["sparse", *args], self.project, self.env)
-        assert out.returncode == 0, f"sparse {' '.join(args)} failed:\n{out.stdout[-5000:]}"
-        return out.stdout
-
-    @property
-    def ui_port(self) -> int:
-        state = self.cluster.state()
-        assert state is not None
-        return state.ports.ui
-
-
-@pytest.fixture
-def sparse(storm_cluster: StormCluster, project_copy: Path) -> Iterator[Sparse]:
-    state = storm_cluster.state()
-    assert state is not None
-    tool = Sparse(
-        storm_cluster,
-        copy_project(
-            FIXTURE_PROJECT, project_copy, nimbus_port=state.ports.nimbus, ui_port=state.ports.ui
-        ),
-    )
-    yield tool
-    # Leave the cluster empty for the next test whatever happened (a topology may be gone already).
-    for name in ("squares", "crashing", "rejecting"):
-        if topology_id(tool.ui_port, name):
-            run(
-                ["sparse", "kill", "-e", "local", "-n", name, "--wait", "1"], tool.project, tool.env
-            )
-    eventually(
-        lambda: not ui_get(tool.ui_port, "/api/v1/topology/summary")["topologies"],
-        "an empty cluster",
-    )
 
 
 def _component(topology: dict, key: str, name: str) -> dict:

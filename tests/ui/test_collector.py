@@ -25,7 +25,7 @@ def scrape(state):
 
 
 def test_task_counters_are_total_counters_labelled_by_component_and_task():
-    s = LiveState(MODEL, workers=2)
+    s = LiveState.of_model(MODEL, workers=2)
     s.publish(sample(0.0, task("bmi", 1, executed=10, emitted=9, acked=10, errors=1)))
     s.publish(sample(0.0, task("synthetic", 6, 1, spout=True, emitted=12, failed=2), worker=1))
     got = scrape(s)
@@ -39,7 +39,7 @@ def test_task_counters_are_total_counters_labelled_by_component_and_task():
 
 
 def test_execute_latency_is_a_summary_in_seconds_with_its_max_and_bolts_only():
-    s = LiveState(MODEL)
+    s = LiveState.of_model(MODEL)
     s.publish(
         sample(
             0.0,
@@ -61,14 +61,14 @@ def test_execute_latency_is_a_summary_in_seconds_with_its_max_and_bolts_only():
 
 
 def test_capacity_is_per_component_at_its_busiest_task():
-    s = LiveState(MODEL)
+    s = LiveState.of_model(MODEL)
     s.publish(sample(0.0, task("parse", 4), task("parse", 5)))
     s.publish(sample(2.0, task("parse", 4, exec_seconds=0.5), task("parse", 5, exec_seconds=1.2)))
     assert scrape(s)["squall_capacity"] == {("squall_capacity", (("component", "parse"),)): 0.6}
 
 
 def test_deadline_families_are_the_realtime_metrics_own_names_merged_over_workers():
-    s = LiveState(MODEL, workers=2)
+    s = LiveState.of_model(MODEL, workers=2)
     s.publish(sample(0.0, realtime=stream_metrics("synthetic.default", [0.001] * 3, 0.5)))
     s.publish(sample(0.0, realtime=stream_metrics("synthetic.default", [2.0], 0.5), worker=1))
     got = scrape(s)
@@ -84,7 +84,7 @@ def test_deadline_families_are_the_realtime_metrics_own_names_merged_over_worker
 
 
 def test_no_deadline_family_without_deadlines_and_every_documented_family_always():
-    s = LiveState(MODEL)
+    s = LiveState.of_model(MODEL)
     got = scrape(s)
     assert "squall_e2e_latency_seconds" not in got
     names = {n.removesuffix("_total") for n in METRIC_NAMES}
@@ -92,7 +92,7 @@ def test_no_deadline_family_without_deadlines_and_every_documented_family_always
 
 
 def test_kafka_lag_is_a_gauge_per_partition():
-    s = LiveState(MODEL)
+    s = LiveState.of_model(MODEL)
     s.publish(
         sample(
             0.0,

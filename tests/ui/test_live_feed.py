@@ -29,7 +29,7 @@ BOUNDED = {
 def test_final_samples_agree_with_the_result_and_taps_see_every_declared_record(workers):
     model = build_model(HealthTopology, "health")
     panels = resolve_panels(HealthTopology, model)
-    state = LiveState(model, panels, workers=workers)
+    state = LiveState.of_model(model, panels, workers=workers)
     samples: list[LiveSample] = []
 
     def publish(sample: LiveSample) -> None:

@@ -25,7 +25,7 @@ def serve():
     started = []
 
     def start(token=None):
-        state = LiveState(MODEL)
+        state = LiveState.of_model(MODEL)
         state.publish(sample(0.0, task("bmi", 1, executed=7)))
         server = UIServer("127.0.0.1", 0, state, token)
         server.start()
@@ -138,4 +138,4 @@ def test_a_port_in_use_is_one_error_naming_the_port_and_the_option():
             "--port N (--port 0 picks a free one)"
         )
         with pytest.raises(ConfigError, match=re.escape(expected)):
-            UIServer("127.0.0.1", port, LiveState(MODEL), None)
+            UIServer("127.0.0.1", port, LiveState.of_model(MODEL), None)

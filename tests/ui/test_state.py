@@ -18,7 +18,7 @@ PANELS = resolve_panels(HealthTopology, MODEL)
 
 
 def state(**kw):
-    return LiveState(MODEL, PANELS, **kw)
+    return LiveState.of_model(MODEL, PANELS, **kw)
 
 
 def probed(records=None, totals=None, lag=None):
@@ -224,6 +224,6 @@ def test_a_failing_id_of_is_shown_not_raised():
         (Tap("parse", "invalid", ("raw", "reason", "ts"), 5),),
         Feed("parse:invalid", fields=("reason",), id_of=bad_id),
     )
-    s = LiveState(MODEL, [panel])
+    s = LiveState.of_model(MODEL, [panel])
     s.publish(sample(1.0, probed=probed({("parse", "invalid"): [(4, ["x", "r", 1])]})))
     assert s.view()["panels"][0]["records"][0]["id"] == "(id_of failed: ZeroDivisionError)"

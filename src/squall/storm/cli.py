@@ -1,7 +1,7 @@
 """Provision Apache Storm and run a single-node Storm cluster on this machine.
 
-``squall storm provision | start | stop | status | env`` (see :mod:`squall.storm.provision`,
-:mod:`squall.storm.cluster` and :mod:`squall.storm.sparse_env`).
+``squall storm provision | start | stop | status | env | view`` (see :mod:`squall.storm.provision`,
+:mod:`squall.storm.cluster`, :mod:`squall.storm.sparse_env` and :mod:`squall.ui.storm_view`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from squall.storm.cluster import DEFAULT_NIMBUS_PORT, DEFAULT_UI_PORT, StormCluster
 from squall.storm.provision import provision
 from squall.storm.sparse_env import shell_exports, sparse_environment
+from squall.ui.storm_view import add_parser as add_view_parser
 
 
 def _cluster(args: argparse.Namespace) -> StormCluster:
@@ -95,3 +96,5 @@ def register(subparsers: Any) -> None:
         help='the environment sparse needs, as an export line: eval "$(squall storm env)"',
     )
     env.set_defaults(func=_env)
+
+    add_view_parser(commands)

@@ -212,3 +212,58 @@ def supervisors_json(summary: Any) -> dict[str, Any]:
             for s in summary.supervisors
         ]
     }
+
+
+def grouping_name(grouping: Any) -> str:
+    """The set field of a Thrift ``Grouping`` union, as Storm UI names it (``shuffle``,
+    ``fields``, ``local_or_shuffle``, ...)."""
+    for _, (_, name, *_rest) in sorted(type(grouping).thrift_spec.items()):
+        if getattr(grouping, name, None) is not None:
+            return str(name)
+    return "unknown"
+
+
+def sanitized_stream(stream: str) -> str:
+    """A stream name usable as an HTML id, like Storm UI's ``:sani-stream`` (the form differs:
+    any character but letters, digits, ``_`` and ``-`` becomes ``_``; an ``s`` first)."""
+    return "s" + "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in stream)
+
+
+def visualization_json(topology: Any, info: Any) -> dict[str, Any]:
+    """``/api/v1/topology/<id>/visualization``: per component (system ones left out) its type,
+    worker hosts and inputs with their groupings, in Storm UI's ``:``-keys. Beyond Storm's:
+    ``:fields`` (a fields grouping's fields) and ``:parallelism`` (the declared hint)."""
+    hosts: dict[str, list[dict[str, Any]]] = {}
+    for e in info.executors:
+        hosts.setdefault(e.component_id, []).append(
+            {":host": e.host, ":port": e.port, ":uptime_secs": e.uptime_secs}
+        )
+    out: dict[str, Any] = {}
+    for kind, specs in (("spout", topology.spouts), ("bolt", topology.bolts)):
+        for name, spec in sorted((specs or {}).items()):
+            if name.startswith(SYSTEM_STREAM_PREFIX):
+                continue
+            inputs = []
+            for gsid, grouping in sorted(
+                (spec.common.inputs or {}).items(),
+                key=lambda kv: (kv[0].componentId, kv[0].streamId),
+            ):
+                if gsid.componentId.startswith(SYSTEM_STREAM_PREFIX):
+                    continue
+                inputs.append(
+                    {
+                        ":component": gsid.componentId,
+                        ":stream": gsid.streamId,
+                        ":sani-stream": sanitized_stream(gsid.streamId),
+                        ":grouping": grouping_name(grouping),
+                        ":fields": list(grouping.fields or []),
+                    }
+                )
+            out[name] = {
+                ":type": kind,
+                ":parallelism": spec.common.parallelism_hint or 1,
+                ":stats": hosts.get(name, []),
+                ":link": f"/component.html?component={name}&id={info.id}",
+                ":inputs": inputs,
+            }
+    return out

@@ -11,6 +11,7 @@ Storm UI's paths and field names:
                                            lastError (W = :all-time, 600, 10800, 86400)
     GET /api/v1/topology/<id>/component/<name>[?window=W]   one component's page: totals per
                                            window, input/output streams, executors, errors
+    GET /api/v1/topology/<id>/visualization   the graph: each component's inputs and groupings
 
 It binds 127.0.0.1 (``ui.host`` in storm.yaml to change) and port ``ui.port``.
 """
@@ -36,6 +37,7 @@ from squall.storm.nimbus import (
     supervisors_json,
     topology_json,
     topology_summary_json,
+    visualization_json,
 )
 
 LOG = logging.getLogger("squall.storm.ui")
@@ -78,6 +80,8 @@ def _routes(nimbus_host: str, nimbus_port: int) -> Callable[[str, dict[str, list
                     raise NotFound(f"topology {topology_id!r}: {exc}") from exc
                 if len(rest) == 2:
                     return topology_json(info, _window(query))
+                if rest[2:] == ["visualization"]:
+                    return visualization_json(nimbus.getTopology(topology_id), info)
                 if len(rest) == 4 and rest[2] == "component":
                     found = component_json(info, rest[3], _window(query))
                     if found is None:

@@ -78,8 +78,11 @@ class RunCollector(Collector):
                 busy = rate.capacity if rate is not None else 0.0
                 capacity[t.component] = max(capacity.get(t.component, 0.0), busy)
         yield latency
-        yield peak
-        yield queued
+        # families the source cannot measure are left out, not exposed empty or as zeros
+        if "exec_max_ms" not in m.unmeasured:
+            yield peak
+        if "queued" not in m.unmeasured:
+            yield queued
         cap = GaugeMetricFamily(
             "squall_capacity",
             "Busiest task's share of time executing over the last tick (Storm UI's capacity).",
@@ -88,9 +91,10 @@ class RunCollector(Collector):
         for component in sorted(capacity):
             cap.add_metric([component], capacity[component])
         yield cap
-        yield GaugeMetricFamily(
-            "squall_in_flight_trees", "Spout tuple trees not yet acked.", value=m.in_flight
-        )
+        if "in_flight" not in m.unmeasured:
+            yield GaugeMetricFamily(
+                "squall_in_flight_trees", "Spout tuple trees not yet acked.", value=m.in_flight
+            )
         yield GaugeMetricFamily(
             "squall_run_elapsed_seconds", "Time since the run started.", value=m.elapsed_s
         )

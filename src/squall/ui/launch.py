@@ -126,13 +126,7 @@ class LiveView:
             return
         until = "until Ctrl-C" if self.linger_s is None else f"for {self.linger_s:g} s"
         print(f"squall run: run over; its final state stays at {self.url} {until}", file=self.out)
-        try:
-            if self.linger_s is None:
-                while True:
-                    time.sleep(3600)
-            time.sleep(self.linger_s)
-        except KeyboardInterrupt:
-            pass
+        serve_for(self.linger_s)
 
     def close(self) -> None:
         self.server.stop()
@@ -144,26 +138,46 @@ def start_live_view(
     """Check the options, bind the port, and start serving (before the run starts)."""
     model = build_model(topology, name)
     panels = resolve_panels(topology, model)
-    token = args.ui_token
-    remote = not is_loopback(args.ui_host)
+    state = LiveState.of_model(
+        model, panels, workers=args.workers, show_payloads=args.ui_show_payloads
+    )
+    server, url = serve(state, args.ui_host, args.port, args.ui_token, "squall run", out)
+    # the probe also reads Kafka spouts' lag, so it is there with no panel declared too
+    feed = LiveFeed(publish=state.publish, probe=UIProbe(taps_of(panels)))
+    return LiveView(state, server, feed, url, args.ui_linger_secs, out)
+
+
+def serve_for(seconds: float | None) -> None:
+    """Let the server's threads serve for ``seconds`` (None: until Ctrl-C); Ctrl-C ends it
+    quietly either way."""
+    try:
+        if seconds is None:
+            while True:
+                time.sleep(3600)
+        time.sleep(seconds)
+    except KeyboardInterrupt:
+        pass
+
+
+def serve(
+    state: LiveState, host: str, port: int | None, token: str | None, who: str, out: TextIO
+) -> tuple[UIServer, str]:
+    """Bind and start the view's server (a token generated off the loopback); print its URL."""
+    remote = not is_loopback(host)
     if remote and token is None:
         token = secrets.token_urlsafe(18)
-    state = LiveState(model, panels, workers=args.workers, show_payloads=args.ui_show_payloads)
-    port = DEFAULT_PORT if args.port is None else args.port
-    server = UIServer(args.ui_host, port, state, token)
+    server = UIServer(host, DEFAULT_PORT if port is None else port, state, token)
     server.start()
-    shown_host = f"[{args.ui_host}]" if ":" in args.ui_host else args.ui_host
+    shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{server.port}/" + (f"?token={token}" if token else "")
     metrics = f"http://{shown_host}:{server.port}/metrics"
-    print(f"squall run: live view at {url} (Prometheus: {metrics})", file=out, flush=True)
+    print(f"{who}: live view at {url} (Prometheus: {metrics})", file=out, flush=True)
     if remote:
         print(
-            f"squall run: warning: --ui-host {args.ui_host} serves the run beyond this machine "
+            f"{who}: warning: --ui-host {host} serves the run beyond this machine "
             "(payloads too with --ui-show-payloads); every request needs the token "
             "(?token=... or Authorization: Bearer ...), over plain HTTP",
             file=out,
             flush=True,
         )
-    # the probe also reads Kafka spouts' lag, so it is there with no panel declared too
-    feed = LiveFeed(publish=state.publish, probe=UIProbe(taps_of(panels)))
-    return LiveView(state, server, feed, url, args.ui_linger_secs, out)
+    return server, url

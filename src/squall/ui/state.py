@@ -48,6 +48,7 @@ class MetricsView:
     elapsed_s: float
     finished: bool
     workers: int
+    unmeasured: frozenset[str] = frozenset()  # what the source cannot tell (LiveState's)
 
 
 @dataclass
@@ -89,16 +90,22 @@ class LiveState:
 
     def __init__(
         self,
-        model: TopologyModel,
+        name: str,
+        graph: dict[str, Any],
         panels: Sequence[Panel] = (),
         *,
         workers: int = 1,
         show_payloads: bool = False,
+        unmeasured: Sequence[str] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.name = model.name
-        self.graph = graph_of(model)
+        """``unmeasured``: component columns the source cannot measure (Storm's REST API has no
+        queue depth, for one): shown as unknown and left out of ``/metrics``, never as 0."""
+        self.name = name
+        self.graph = graph
         self.workers = workers
+        self.unmeasured = frozenset(unmeasured)
+        self._cluster: dict[str, Any] | None = None
         self.show_payloads = show_payloads
         self._clock = clock
         self._started = clock()
@@ -118,7 +125,25 @@ class LiveState:
         self._panels = [_PanelData(p, records=deque(maxlen=_keep(p))) for p in panels]
         self._summary: dict[str, Any] = {}
 
+    @classmethod
+    def of_model(
+        cls, model: TopologyModel, panels: Sequence[Panel] = (), **options: Any
+    ) -> LiveState:
+        """The state of an embedded run of ``model`` (``squall run --ui``)."""
+        return cls(model.name, graph_of(model), panels, **options)
+
     # ------------------------------------------------------------------ writers
+    def set_cluster(
+        self, name: str, cluster: dict[str, Any], graph: dict[str, Any], workers: int
+    ) -> None:
+        """Where a cluster runs the topology (Storm: its id, status, worker hosts), its name
+        and graph as the cluster reports them, and its worker count; shown with the counters."""
+        with self._changed:
+            self.name, self._cluster, self.graph = name, dict(cluster), graph
+            self.workers = workers
+            self.version += 1
+            self._changed.notify_all()
+
     def publish(self, sample: LiveSample) -> None:
         """One worker's tick (``LiveFeed.publish``)."""
         with self._changed:
@@ -209,6 +234,7 @@ class LiveState:
                 elapsed_s=self.elapsed_s(),
                 finished=self.finished,
                 workers=self.workers,
+                unmeasured=self.unmeasured,
             )
 
     def view(self) -> dict[str, Any]:
@@ -218,15 +244,18 @@ class LiveState:
             panels = [self._panel_view(d) for d in self._panels]
             errors = list(self._errors)
             version, summary = self.version, dict(self._summary)
+            cluster = None if self._cluster is None else dict(self._cluster)
         return {
             "topology": self.name,
             "version": version,
             "workers": m.workers,
             "elapsed_s": round(m.elapsed_s, 3),
             "finished": m.finished,
-            "in_flight": m.in_flight,
+            "in_flight": None if "in_flight" in m.unmeasured else m.in_flight,
             "graph": self.graph,
-            "components": components_view(m),
+            "components": components_view(m, self.unmeasured),
+            "unmeasured": sorted(self.unmeasured),
+            "cluster": cluster,
             "streams": streams_view(m.realtime),
             "panels": panels,
             "errors": errors,
@@ -256,8 +285,11 @@ class LiveState:
         return out
 
 
-def components_view(m: MetricsView) -> list[dict[str, Any]]:
-    """Per component: counters summed over its tasks, rates summed, capacity at its busiest."""
+def components_view(
+    m: MetricsView, unmeasured: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """Per component: counters summed over its tasks, rates summed, capacity at its busiest;
+    the ``unmeasured`` columns as None."""
     comps: dict[str, dict[str, Any]] = {}
     for t in m.tasks:
         c = comps.setdefault(
@@ -292,6 +324,7 @@ def components_view(m: MetricsView) -> list[dict[str, Any]]:
         for k in ("exec_mean_ms", "exec_max_ms", "executed_per_s", "emitted_per_s", "capacity"):
             c[k] = round(c[k], 4)
         del c["exec_seconds"]
+        c.update(dict.fromkeys(unmeasured & c.keys()))
     return [comps[k] for k in sorted(comps)]
 
 
@@ -319,10 +352,11 @@ def streams_view(realtime: Metrics) -> list[dict[str, Any]]:
 
 def _rates_between(a: tuple[float, TaskSample], b: tuple[float, TaskSample]) -> TaskRates:
     dt, before, after = b[0] - a[0], a[1], b[1]
+    # never below 0: on a cluster a restarted worker's counters start again from 0
     return TaskRates(
-        (after.executed - before.executed) / dt,
-        (after.emitted - before.emitted) / dt,
-        min(1.0, (after.exec_seconds - before.exec_seconds) / dt),
+        max(0.0, (after.executed - before.executed) / dt),
+        max(0.0, (after.emitted - before.emitted) / dt),
+        min(1.0, max(0.0, (after.exec_seconds - before.exec_seconds) / dt)),
     )
 
 

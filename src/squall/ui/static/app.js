@@ -204,11 +204,15 @@ function drawPanels(panels) {
 function render(state) {
   document.getElementById("topology").textContent = state.topology;
   const status = document.getElementById("status");
-  status.textContent = state.finished ? "finished: final state" : "running";
-  status.className = state.finished ? "finished" : "running";
+  const problem = state.cluster && state.cluster.problem;
+  status.textContent = state.finished ? "finished: final state" : problem ? problem : "running";
+  status.className = state.finished ? "finished" : problem ? "lost" : "running";
   document.title = `${state.topology} · squall${state.finished ? " (finished)" : ""}`;
+  const inFlight = state.in_flight === null ? "" : ` · ${num(state.in_flight)} tree(s) in flight`;
   document.getElementById("facts").textContent =
-    `${num(state.elapsed_s, 1)} s · ${state.workers} worker(s) · ${num(state.in_flight)} tree(s) in flight`;
+    `${num(state.elapsed_s, 1)} s watched · ${state.workers} worker(s)${inFlight}` +
+    (state.summary.ended ? ` · ${state.summary.ended}` : "");
+  renderCluster(state);
   drawGraph(state.graph, state.components);
   table(
     document.getElementById("components"),
@@ -236,6 +240,20 @@ function render(state) {
   const errors = document.getElementById("errors");
   errors.replaceChildren(...state.errors.slice().reverse().map((e) => el("li", {}, `${e.component} (task ${e.task}): ${e.message}`)));
   document.getElementById("errors-none").hidden = state.errors.length > 0;
+}
+
+// A topology on a Storm cluster (squall storm view): where it runs and its spouts' latency.
+function renderCluster(state) {
+  const c = state.cluster;
+  document.getElementById("cluster-section").hidden = !c;
+  if (!c) return;
+  document.getElementById("cluster-facts").textContent = c.id
+    ? `Storm topology ${c.id} · ${c.status} · up ${c.uptime} · REST API ${c.api}`
+    : `REST API ${c.api}`;
+  table(document.getElementById("hosts"), ["worker host", "port", "executors", "components"],
+    (c.hosts || []).map((h) => [h.host, h.port, h.executors, { text: h.components.join(", ") }]));
+  table(document.getElementById("spouts"), ["spout", "acked", "failed", "complete latency ms"],
+    (c.spouts || []).map((s) => [s.name, num(s.acked), num(s.failed), num(s.complete_latency_ms, 3)]));
 }
 
 function connect() {
