@@ -33,6 +33,7 @@ from bolts.sinks import ConsoleSinkBolt, JsonlSinkBolt
 from bolts.threshold import ThresholdBolt
 from bolts.trend import PaneTrendBolt
 from health_core.config import load_config, storm_key
+from health_core.panels import health_panels
 from spouts.synthetic import WardSyntheticSpout
 
 # $SQUALL_HEALTH_CONFIG if set, else this project's config.yaml
@@ -53,6 +54,8 @@ class HealthWardTopology(Topology):
     trend_feed = TrendFeedBolt.spec(inputs=[threshold], par=1)
     # Grouped by rule: each rule's windows are counted by one task.
     trend = PaneTrendBolt.spec(inputs={trend_feed: Grouping.fields("rule")}, par=PAR.trend)
+    # squall run --ui: alerts per rule per window, latest alerts, latest invalid inputs
+    ui_panels = health_panels(trend, threshold, (parse["invalid"], bmi["invalid"]))
 
     # Everything a user should see: alerts, trend windows, late alerts and invalid payloads.
     _results = {

@@ -49,6 +49,7 @@ from bolts.sinks import ConsoleSinkBolt
 from bolts.threshold import ThresholdBolt
 from bolts.trend import PaneTrendBolt
 from health_core.config import load_config, storm_key
+from health_core.panels import health_panels
 from spouts.kafka_health import WardKafkaSpout
 
 # $SQUALL_HEALTH_CONFIG if set, else this project's config.yaml
@@ -77,6 +78,8 @@ class HealthWardKafkaTopology(Topology):
     trend_feed = TrendFeedBolt.spec(inputs=[threshold], par=1)
     # Grouped by rule: each rule's windows are counted by one task.
     trend = PaneTrendBolt.spec(inputs={trend_feed: Grouping.fields("rule")}, par=PAR.trend)
+    # squall run --ui: alerts per rule per window, latest alerts, latest invalid inputs
+    ui_panels = health_panels(trend, threshold, (parse["invalid"], bmi["invalid"]))
     trends = TrendsKafkaSink.spec(inputs=[trend], par=1, config=SINK_CONF)
     dead_letter = DeadLetterKafkaSink.spec(
         inputs={parse["invalid"]: Grouping.SHUFFLE, bmi["invalid"]: Grouping.SHUFFLE},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import namedtuple
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +13,7 @@ from streamparse import Topology
 
 from squall.engine.model import build_model
 from squall.errors import TopologyError
+from squall.loading import load_topology
 from squall.ui import Chart, Feed
 from squall.ui.declare import Tap, resolve_panels, taps_of
 from squall.ui.probe import UIProbe, consumer_lag
@@ -184,3 +186,16 @@ def test_the_probe_reads_the_lag_of_kafka_spouts_at_each_tick():
     assert probe.collect().lag == {("kafka", 3, "r", 0): 3}
     spout.consumer = FakeConsumer({TP("r", 0): 4}, {TP("r", 0): 4})  # a new consumer: read anew
     assert probe.collect().lag == {("kafka", 3, "r", 0): 0}
+
+
+@pytest.mark.parametrize(
+    "path", sorted(str(p) for p in (Path(__file__).parents[2] / "topologies").glob("health*.py"))
+)
+def test_every_health_topology_declares_its_trend_chart_and_feeds(path: str) -> None:
+    topology = load_topology(path)
+    panels = resolve_panels(topology, build_model(topology, Path(path).stem))
+    assert [(p.kind, p.title) for p in panels] == [
+        ("chart", "Alerts per rule"),
+        ("feed", "Latest alerts"),
+        ("feed", "Latest invalid inputs"),
+    ]
