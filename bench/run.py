@@ -3,8 +3,9 @@
 Rows (see bench/README.md for what each measures): the hand loop (the limit), the embedded
 runner (acking on/off, 1 and 2 processes), Bytewax (batch 1 and 1000), Storm local mode
 (multilang, JSON and msgpack), end to end through a real Kafka broker (consumer ceiling, p50/p99
-latency at fixed offered rates), the scaling rows (par, window length, distinct keys), issue
-2's 3-bolt chain, issue 12's check of ``squall plan`` (predicted vs measured at paced rates) and
+latency at fixed offered rates), the scaling rows (par, window length, distinct keys), the
+pane-based trend path at a 10 s and a 600 s window (issue 13, group ``windows``), issue 2's
+3-bolt chain, issue 12's check of ``squall plan`` (predicted vs measured at paced rates) and
 issue 11's real-time group (critical alerts under overload, per scheduling and shedding policy).
 Each row runs in its own process and prints progress while it runs.
 
@@ -73,6 +74,7 @@ def specs(quick: bool) -> list[Spec]:
                 {"records": n_window, "window_s": window_s},
             )
         )
+    rows += window_specs(n_window)
     for keys, label in ((10, "10"), (10_000, "10k"), (1_000_000, "1M")):
         rows.append(
             Spec(
@@ -118,6 +120,25 @@ def specs(quick: bool) -> list[Spec]:
         ),
     ]
     return rows + plan_specs(quick) + realtime_specs(quick) + ui_specs(quick)
+
+
+# Issue 13, item 4: the pane-based trend path as the Kafka topology feeds it (bench/rows_windows.py)
+PANE_WINDOW_ROW = "pane trend, Kafka feed, window {} s, 1 proc, acking on"
+
+
+def window_specs(records: int) -> list[Spec]:
+    """Group ``windows``: the trend path behind the unanchored feed at a 10 s and a 600 s
+    window, best of 3 runs each (bench/rows_windows.py says why; `--only windows`, about a
+    minute in all)."""
+    return [
+        Spec(
+            "windows",
+            PANE_WINDOW_ROW.format(window_s),
+            "bench.rows_windows:pane_window_row",
+            {"records": records, "window_s": window_s},
+        )
+        for window_s in (10, 600)
+    ]
 
 
 def storm_specs(quick: bool) -> list[Spec]:
@@ -289,8 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         action="append",
         metavar="GROUP",
-        help="only these groups: limit runner bytewax scaling storm kafka chain plan realtime "
-        "realtime-kafka ui serializer",
+        help="only these groups: limit runner bytewax scaling windows storm kafka chain plan "
+        "realtime realtime-kafka ui serializer",
     )
     parser.add_argument(
         "--out", type=Path, default=None, help="folder for the results (default bench/results)"

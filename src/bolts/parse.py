@@ -1,14 +1,14 @@
 """ParseBolt: raw payload -> typed reading, or a dead-letter record on the ``invalid`` stream.
 
 Input: any stream whose first field is the raw payload (str or bytes holding JSON), e.g. the
-``payload`` field of SyntheticHealthSpout or KafkaHealthSpout; of further fields only an int
-last one is read (``stands_for``, below).
+``payload`` field of SyntheticHealthSpout; of further fields only an int last one is read
+(``stands_for``, below). KafkaParseBolt reads KafkaHealthSpout's further fields.
 
 Outputs:
 
 * ``default``: ``["reading_id", "ts", "reading"]`` — ``reading`` is ``Reading.to_dict()``
   (id, age, height_cm, weight_kg, ts epoch ms, form); ``ts`` is the arrival time for the
-  course form. A reading from a ward spout also gets ``"class"``: ``"critical"`` or
+  course form (KafkaParseBolt: the Kafka record's timestamp). A reading from a ward spout also gets ``"class"``: ``"critical"`` or
   ``"routine"``, the name of the spout that emitted it (the ward names each class's spout after
   its class, see spouts/synthetic.py). Producers write no class: it says where a reading came
   from, not what it holds, so the wire format stays the course's. Other readings get no
@@ -47,11 +47,21 @@ class ParseBolt(Bolt):
         self.max_payload_bytes = settings.max_payload_bytes
         self.preview_chars = settings.invalid_preview_chars
 
+    def event_ms(self, tup: Any) -> int | None:
+        """The event time of a course-form reading, if the input says (else the arrival)."""
+        return None
+
+    def stands_for(self, tup: Any) -> Any:
+        """The readings of its patient this one stands for (see the module docstring)."""
+        return tup.values[-1]
+
     def process(self, tup: Any) -> None:
         now_ms = self.clock()
         payload = tup.values[0] if tup.values else None
         try:
-            result = parse_payload(payload, now_ms, self.max_payload_bytes)
+            result = parse_payload(
+                payload, now_ms, self.max_payload_bytes, event_ms=self.event_ms(tup)
+            )
         except (
             Exception
         ) as exc:  # parse_payload is total; this guards a bug from killing the worker
@@ -64,7 +74,7 @@ class ParseBolt(Bolt):
             reading = result.to_dict()
             if tup.component in READING_CLASSES:
                 reading["class"] = tup.component
-            stands_for = tup.values[-1]
+            stands_for = self.stands_for(tup)
             if type(stands_for) is int and stands_for > 1:
                 reading["stands_for"] = stands_for
             self.emit([result.id, result.ts, reading])

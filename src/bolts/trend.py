@@ -176,13 +176,16 @@ class PaneTrendBolt(TrendBolt):
     loop turn of 40-550 ms at 8,000 readings/s. Here ``health_core.trend_panes.PaneCounts``
     counts per (rule, pane), a pane being ``gcd(window, slide)`` of event time, and a window's
     count is the sum of its panes': work per evaluation O(panes), memory O(rules x panes),
-    plus the distinct sources of the live windows when readings name one (Kafka), capped at
-    the window's ``max_events`` (see ``PaneCounts``).
+    plus, when readings name their Kafka record (``source``), a bitmap of the offsets counted
+    per (rule, pane, partition) to count a replay once: 1 bit per offset, none per alert
+    (see ``PaneCounts``).
 
     The same records as TrendBolt on the same input: the same windows (empty stretches
     skipped alike), counts (a reading's ``source`` once per window), trend and previous; alerts
     behind the watermark go to ``late`` exactly as there (WindowedBolt's watermark and late
-    routing are used unchanged).
+    routing are used unchanged). For replays this needs every delivery of a source to carry
+    the same event time, which KafkaParseBolt ensures (the payload's ``ts`` or the Kafka
+    record's timestamp, never the arrival time).
 
     Overload. TrendBolt's ``imprecise`` mode samples 1 alert in r to store fewer tuples; here
     nothing is stored and counting an alert exactly costs what sampling it would, so this bolt
@@ -200,7 +203,7 @@ class PaneTrendBolt(TrendBolt):
         super().initialize(storm_conf, context)
         length, slide = self.spec.length, self.spec.slide
         assert isinstance(length, Duration) and isinstance(slide, Duration)
-        self.panes = PaneCounts(length.ms, slide.ms, self.spec.max_events)
+        self.panes = PaneCounts(length.ms, slide.ms)
         self.precision = 1.0  # of the last window reported
 
     def add_to_windows(self, tup: Tuple, ts: int) -> None:
@@ -208,7 +211,6 @@ class PaneTrendBolt(TrendBolt):
         reading = values[_READING] if len(values) > _READING else None
         weight = reading.get("stands_for", 1) if isinstance(reading, dict) else 1
         weight = weight if type(weight) is int and weight > 1 else 1
-        # raises WindowCapacityError past max_sources: WindowedBolt.process fails the alert
         self.panes.add(str(values[_RULE]), _source(values), ts, weight)
         self.ack(tup)  # counted: nothing needs it any more (unanchored input, see above)
 

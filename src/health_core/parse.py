@@ -3,7 +3,8 @@
 Two forms arrive on the wire:
 
 * the course's producers' form, ``[id, {"idade": age, "altura": height_cm, "peso": weight_kg}]``;
-  it carries no timestamp, so the reading's ``ts`` is the arrival time given by the caller;
+  it carries no timestamp, so the reading's ``ts`` is the event time the caller gives (from
+  Kafka: the record's timestamp, the same on every delivery), else the arrival time;
 * the self-describing form, ``{"id": …, "age": …, "height_cm": …, "weight_kg": …, "ts": epoch_ms}``.
 
 ``parse_payload`` never raises: anything it cannot accept comes back as ``Invalid`` with a
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -50,7 +52,9 @@ class Reading:
     age: float
     height_cm: float
     weight_kg: float
-    ts: int  # epoch milliseconds: event time for the self-describing form, arrival otherwise
+    # epoch milliseconds: the reading's own for the self-describing form; for the course form
+    # the event time its caller gave (a Kafka record's timestamp), else the arrival time
+    ts: int
     form: Form
 
     def to_dict(self) -> dict[str, Any]:
@@ -124,6 +128,9 @@ def _decode(payload: object, max_payload_bytes: int) -> Any:
         raise _Reject(
             f"payload must be str or bytes (a JSON document); got {type(payload).__name__}"
         )
+    # A UTF-8 byte order mark is not JSON, but RFC 8259 (8.1) lets a parser ignore it, and
+    # Windows tools write it: ignored, not a reason to reject a reading
+    text = text.removeprefix("\ufeff")
     if not text.strip():
         raise _Reject("payload is empty; expected a JSON array or object")
     try:
@@ -135,7 +142,10 @@ def _decode(payload: object, max_payload_bytes: int) -> Any:
     except RecursionError:
         raise _Reject("JSON nesting is too deep; expected an array or a flat object") from None
     except ValueError as exc:
-        # e.g. an integer literal with more digits than int() accepts (CVE-2020-10735 limit)
+        # an integer literal with more digits than int() accepts (CVE-2020-10735's limit)
+        if "integer string conversion" in str(exc):
+            limit = sys.get_int_max_str_digits()
+            raise _Reject(f"a number in the payload has more than {limit} digits") from None
         raise _Reject(f"not valid JSON: {exc}") from None
 
 
@@ -146,10 +156,12 @@ def _number(value: Any, where: str, valid: tuple[float, float], unit: str) -> fl
             f"{where} must be a number of {unit} in [{low}, {high}]; "
             f"got {type(value).__name__} {_short(value)}"
         )
-    if not math.isfinite(value):
+    # an int compares exactly with the bounds whatever its size; math.isfinite of one too
+    # large for a float would raise OverflowError
+    if isinstance(value, float) and not math.isfinite(value):
         raise _Reject(f"{where} must be a finite number of {unit}; got {value!r}")
     if not low <= value <= high:
-        raise _Reject(f"{where} must be in [{low}, {high}] {unit}; got {value!r}")
+        raise _Reject(f"{where} must be in [{low}, {high}] {unit}; got {_shown(value)}")
     return float(value) if isinstance(value, float) else value
 
 
@@ -160,8 +172,14 @@ def _integer(value: Any, where: str, low: int, high: int, what: str) -> int:
             f"got {type(value).__name__} {_short(value)}"
         )
     if not low <= value <= high:
-        raise _Reject(f"{where} must be an integer {what} in [{low}, {high}]; got {value}")
+        raise _Reject(f"{where} must be an integer {what} in [{low}, {high}]; got {_shown(value)}")
     return value
+
+
+def _shown(number: float) -> str:
+    """A number for a reason: as written, or its size when it is too long to read."""
+    text = repr(number)
+    return text if len(text) <= 24 else f"an integer of {len(text.lstrip('-'))} digits"
 
 
 def _short(value: Any, limit: int = 40) -> str:
@@ -224,16 +242,28 @@ def parse_payload(
     payload: object,
     arrival_ms: int,
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    event_ms: int | None = None,
 ) -> Reading | Invalid:
     """Parse a raw payload (str or bytes holding JSON) in either form.
 
-    ``arrival_ms`` becomes the ``ts`` of a course-form reading, which carries no time.
+    A course-form reading carries no time: its ``ts`` is ``event_ms`` when given (the Kafka
+    record's timestamp: stable across replays, so a replay lands in the same window), else
+    ``arrival_ms``. An ``event_ms`` outside ``TS_MS_RANGE`` makes it ``Invalid`` (never a
+    silent fall-back to the arrival time). A self-describing reading keeps its own ``ts``.
     Returns ``Invalid`` (never raises) for anything not accepted.
     """
     try:
         doc = _decode(payload, max_payload_bytes)
         if isinstance(doc, list):
-            return _course(doc, arrival_ms)
+            if event_ms is None:
+                return _course(doc, arrival_ms)
+            ts = _integer(
+                event_ms,
+                "the Kafka record's timestamp (the event time of a course-form reading)",
+                *TS_MS_RANGE,
+                "of epoch milliseconds",
+            )
+            return _course(doc, ts)
         if isinstance(doc, dict):
             return _self_describing(doc)
         raise _Reject(

@@ -1,9 +1,12 @@
 """KafkaHealthSpout: the health topology's readings from Kafka, reliably (at-least-once).
 
-Emits ``["payload", "source"]``: the record's value as text, untouched (ParseBolt parses both
-wire forms and routes malformed ones to its ``invalid`` stream), and ``"topic:partition:offset"``
-so dead-letter records can name where a bad payload came from. The tuple id is that same
-string. Consumer group, commits, replays, dead-lettering and rebalances: see
+Emits ``["payload", "source", "timestamp_ms"]``: the record's value as text, untouched
+(ParseBolt parses both wire forms and routes malformed ones to its ``invalid`` stream),
+``"topic:partition:offset"`` so dead-letter records can name where a bad payload came from (the
+tuple id is that same string), and the record's Kafka timestamp (epoch ms, None if it has none):
+KafkaParseBolt makes it the event time of a course-form reading, which carries no time of its
+own. Unlike the arrival time, it is the same on every delivery of the record, so a replay falls
+in the same trend window as the first delivery (``health_core.trend_panes``). Consumer group, commits, replays, dead-lettering and rebalances: see
 ``squall.kafka.spout``.
 
 Settings: ``health.kafka.bootstrap.servers``, ``.readings.topic``, ``.group.id`` and
@@ -19,11 +22,12 @@ from typing import Any
 from streamparse import Stream
 
 from health_core.config import HealthConfig
-from squall.kafka.spout import KafkaSpoutSettings, ReliableKafkaSpout
+from squall.kafka.settings import KafkaSpoutSettings
+from squall.kafka.spout import ReliableKafkaSpout
 
 
 class KafkaHealthSpout(ReliableKafkaSpout):
-    outputs = [Stream(fields=["payload", "source"], name="default")]
+    outputs = [Stream(fields=["payload", "source", "timestamp_ms"], name="default")]
 
     def settings_from_conf(self, conf: Mapping[str, Any]) -> KafkaSpoutSettings:
         kafka = HealthConfig.from_storm_conf(conf).kafka
@@ -36,18 +40,30 @@ class KafkaHealthSpout(ReliableKafkaSpout):
         )
 
     def to_values(
-        self, topic: str, partition: int, offset: int, value: str, stands_for: int = 1
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        value: str,
+        stands_for: int = 1,
+        timestamp_ms: int | None = None,
     ) -> list[Any]:
-        return [value, f"{topic}:{partition}:{offset}"]
+        return [value, f"{topic}:{partition}:{offset}", timestamp_ms]
 
 
 class WardKafkaSpout(KafkaHealthSpout):
-    """The ward's Kafka spout: ``["payload", "source", "stands_for"]``, ``stands_for`` as in
-    WardSyntheticSpout (ParseBolt reads it as the tuple's last value)."""
+    """The ward's Kafka spout: ``["payload", "source", "timestamp_ms", "stands_for"]``,
+    ``stands_for`` as in WardSyntheticSpout (KafkaParseBolt reads it as the fourth value)."""
 
-    outputs = [Stream(fields=["payload", "source", "stands_for"], name="default")]
+    outputs = [Stream(fields=["payload", "source", "timestamp_ms", "stands_for"], name="default")]
 
     def to_values(
-        self, topic: str, partition: int, offset: int, value: str, stands_for: int = 1
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        value: str,
+        stands_for: int = 1,
+        timestamp_ms: int | None = None,
     ) -> list[Any]:
-        return [value, f"{topic}:{partition}:{offset}", stands_for]
+        return [value, f"{topic}:{partition}:{offset}", timestamp_ms, stands_for]

@@ -1,9 +1,10 @@
 """PaneTrendBolt: TrendBolt's records from per-pane counters, for unanchored input.
 
 The same records as TrendBolt on the same random streams (disorder within the lag, late
-alerts, replays of a reading into its own or another pane, several rules, gaps that skip
-windows, overload switching on and off), each alert acked on arrival, none stored, and a
-state bounded by rules x panes, never by alerts."""
+alerts, replays of a Kafka record's alerts with the record's event time, first deliveries
+overtaken by later offsets of their partition, several rules, gaps that skip windows, overload
+switching on and off), each alert acked on arrival, none stored, and a state bounded by
+rules x panes x partitions, never by alerts."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from squall.realtime.context import Overload, RealtimeContext
 from squall.realtime.deadlines import Deadlines, StreamDeadline
 from squall.realtime.metrics import Metrics
 from squall.testing import BoltHarness, Emission
-from squall.windows.spec import WindowCapacityError
 
 T = 1_700_000_000_000  # a multiple of 10 s: window bounds read as T + offset
 A, B, C = "weight_kg > 80", "bmi > 35", "age < 18"
@@ -109,16 +109,26 @@ class Run:
         return out
 
 
+PARTITIONS = 3
+FOREIGN = "synthetic-"  # a source not of Kafka's form: remembered whole
+
+
 def random_stream(seed: int, n: int = 3000) -> list[Delivery]:
-    """Three rules; disorder up to 0.9 s (within the lag); 2% of alerts 1.5-6 s behind (late
-    once a tick has passed them); replays of sourced alerts with their original's timestamp
-    (same pane) or a later one (possibly another pane, possibly before the original's pane
-    when it arrived with more disorder); alerts without a source; overload flipping; ticks at
+    """Three rules; readings from 3 Kafka partitions, each reading raising 1-2 alerts that name
+    its record "health.readings:<partition>:<offset>" (offsets in order per partition, the
+    alerts out of order: disorder up to 0.9 s, within the lag); 2% of alerts 1.5-6 s behind
+    (late once a tick has passed them); replays of earlier readings' alerts with their
+    original's event time (as Kafka's timestamp or the payload's ts gives them), before or
+    after later offsets of their partition, some of them late by then; a first delivery held
+    back until after later offsets (a failed record the spout replays alone); some alerts
+    without a source and a few with a source not of Kafka's form; overload flipping; ticks at
     random; now and then a gap longer than a window, so windows are skipped."""
     rnd = random.Random(seed)
     t, overloaded = T, rnd.random() < 0.5
     out: list[Delivery] = []
     sourced: list[Delivery] = []
+    held: list[Delivery] = []  # first deliveries overtaken by later offsets of their partition
+    offsets = [0] * PARTITIONS
     for i in range(n):
         t += rnd.choice((0, 5, 10, 20, 40))
         if rnd.random() < 0.003:
@@ -126,21 +136,35 @@ def random_stream(seed: int, n: int = 3000) -> list[Delivery]:
         if rnd.random() < 0.01:
             overloaded = not overloaded
         tick = rnd.random() < 0.08
-        jitter = rnd.randint(0, 900)
+        if held and rnd.random() < 0.05:
+            out.append(held.pop(rnd.randrange(len(held))))
+            continue
         if sourced and rnd.random() < 0.1:
             original = rnd.choice(sourced[-400:])
-            ts = original.ts if rnd.random() < 0.5 else t - jitter
-            out.append(Delivery(original.rule, ts, original.source, overloaded, tick))
+            out.append(Delivery(original.rule, original.ts, original.source, overloaded, tick))
             continue
+        jitter = rnd.randint(0, 900)
         if rnd.random() < 0.02:
             jitter = rnd.randint(1_500, 6_000)  # behind the lag: late after the next tick
-        rule = rnd.choices((A, B, C), weights=(6, 3, 1))[0]
-        source = f"health.readings:0:{i}" if rnd.random() < 0.8 else None
-        d = Delivery(rule, t - jitter, source, overloaded, tick)
-        out.append(d)
-        if source is not None:
-            sourced.append(d)
-    return out
+        kind = rnd.random()
+        if kind < 0.15:
+            source = None
+        elif kind < 0.18:
+            source = f"{FOREIGN}{i}"
+        else:
+            partition = rnd.randrange(PARTITIONS)
+            source = f"health.readings:{partition}:{offsets[partition]}"
+            offsets[partition] += rnd.choice((1, 1, 1, 2, 40))  # gaps: readings without alerts
+        rules = rnd.sample((A, B, C), rnd.choice((1, 1, 1, 2)))
+        for rule in rules:
+            d = Delivery(rule, t - jitter, source, overloaded, tick and rule == rules[-1])
+            if source is not None:
+                sourced.append(d)
+            if source is not None and rnd.random() < 0.03:
+                held.append(d)  # delivered for the first time later, out of order
+            else:
+                out.append(d)
+    return out + held
 
 
 # (window, slide): the default, panes shorter than the slide, tumbling, a 3-pane window
@@ -148,14 +172,25 @@ WINDOWS = [(10_000, 2_000), (5_000, 2_000), (4_000, 4_000), (6_000, 4_000), (10_
 
 
 @pytest.mark.parametrize(("window_ms", "slide_ms"), WINDOWS)
-@pytest.mark.parametrize("seed", range(3))
-@pytest.mark.parametrize("forget_per_tick", [trend_panes.FORGET_PER_TICK, 0])
-def test_the_same_records_as_trend_bolt(
-    window_ms: int, slide_ms: int, seed: int, forget_per_tick: int, monkeypatch: Any
-) -> None:
-    # 0: sources of forgotten panes are let go only a few per alert, so replays meet them
-    monkeypatch.setattr(trend_panes, "FORGET_PER_TICK", forget_per_tick)
+@pytest.mark.parametrize("seed", range(5))
+def test_the_same_records_as_trend_bolt(window_ms: int, slide_ms: int, seed: int) -> None:
     stream = random_stream(seed)
+    # the stream does exercise the de-duplication: replays, and first deliveries of a
+    # partition's offsets after later ones (which "highest offset counted" would drop)
+    seen: set[tuple[str, str]] = set()
+    highest: dict[tuple[str, str], int] = {}
+    replays = overtaken = 0
+    for d in stream:
+        if d.source is None or d.source.startswith(FOREIGN):
+            continue
+        partition, _, offset = d.source.rpartition(":")
+        if (d.rule, d.source) in seen:
+            replays += 1
+        elif int(offset) < highest.get((d.rule, partition), -1):
+            overtaken += 1
+        seen.add((d.rule, d.source))
+        highest[d.rule, partition] = max(highest.get((d.rule, partition), -1), int(offset))
+    assert replays > 200 and overtaken > 20
     panes = Run(PaneTrendBolt, window_ms, slide_ms)
     exact = Run(TrendBolt, window_ms, slide_ms)
     sampled = Run(TrendBolt, window_ms, slide_ms)
@@ -194,14 +229,21 @@ def test_every_alert_is_acked_on_arrival_and_none_is_held(window_ms: int, slide_
     rules = 3
     # live panes after a tick lie in (watermark - window, watermark + lag]
     live_panes = -(-(window_ms + LAG_MS) // counter.pane_ms) + 1
-    most = {"cells": 0, "panes": 0}
+    most = {"cells": 0, "panes": 0, "dedup": 0}
+    # de-dup memory: per (rule, live pane, partition) at most 2 bitmap chunks here (a pane
+    # spans fewer than CHUNK_OFFSETS offsets of a partition, about 400 at most, so it straddles
+    # at most one chunk boundary), whatever the number of alerts
+    chunk_bytes = trend_panes.CHUNK_OFFSETS // 8
+    dedup_bound = rules * live_panes * PARTITIONS * 2 * chunk_bytes
 
     def check() -> None:
         assert len(bolt.windows) == 0  # no tuple stored, ever
         assert counter.panes() <= live_panes
         assert counter.cells() <= rules * live_panes
+        assert counter.dedup_bytes() <= dedup_bound
         most["cells"] = max(most["cells"], counter.cells())
         most["panes"] = max(most["panes"], counter.panes())
+        most["dedup"] = max(most["dedup"], counter.dedup_bytes())
 
     run.after_tick = check  # type: ignore[method-assign]
     run.send(stream)
@@ -214,53 +256,71 @@ def test_every_alert_is_acked_on_arrival_and_none_is_held(window_ms: int, slide_
     assert late and all(len(e.anchors) == 1 for e in late)  # anchored to the late alert
     # trends are not anchored: their alerts are acked already (the bolt's contract)
     assert all(e.anchors == [] for e in run.h.emitted if e.stream == "default")
-    # dedup memory: the sources of the live windows only (about one window of them)
-    assert counter.sources() < len(stream) * (window_ms + LAG_MS) // 30_000
+    assert most["dedup"] >= chunk_bytes * PARTITIONS  # the bitmaps were in use
 
 
-# -- the counter alone: replays across panes ---------------------------------------------
+# -- the counter alone: replays within a pane, out of order ------------------------------
 #
-# Window 6 s sliding every 2 s (panes of 2 s); one rule; one reading, source "s", delivered
-# in pane (0, 2] and replayed into panes (4, 6] and (2, 4] (in that order, with disorder),
-# then again into (6, 8] once (0, 2] has left every window to come.
+# Window 6 s sliding every 2 s (panes of 2 s); one rule; partition 0 of "r". Offset 5's first
+# delivery fails before it is counted, 6 is counted, then the spout replays 5 alone; 6's tree
+# fails downstream of the trend (its alert was counted) and 6 comes again; after a rebalance
+# 4-6 come again from the last commit. Each record's event time is its Kafka timestamp: the
+# same on every delivery.
 #
-#   pane (s)       (0,2]  (2,4]  (4,6]  (6,8]
-#   "s" occurs       x      x      x      x
-#   window          count
-#   (-4, 2]           1     the original
-#   (-2, 4]           1     original and a replay: once
-#   (0, 6]            1     watermark 6.1: (0, 2] is in no window to come, forgotten
-#   (2, 8]            1     three replays, no original: still once
-#   (4, 10]           1
-#   (6, 12]           1     watermark 12.1: every pane forgotten
-def test_a_source_counts_once_per_window_across_panes() -> None:
-    counts = PaneCounts(6_000, 2_000, max_sources=10)
-    counts.add(A, "s", T + 1_000)
-    counts.add(A, "s", T + 5_000)
-    counts.add(A, "s", T + 3_000)  # before the pane of the previous replay
-    counts.add(A, "s", T + 3_500)  # the same pane again: nothing new
-    due = counts.advance(T + 6_100)
+#   rule A, pane (s)   (0,2]                  (2,4]
+#   deliveries         6 5 5 6 . 5 6          7 (and 7 of r:1, s:0) 4 . 4
+#   counted            6 5                    7, r:1:7, s:0:7, 4
+#   (offset 4's producer stamped it later than 5 and 6: timestamps need not follow offsets)
+#
+#   window    (-4,2]   (-2,4]   (0,6]   (2,8]
+#   A           2        6        6       4
+#   B           1        1        1       -      (record 5's alert of rule B)
+def test_a_replay_counts_once_and_an_overtaken_first_delivery_counts() -> None:
+    counts = PaneCounts(6_000, 2_000)
+    ts = {4: T + 3_000, 5: T + 1_000, 6: T + 1_500, 7: T + 2_500}
+    assert counts.add(A, "r:0:6", ts[6])
+    assert counts.add(A, "r:0:5", ts[5])  # below the highest counted, yet a first delivery
+    assert not counts.add(A, "r:0:5", ts[5])  # replayed: already counted
+    assert not counts.add(A, "r:0:6", ts[6])
+    assert counts.add(A, "r:0:7", ts[7])
+    assert counts.add(A, "r:1:7", ts[7])  # the same offset in another partition: another record
+    assert counts.add(A, "s:0:7", ts[7])  # ... and in another topic
+    assert counts.add(A, "r:0:4", ts[4])
+    for offset in (4, 5, 6):  # the rebalance's re-reads
+        assert not counts.add(A, f"r:0:{offset}", ts[offset])
+    assert counts.add(B, "r:0:5", ts[5])  # the same record's alert of another rule
+    due = counts.advance(T + 8_100)
     assert [(w.start_ms - T, w.end_ms - T, w.counts) for w in due] == [
-        (-4_000, 2_000, {A: 1}),
-        (-2_000, 4_000, {A: 1}),
-        (0, 6_000, {A: 1}),
+        (-4_000, 2_000, {A: 2, B: 1}),
+        (-2_000, 4_000, {A: 6, B: 1}),
+        (0, 6_000, {A: 6, B: 1}),
+        (2_000, 8_000, {A: 4}),
     ]
-    assert (counts.sources(), counts.panes()) == (1, 2)
-    counts.add(A, "s", T + 7_000)
-    due = counts.advance(T + 12_100)
-    assert [(w.start_ms - T, w.end_ms - T, w.counts) for w in due] == [
-        (2_000, 8_000, {A: 1}),
-        (4_000, 10_000, {A: 1}),
-        (6_000, 12_000, {A: 1}),
-    ]
-    assert (counts.sources(), counts.panes(), counts.cells()) == (0, 0, 0)
 
 
-def test_sources_beyond_the_cap_are_refused() -> None:
-    counts = PaneCounts(10_000, 2_000, max_sources=2)
-    counts.add(A, "r:0:1", T + 1)
-    counts.add(A, "r:0:2", T + 2)
-    counts.add(A, "r:0:1", T + 3_000)  # a replay of a known source: no new entry
-    counts.add(A, None, T + 4)  # no source: nothing to remember
-    with pytest.raises(WindowCapacityError, match="max_sources=2"):
-        counts.add(A, "r:0:3", T + 5)
+def test_offsets_far_apart_and_at_chunk_bounds_are_told_apart() -> None:
+    counts = PaneCounts(10_000, 2_000)
+    edge = trend_panes.CHUNK_OFFSETS
+    offsets = [0, 7, 8, edge - 1, edge, edge + 1, 2**40 + 3]
+    for offset in offsets:
+        assert counts.add(A, f"r:0:{offset}", T + 1)
+    for offset in offsets:
+        assert not counts.add(A, f"r:0:{offset}", T + 1)
+    assert counts.add(A, "r:0:9", T + 1)
+    (window,) = counts.advance(T + 2_001)
+    assert window.counts == {A: len(offsets) + 1}
+    # one chunk each for [0, CHUNK), [CHUNK, 2 CHUNK) and the far offset: none in between
+    assert counts.dedup_bytes() == 3 * edge // 8
+
+
+def test_sources_not_of_kafkas_form_are_remembered_whole_per_pane() -> None:
+    counts = PaneCounts(4_000, 2_000)
+    for source in ("synthetic-1", "synthetic-1", "r:x", "r:0:", ":5", "r:x"):
+        counts.add(A, source, T + 1)
+    # "r:x" has no offset, "r:0:" an empty one and ":5" no partition: kept as whole strings
+    assert counts.foreign_sources() == 4
+    assert counts.dedup_bytes() == 0
+    (window,) = counts.advance(T + 2_001)
+    assert window.counts == {A: 4}
+    counts.advance(T + 10_000)
+    assert (counts.foreign_sources(), counts.panes(), counts.cells()) == (0, 0, 0)

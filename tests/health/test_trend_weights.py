@@ -49,7 +49,7 @@ def test_out_of_overload_every_job_stands_for_one_and_discard_says_no() -> None:
 
 
 def test_weighted_alerts_give_an_estimate_with_its_precision_and_bound() -> None:
-    panes = PaneCounts(window_ms=10_000, slide_ms=2_000, max_sources=100)
+    panes = PaneCounts(window_ms=10_000, slide_ms=2_000)
     panes.add(RULE, None, T + 500, 4)  # stands for 4: 3 of them estimated
     panes.add(RULE, None, T + 600)  # exact
     panes.add(RULE, "k:0:1", T + 700, 2)  # a source standing for 2
@@ -63,20 +63,25 @@ def test_weighted_alerts_give_an_estimate_with_its_precision_and_bound() -> None
     assert bound == 8
 
 
-def test_a_replay_in_another_pane_weighs_what_its_first_occurrence_did() -> None:
-    panes = PaneCounts(window_ms=4_000, slide_ms=2_000, max_sources=100)
+def test_a_replay_adds_nothing_whatever_its_weight() -> None:
+    panes = PaneCounts(window_ms=4_000, slide_ms=2_000)
     panes.add(RULE, "k:0:9", T + 1_000, 3)  # pane (T, T+2s]
-    panes.add(RULE, "k:0:9", T + 3_000, 1)  # its replay lands in (T+2s, T+4s]
-    windows = {(w.start_ms - T, w.end_ms - T): w.counts for w in panes.advance(T + 8_001)}
-    # a window holding both occurrences counts the reading once, with its weight; one holding
-    # only the replay counts the replay with the weight of the reading it replays
-    assert windows[(-2_000, 2_000)] == {RULE: 3}
-    assert windows[(0, 4_000)] == {RULE: 3}
-    assert windows[(2_000, 6_000)] == {RULE: 3}
+    # its replays carry the record's event time (its Kafka timestamp): the same pane; a
+    # replay kept under another overload state may carry another weight, and adds nothing
+    assert not panes.add(RULE, "k:0:9", T + 1_000, 1)
+    assert not panes.add(RULE, "k:0:9", T + 1_000, 4)
+    windows = {(w.start_ms - T, w.end_ms - T): w for w in panes.advance(T + 8_001)}
+    assert {k: w.counts for k, w in windows.items()} == {
+        (-2_000, 2_000): {RULE: 3},
+        (0, 4_000): {RULE: 3},
+    }
+    precision, bound = windows[(0, 4_000)].accuracy[RULE]
+    assert precision == pytest.approx(1 / 3)  # 2 of 3 estimated
+    assert bound == math.ceil(2 * math.sqrt(3 * 2))
 
 
 def test_without_weights_counts_are_exact_and_carry_no_accuracy() -> None:
-    panes = PaneCounts(window_ms=10_000, slide_ms=2_000, max_sources=100)
+    panes = PaneCounts(window_ms=10_000, slide_ms=2_000)
     for i in range(5):
         panes.add(RULE, f"k:0:{i}", T + 100 * (i + 1))
     (window,) = panes.advance(T + 2_001)
@@ -92,7 +97,7 @@ def test_estimates_under_mk_discard_stay_near_exact_counts(seed: int) -> None:
     rng = random.Random(seed)
     alert_p = {p: rng.choice([0.05, 0.3, 0.6]) for p in range(200)}
     ctx = context((3, 4), overloaded=True)
-    panes = PaneCounts(window_ms=5_000, slide_ms=1_000, max_sources=10)
+    panes = PaneCounts(window_ms=5_000, slide_ms=1_000)
     exact: dict[int, int] = {}  # window end -> exact alerts in (end - 5 s, end]
     events: list[int] = []
     for i in range(60_000):  # 60 s at 1,000 readings/s
@@ -127,7 +132,7 @@ def test_without_the_weights_the_same_discards_undercount_by_far() -> None:
     the count, so the estimator is what closes the gap."""
     rng = random.Random(1)
     ctx = context((3, 4), overloaded=True)
-    panes = PaneCounts(window_ms=5_000, slide_ms=1_000, max_sources=10)
+    panes = PaneCounts(window_ms=5_000, slide_ms=1_000)
     alerts = 0
     for i in range(20_000):
         patient, alerting = rng.randrange(200), rng.random() < 0.3

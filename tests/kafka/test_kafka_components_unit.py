@@ -163,9 +163,10 @@ def last_commit(consumer: FakeConsumer) -> dict[tuple[str, int], int]:
     return merged
 
 
-def test_spout_emits_payload_and_source_with_a_string_tup_id() -> None:
+def test_spout_emits_payload_source_and_timestamp_with_a_string_tup_id() -> None:
     harness, consumer, _ = spout()
     consumer.queue = records(0, range(3)) + records(1, range(5, 6))
+    consumer.queue[0] = consumer.queue[0]._replace(timestamp=1_700_000_000_123)
     emitted = drain(harness)
     assert [e.tup_id for e in emitted] == [
         f"{TOPIC}:0:0",
@@ -173,7 +174,9 @@ def test_spout_emits_payload_and_source_with_a_string_tup_id() -> None:
         f"{TOPIC}:0:2",
         f"{TOPIC}:1:5",
     ]
-    assert emitted[0].values == ['[1, {"idade": 1}]', f"{TOPIC}:0:0"]
+    # the record's Kafka timestamp: a course-form reading's event time (KafkaParseBolt)
+    assert emitted[0].values == ['[1, {"idade": 1}]', f"{TOPIC}:0:0", 1_700_000_000_123]
+    assert emitted[1].values == ['[1, {"idade": 1}]', f"{TOPIC}:0:1", None]  # none known
     assert json.loads(json.dumps(emitted[0].tup_id)) == emitted[0].tup_id
     # group member settings that make at-least-once possible
     assert consumer.config["enable_auto_commit"] is False

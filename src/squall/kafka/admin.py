@@ -8,10 +8,11 @@ kafka-python is imported inside each function, so importing this module stays ch
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Mapping
 
-from squall.kafka.errors import KafkaRuntimeError
+from squall.kafka.errors import KafkaConfigError, KafkaRuntimeError
 
 
 def describe_cluster(bootstrap: str) -> dict[str, object]:
@@ -25,6 +26,28 @@ def describe_cluster(bootstrap: str) -> dict[str, object]:
         return dict(admin.describe_cluster())
     finally:
         admin.close()
+
+
+def require_broker(bootstrap: str, timeout_s: float = 3.0) -> None:
+    """Nothing to do when something accepts connections at one of ``bootstrap``'s addresses
+    (``HOST:PORT[,HOST:PORT...]``); else one error naming them and what to do, before a client
+    spends its timeouts retrying (kafka-python's own error is a traceback after 30 s)."""
+    reasons = []
+    for address in (a.strip() for a in bootstrap.split(",")):
+        host, sep, port = address.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise KafkaConfigError(
+                f"--bootstrap {bootstrap!r}: {address!r} is not HOST:PORT (e.g. 127.0.0.1:9092)"
+            )
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+                return
+        except OSError as exc:
+            reasons.append(f"{address}: {exc.strerror or exc}")
+    raise KafkaRuntimeError(
+        f"no broker answers at {bootstrap} ({'; '.join(reasons)}): start one with "
+        "`squall kafka start`, or give --bootstrap HOST:PORT of a running broker"
+    )
 
 
 def list_topics(bootstrap: str) -> dict[str, int]:

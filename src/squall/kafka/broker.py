@@ -215,6 +215,13 @@ class Broker:
         provision(self.root, out=out, quiet=out is None)
         state = self.state()
         if state is not None and self.pid_alive():
+            if port is not None and port != state.port:
+                raise KafkaRuntimeError(
+                    f"broker instance {self.name!r} is running on port {state.port}, not "
+                    f"{port}: to move it, stop it (`squall kafka stop --instance {self.name}`) "
+                    f"and start it again with --port {port}; for a second broker give another "
+                    "--instance NAME"
+                )
             _wait_ready(state, self, timeout_s)
             if topics:
                 ensure_topics(state.bootstrap, topics)
@@ -228,12 +235,21 @@ class Broker:
                 controller_port = free_port()
             cluster_id = new_cluster_id()
         else:
-            port, controller_port, cluster_id = state.port, state.controller_port, state.cluster_id
-            for used in (port, controller_port):
+            # a stopped instance keeps its data; its client port moves when asked (the
+            # controller's stays: KRaft recorded it as the quorum's voter at format time)
+            if port is not None and port != state.port and out is not None:
+                print(
+                    f"kafka: moving instance {self.name!r} from port {state.port} to {port}",
+                    file=out,
+                )
+            port = port if port is not None else state.port
+            controller_port, cluster_id = state.controller_port, state.cluster_id
+            for used, what in ((port, "client"), (controller_port, "controller")):
                 if not port_is_free(used):
                     raise KafkaRuntimeError(
-                        f"port {used} of stopped broker instance {self.name!r} is taken by "
-                        f"another process; stop it or remove {self.home} to start on new ports"
+                        f"{what} port {used} of broker instance {self.name!r} is taken by "
+                        "another process; stop that process, or choose another client port "
+                        f"with --port, or remove {self.home} to start afresh on new ports"
                     )
         self.properties_file.write_text(server_properties(port, controller_port, self.data_dir))
         log4j = self.home / "log4j2.properties"

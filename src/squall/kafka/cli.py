@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from squall.kafka.admin import list_topics, parse_topics, read_topic
+from squall.kafka.admin import list_topics, parse_topics, read_topic, require_broker
 from squall.kafka.broker import DEFAULT_HEAP, Broker
 from squall.kafka.errors import KafkaRuntimeError
 from squall.kafka.producer import (
@@ -183,8 +183,15 @@ def _bootstrap(args: argparse.Namespace) -> int:
 def _read(args: argparse.Namespace) -> int:
     if args.max is not None and args.max < 0:
         raise KafkaRuntimeError(f"--max must be >= 0, got {args.max}")
+    from kafka.errors import KafkaError
+
     bootstrap = args.bootstrap or _running_bootstrap(args.instance)
-    for value in read_topic(bootstrap, args.topic, args.max):
+    require_broker(bootstrap)
+    try:
+        values = read_topic(bootstrap, args.topic, args.max)
+    except KafkaError as exc:  # reachable, but not a broker that answers: one line, no trace
+        raise KafkaRuntimeError(f"reading {args.topic!r} from {bootstrap}: {exc}") from None
+    for value in values:
         print(value.decode("utf-8", errors="backslashreplace") if value is not None else "")
     return 0
 
@@ -203,6 +210,7 @@ def _produce(args: argparse.Namespace) -> int:
     # a bad range is named before any broker is looked for
     patients = None if args.patients is None else parse_patients(args.patients)
     bootstrap = args.bootstrap or _running_bootstrap(args.instance)
+    require_broker(bootstrap)  # else each producer process would print its own traceback
     spec = ProduceSpec(
         bootstrap=bootstrap,
         topic=args.topic,

@@ -24,11 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import ConsumerRebalanceListener
 from streamparse import Spout
 
 from squall.kafka.errors import KafkaConfigError
 from squall.kafka.offsets import OffsetTracker, Outcome, TopicPart, format_tup_id, parse_tup_id
+from squall.kafka.rebalance import Listener
 from squall.kafka.settings import SPOUT_SETTINGS, KafkaSpoutSettings
 from squall.realtime.context import realtime_of, set_release
 from squall.realtime.standalone import attach
@@ -52,12 +52,20 @@ class ReliableKafkaSpout(Spout):
         raise NotImplementedError
 
     def to_values(
-        self, topic: str, partition: int, offset: int, value: str, stands_for: int = 1
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        value: str,
+        stands_for: int = 1,
+        timestamp_ms: int | None = None,
     ) -> list[Any]:
         """The tuple for one record (``value`` is its UTF-8 decoded payload). ``stands_for``:
         the records of its key it stands for, itself included — more than 1 after records of
         that key were discarded in overload (``RealtimeContext.keep_weight``); a subclass whose
-        results count records may carry it along to weigh them."""
+        results count records may carry it along to weigh them. ``timestamp_ms``: the record's
+        Kafka timestamp (None if it has none), the same on every delivery of the record, so a
+        subclass may carry it as the event time of a payload that has none of its own."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------------------ lifecycle
@@ -135,7 +143,7 @@ class ReliableKafkaSpout(Spout):
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=max(1000, s.session_timeout_ms // 3),
         )
-        consumer.subscribe(list(s.topics), listener=_Listener(self))
+        consumer.subscribe(list(s.topics), listener=Listener(self))
         # A fresh metadata fetch after subscribing, before the first group join. kafka-python
         # 3.0.12 takes the leader's "assignment snapshot" from metadata seen since subscribe();
         # joined before any arrived, it assigned from an empty snapshot, saw the topic's
@@ -278,7 +286,9 @@ class ReliableKafkaSpout(Spout):
             self.stats["shed"] += 1
             self.tracker.acked(tp, record.offset)
             return
-        values = self.to_values(record.topic, record.partition, record.offset, text, stands_for)
+        values = self.to_values(
+            record.topic, record.partition, record.offset, text, stands_for, record.timestamp
+        )
         released = record.timestamp / 1000.0 if record.timestamp is not None else None
         self.in_flight[tup_id] = _InFlight(tp, record.offset, values, raw, released)
         self.stats["emitted"] += 1
@@ -465,33 +475,4 @@ class ReliableKafkaSpout(Spout):
             "committed offsets)",
             sorted(revoked),
             dropped,
-        )
-
-
-class _Listener(ConsumerRebalanceListener):
-    """Forwards kafka-python's rebalance callbacks (run inside ``poll``) to the spout."""
-
-    def __init__(self, spout: ReliableKafkaSpout) -> None:
-        self.spout = spout
-
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        self.spout.on_revoked({(tp.topic, tp.partition) for tp in revoked})
-
-    def on_partitions_assigned(self, assigned: Any) -> None:
-        # A partition this member had before resumes at its first unfinished offset (a local
-        # seek: no network call, which would deadlock on kafka-python's event loop), tracked
-        # from there so its acked-but-uncommitted prefix is committed. Others start from the
-        # group's committed offset and are tracked from their first record.
-        for tp in assigned:
-            resume = self.spout.resume_at.pop((tp.topic, tp.partition), None)
-            if resume is not None:
-                point, committed = resume
-                self.spout.consumer.seek(tp, point)
-                self.spout.tracker.resume((tp.topic, tp.partition), point, committed)
-        self.spout.resume_at.clear()
-        self.spout._revoked_since = None
-        self.spout.logger.info(
-            "task %s assigned %s",
-            getattr(self.spout, "task_id", "?"),
-            sorted((tp.topic, tp.partition) for tp in assigned),
         )
