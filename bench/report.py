@@ -227,6 +227,13 @@ def plot_plan(rows: list[Row], path: Path, quick: bool) -> None:
 
 # (issue, what, row, baseline row, minimum ratio)
 TARGETS: list[tuple[str, str, str, str, float]] = [
+    (
+        "13",
+        "600 s window >= 0.9x of 10 s",
+        "pane trend, Kafka feed, window 600 s, 1 proc, acking on",  # bench.run.PANE_WINDOW_ROW
+        "pane trend, Kafka feed, window 10 s, 1 proc, acking on",
+        0.9,
+    ),
     ("7", "runner with acking >= 0.5x the hand loop", "1 proc, acking on", "hand loop", 0.5),
     ("7", "runner without acking >= 0.8x the hand loop", "1 proc, acking off", "hand loop", 0.8),
     (
@@ -280,7 +287,28 @@ TARGETS: list[tuple[str, str, str, str, float]] = [
         "kafka-python consumer ceiling",
         0.8,
     ),
+    # Issue 13, item 1: against hand loops doing the same work (bench/kafka_hand_loops.py)
+    (
+        "13",
+        "Kafka end to end >= 0.8x the kafka-python hand loop",
+        "HealthKafkaTopology, backlog, 1 proc",
+        "hand loop, kafka-python",
+        0.8,
+    ),
+    (
+        "13",
+        "Kafka confluent end to end >= 0.4x the confluent-kafka hand loop",
+        "HealthKafkaTopology, confluent-kafka backend, backlog, 1 proc",
+        "hand loop, confluent-kafka",
+        0.4,
+    ),
 ]
+# Rows a target names that nothing measures yet: the target says so instead of "not measured".
+NOT_BUILT: dict[str, str] = {
+    "HealthKafkaTopology, confluent-kafka backend, backlog, 1 proc": (
+        "the topology has no confluent-kafka backend yet"
+    ),
+}
 
 
 def target_lines(rows: list[Row]) -> list[str]:
@@ -290,8 +318,15 @@ def target_lines(rows: list[Row]) -> list[str]:
     lines = ["## Targets in this run", "", "| issue | target | ratio | met |", "|---|---|---:|---|"]
     for issue, what, name, base, minimum in TARGETS:
         row, ref = by_name.get(name), by_name.get(base)
+        if row is None and name in NOT_BUILT:
+            lines.append(f"| {issue} | {what} | — | not built: {NOT_BUILT[name]} |")
+            continue
         if row is None or ref is None or not row.records_per_s or not ref.records_per_s:
-            lines.append(f"| {issue} | {what} | — | not measured in this run |")
+            failed = [r.name for r in (row, ref) if r is not None and r.note.startswith("FAILED")]
+            why = (
+                f"row failed: {failed[0]} (see its note)" if failed else "not measured in this run"
+            )
+            lines.append(f"| {issue} | {what} | — | {why} |")
             continue
         ratio = row.records_per_s / ref.records_per_s
         lines.append(f"| {issue} | {what} | {ratio:.2f} | {'yes' if ratio >= minimum else 'NO'} |")
@@ -305,6 +340,7 @@ def target_lines(rows: list[Row]) -> list[str]:
     from bench.report_ui import target_lines as ui_target_lines
 
     lines += ui_target_lines(rows)
+    lines += _window_rss_lines(by_name)
     keyed = [r for r in rows if r.group == "scaling" and "keys" in r.name and r.peak_rss_mb]
     if keyed:
         low, high = min(r.peak_rss_mb or 0 for r in keyed), max(r.peak_rss_mb or 0 for r in keyed)
@@ -319,6 +355,19 @@ def target_lines(rows: list[Row]) -> list[str]:
     if realtime:
         lines += ["", *realtime]
     return lines
+
+
+def _window_rss_lines(by_name: dict[str, Row]) -> list[str]:
+    """Issue 13's memory target of the pane-based trend path: 600 s peak RSS <= 1.2x 10 s."""
+    from bench.run import PANE_WINDOW_ROW
+
+    short, long = by_name.get(PANE_WINDOW_ROW.format(10)), by_name.get(PANE_WINDOW_ROW.format(600))
+    what = "600 s window peak RSS <= 1.2x of 10 s"
+    if short is None or long is None or not short.peak_rss_mb or not long.peak_rss_mb:
+        return [f"| 13 | {what} | — | not measured in this run |"]
+    ratio = long.peak_rss_mb / short.peak_rss_mb
+    shown = f"{ratio:.2f} ({short.peak_rss_mb:.0f} -> {long.peak_rss_mb:.0f} MB)"
+    return [f"| 13 | {what} | {shown} | {'yes' if ratio <= 1.2 else 'NO'} |"]
 
 
 def _plan_lines(summary: dict[str, Any]) -> list[str]:

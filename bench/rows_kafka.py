@@ -1,19 +1,30 @@
 """Rows (e): end to end through the project's real Kafka broker (``squall.kafka.broker``).
 
-One broker (its own instance folder, free ports) serves four measurements, in this order:
+One broker (its own instance folder, free ports) serves five measurements, in this order:
 
 1. **producer**: kafka-python's ``KafkaProducer`` writing the backlog as fast as it can (acks=1,
    linger 5 ms): what the offered rates below can reach on this machine;
 2. **consumer ceiling**: a bare ``KafkaConsumer`` (no group, all partitions assigned) reading
    that backlog: no topology can consume faster with kafka-python;
-3. **topology, backlog**: HealthKafkaTopology (KafkaHealthSpout -> parse -> BMI -> threshold ->
-   AlertsKafkaSink / DeadLetterKafkaSink) on the embedded runner draining the same backlog;
-   rate = readings / (CreateTime of the last alert - of the first). Target >= 0.8x ceiling;
-4. **latency at fixed offered rates**: a producer process sends readings paced at R/s, each
+3. **hand loops, backlog** (issue 13): the topology's work written by hand, no framework, one
+   process (``bench.kafka_hand_loops``), once on kafka-python and once on confluent-kafka, each
+   draining that backlog in a group of its own and writing to topics of its own;
+4. **topology, backlog**: HealthKafkaTopology (KafkaHealthSpout -> parse -> BMI -> threshold ->
+   AlertsKafkaSink / trends / DeadLetterKafkaSink) on the embedded runner draining the same
+   backlog. Target >= 0.8x the kafka-python hand loop (issue 13; issue 5's: 0.8x the ceiling);
+5. **latency at fixed offered rates**: a producer process sends readings paced at R/s, each
    carrying its produce time as ``ts``; the topology runs meanwhile. Latency of an alert =
    its record's CreateTime (set when the alerts sink sends it) - the reading's ``ts``, for
    readings produced from 1 s after the first alert (steady state; the start-up wait for the
    group join is reported in the note).
+
+Rows 3 and 4 are measured alike, one run each: rate = readings / (CreateTime of the last alert
+record - of the first), read back from the row's alerts topic (the group join is not counted);
+outputs are read back from its topics too. A row whose alerts (each (rule, source) once) or
+dead letters differ from the kafka-python hand loop's fails: its rate is withheld. Trend
+windows are shown, not compared: which alerts are late depends on how the partitions'
+fetches interleave and on when the watermark moves (per poll batch here, per 1 s tick in the
+topology), and the topology's windows are at-most-once by design (bolts/kafka_trend_feed.py).
 """
 
 from __future__ import annotations
@@ -26,12 +37,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.health_workload import STEP_MS, T0_MS, payload
+from bench.kafka_hand_loops import COMMIT_EVERY, LOOPS, OutputTopics
 
 Progress = Callable[[int], None]
 PARTITIONS = 4
+TOPOLOGY_ROW = "HealthKafkaTopology, backlog, 1 proc"
 
 
 def _percentile(sorted_values: list[float], q: float) -> float | None:
@@ -100,6 +114,144 @@ def _read_alerts(bootstrap: str, topic: str) -> list[tuple[int, int]]:
             out.extend((r.timestamp, json.loads(r.value)["ts"]) for r in batch)
     consumer.close()
     return out
+
+
+@dataclass
+class _Outputs:
+    """What a backlog row wrote, read back from its topics."""
+
+    alerts: int = 0
+    alert_keys: set[tuple[str, str]] = field(default_factory=set)  # (rule, source): distinct
+    first_ms: int | None = None  # CreateTime of the first alert record
+    last_ms: int | None = None
+    invalid: int = 0
+    invalid_keys: set[bytes] = field(default_factory=set)  # sources
+    trends: int = 0
+    trend_total: int = 0
+
+    def text(self) -> str:
+        dup = self.alerts - len(self.alert_keys)
+        return (
+            f"{self.alerts} alerts, {self.invalid} invalid, {self.trends} trends"
+            f" (sum {self.trend_total})" + (f", {dup} duplicate alerts" if dup else "")
+        )
+
+    def differs_from(self, ref: _Outputs) -> str:
+        """Why these outputs are not the reference's work ("" if they are)."""
+        missing = len(ref.alert_keys - self.alert_keys)
+        extra = len(self.alert_keys - ref.alert_keys)
+        if missing or extra:
+            return f"{missing} alerts missing, {extra} not expected"
+        if self.invalid_keys != ref.invalid_keys:
+            return f"{len(self.invalid_keys)} dead letters, expected {len(ref.invalid_keys)}"
+        return ""
+
+    def rate(self, records: int) -> float | None:
+        if self.first_ms is None or self.last_ms is None:
+            return None
+        return records / (max(1, self.last_ms - self.first_ms) / 1000)
+
+
+def _read_outputs(bootstrap: str, topics: dict[str, str]) -> _Outputs:
+    """Every record of the ``alerts``, ``invalid`` and ``trends`` topics, up to their ends."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    out = _Outputs()
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        for kind in ("alerts", "invalid", "trends"):
+            topic = topics[kind]
+            parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+            consumer.assign(parts)
+            consumer.seek_to_beginning()
+            ends = consumer.end_offsets(parts)
+            while any(consumer.position(tp) < ends[tp] for tp in parts):
+                for batch in consumer.poll(timeout_ms=500).values():
+                    for r in batch:
+                        if kind == "alerts":
+                            alert = json.loads(r.value)
+                            out.alerts += 1
+                            out.alert_keys.add((alert["rule"], alert["reading"]["source"]))
+                            out.first_ms = min(out.first_ms or r.timestamp, r.timestamp)
+                            out.last_ms = max(out.last_ms or r.timestamp, r.timestamp)
+                        elif kind == "invalid":
+                            out.invalid += 1
+                            out.invalid_keys.add(r.key)
+                        else:
+                            out.trends += 1
+                            out.trend_total += json.loads(r.value)["count"]
+    finally:
+        consumer.close()
+    return out
+
+
+def _hand_loop_row(
+    client: str, bootstrap: str, readings: str, records: int, tag: str, progress: Progress | None
+) -> tuple[dict[str, Any], _Outputs | None]:
+    """Row 3 for one client: the hand loop drains ``readings``; its row and its outputs."""
+    from squall.kafka.admin import ensure_topics
+
+    name = f"hand loop, {client}"
+    row: dict[str, Any] = {
+        "name": name,
+        "records_per_s": None,
+        "baseline": "kafka-python consumer ceiling" if client == "kafka-python" else None,
+    }
+    out = OutputTopics(f"alerts-{tag}", f"invalid-{tag}", f"trends-{tag}")
+    ensure_topics(bootstrap, {out.alerts: 1, out.invalid: 1, out.trends: 1})
+    print(f"    {name} draining the backlog ...", flush=True)
+    try:
+        run = LOOPS[client](bootstrap, readings, out, f"bench-{tag}", progress)
+    except ImportError as exc:
+        row["note"] = f"{client} not installed ({exc}); pip install -e '.[bench]'"
+        return row, None
+    except Exception as exc:  # noqa: BLE001 - reported in the row, the group goes on
+        row["note"] = f"FAILED: {type(exc).__name__}: {exc}"[:300]
+        return row, None
+    got = _read_outputs(
+        bootstrap, {"alerts": out.alerts, "invalid": out.invalid, "trends": out.trends}
+    )
+    counted = run.outcome
+    row["outputs"] = got.text()
+    own = (counted.alerts, counted.invalid, counted.trends, counted.trend_total)
+    if own != (got.alerts, got.invalid, got.trends, got.trend_total) or run.records != records:
+        row["note"] = (
+            f"FAILED: the loop counted {run.records:,} records and (alerts, invalid, trends,"
+            f" sum) {own}, its topics hold {got.text()}"
+        )
+        return row, None
+    row["records_per_s"] = got.rate(records)
+    row["note"] = (
+        f"{_client_version(client)}; {run.commits} synchronous commits (every"
+        f" {COMMIT_EVERY:,} records, after a flush); {run.late} late alerts; own clock"
+        f" {run.records_per_s:,.0f}/s"
+    )
+    return row, got
+
+
+def _client_version(client: str) -> str:
+    from importlib.metadata import version
+
+    if client == "confluent-kafka":
+        import confluent_kafka
+
+        return f"confluent-kafka {version(client)}, librdkafka {confluent_kafka.libversion()[0]}"
+    return f"{client} {version(client)}"
+
+
+def _check_outputs(row: dict[str, Any], got: _Outputs, reference: _Outputs | None) -> None:
+    """Fail ``row`` (withhold its rate) when its work differs from the kafka-python loop's."""
+    if reference is None:
+        row["note"] += "; outputs not compared: the kafka-python hand loop did not run"
+        return
+    why = got.differs_from(reference)
+    if why:
+        measured = row["records_per_s"]
+        shown = "—" if measured is None else f"{measured:,.0f}"
+        row["note"] = f"FAILED: outputs differ from the kafka-python hand loop's ({why});" + (
+            f" measured {shown}/s; " + row["note"]
+        )
+        row["records_per_s"] = None
 
 
 class _Done(KeyboardInterrupt):
@@ -238,7 +390,7 @@ def kafka_rows(
             )
             return tag
 
-        # 1 + 2: producer and consumer ceilings on one backlog.
+        # 1 + 2: producer and consumer ceilings on one backlog, which rows 3 and 4 drain too.
         tag = fresh()
         queue = ctx.Queue()
         print(f"    producing {records:,} readings ...", flush=True)
@@ -261,25 +413,33 @@ def kafka_rows(
                 "note": f"{PARTITIONS} partitions, no group",
             }
         )
-        # 3: the topology drains the backlog.
+        # 3: the hand loops drain the same backlog (issue 13's fair baselines).
+        reference: _Outputs | None = None  # the kafka-python loop's: every row is compared
+        for client in LOOPS:
+            row, got = _hand_loop_row(
+                client, bootstrap, f"readings-{tag}", records, f"{tag}-{client}", progress
+            )
+            if client == "kafka-python":
+                reference = got
+            elif got is not None:
+                _check_outputs(row, got, reference)
+            rows.append(row)
+        # 4: the topology drains the backlog.
         print("    HealthKafkaTopology draining the backlog ...", flush=True)
-        start_ms = time.time_ns() // 1_000_000
         topics = _run_topology(bootstrap, tag, records, lambda: True, progress, timeout_s=600)
-        alerts = _read_alerts(bootstrap, topics["alerts"])
-        last_ms = max((ts for ts, _ in alerts), default=start_ms + 1)
-        # From the first alert, not from start: the consumer group's join (seconds) is not
-        # throughput, and the ceiling is timed from its first fetch too.
-        first_ms = min((ts for ts, _ in alerts), default=start_ms)
-        rows.append(
-            {
-                "name": "HealthKafkaTopology, backlog, 1 proc",
-                "records_per_s": records / (max(1, last_ms - first_ms) / 1000),
-                "baseline": "kafka-python consumer ceiling",
-                "outputs": f"{len(alerts)} alerts",
-                "note": "target >= 0.8x the consumer ceiling" + topics["errors"],
-            }
-        )
-        # 4: latency at fixed offered rates.
+        got = _read_outputs(bootstrap, topics)
+        row = {
+            "name": TOPOLOGY_ROW,
+            # From the first alert, not from start: the consumer group's join (seconds) is not
+            # throughput, and the ceiling is timed from its first fetch too.
+            "records_per_s": got.rate(records),
+            "baseline": "hand loop, kafka-python",
+            "outputs": got.text(),
+            "note": "target >= 0.8x the kafka-python hand loop" + topics["errors"],
+        }
+        _check_outputs(row, got, reference)
+        rows.append(row)
+        # 5: latency at fixed offered rates.
         for rate in rates:
             tag = fresh()
             count = int(rate * seconds)
