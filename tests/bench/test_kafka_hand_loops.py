@@ -151,8 +151,6 @@ def _committed(bootstrap: str, group: str, topic: str) -> tuple[int, int]:
 @pytest.mark.parametrize("partitions", [1, 3])
 @pytest.mark.parametrize("client", list(LOOPS))
 def test_a_hand_loop_does_the_topologys_work(bootstrap: str, client: str, partitions: int) -> None:
-    if client == "confluent-kafka":
-        pytest.importorskip("confluent_kafka", reason="the bench extra: pip install -e '.[bench]'")
     tag = uuid.uuid4().hex[:8]
     readings = f"readings-{tag}"
     out = OutputTopics(f"alerts-{tag}", f"invalid-{tag}", f"trends-{tag}")
