@@ -9,7 +9,10 @@ Topics: ``health.kafka.alerts.topic``, ``health.kafka.trends.topic`` and
 
 Record values are JSON objects named by the input stream's fields:
 
-* alerts: ``{"rule", "reading_id", "ts", "reading"}``, key = reading id;
+* alerts: ``{"rule", "reading_id", "ts", "reading", "alert_id"}``, key = reading id;
+  ``alert_id`` is ``"<topic>:<partition>:<offset>/<rule>"`` of the reading's record (the same
+  on every replay, so a consumer can drop duplicates by it), or null for a reading that did not
+  come from Kafka;
 * trends: the trend tuple's fields, key = rule when present;
 * dead letters: ``{"raw", "reason", "ts", "source": {"topic", "partition", "offset"} | null,
   "stage": <component>}``, key = the source "topic:partition:offset" when known.
@@ -40,6 +43,10 @@ class AlertsKafkaSink(_HealthKafkaSink):
 
     def to_record(self, tup: Any, record: dict[str, Any]) -> tuple[bytes | None, bytes]:
         key = record.get("reading_id")
+        reading = record.get("reading")
+        source = reading.get("source") if isinstance(reading, dict) else None
+        # at-least-once delivers an alert again after a replay: the same id both times
+        record["alert_id"] = f"{source}/{record.get('rule')}" if isinstance(source, str) else None
         return (None if key is None else str(key).encode()), _json(record)
 
 

@@ -26,6 +26,7 @@ from bolts.kafka_sink import (
 from health_core.trend import TREND_FIELDS
 from spouts.kafka_health import KafkaHealthSpout
 from squall.kafka.errors import KafkaConfigError
+from squall.kafka.rebalance import watch_assignment
 from squall.testing import BoltHarness, SpoutHarness, make_tuple
 
 # kafka-python's ConsumerRecord fields the spout reads (key and timestamp: the real-time runtime)
@@ -323,16 +324,16 @@ def test_a_join_stuck_after_a_revoke_gets_a_fresh_consumer() -> None:
     consumer.listener.on_partitions_revoked([TopicPartition(TOPIC, 0)])
     assert consumer.assignment()  # what kafka-python still says during the rejoin
     spout_ = harness.spout
-    spout_._watch_assignment(time.monotonic() + 5)
+    watch_assignment(spout_, time.monotonic() + 5)
     assert FakeConsumer.instances[-1] is consumer  # a rejoin may take a while
-    spout_._watch_assignment(time.monotonic() + 21)
+    watch_assignment(spout_, time.monotonic() + 21)
     fresh = FakeConsumer.instances[-1]
     assert fresh is not consumer and fresh.listener is not None
     assert spout_.stats["consumer_replacements"] == 1
     assert spout_.tracker.in_flight() == 0
     # the fresh member is assigned: no further replacement
     fresh.listener.on_partitions_assigned([TopicPartition(TOPIC, 0)])
-    spout_._watch_assignment(time.monotonic() + 60)
+    watch_assignment(spout_, time.monotonic() + 60)
     assert FakeConsumer.instances[-1] is fresh
 
 
@@ -340,7 +341,7 @@ def test_a_completed_rejoin_is_left_alone() -> None:
     harness, consumer, _ = spout({"squall.kafka.spout.stuck.join.secs": 20})
     consumer.listener.on_partitions_revoked([TopicPartition(TOPIC, 0)])
     consumer.listener.on_partitions_assigned([TopicPartition(TOPIC, 0)])
-    harness.spout._watch_assignment(time.monotonic() + 60)
+    watch_assignment(harness.spout, time.monotonic() + 60)
     assert FakeConsumer.instances[-1] is consumer
 
 
@@ -386,7 +387,34 @@ def test_sink_acks_only_after_the_broker_acknowledged() -> None:
     topic, key, value, _ = producer.sent[0]
     assert topic == "health.alerts"
     assert key == b"7"
-    assert json.loads(value) == {"rule": "bmi > 35", "reading_id": 7, "ts": 1, "reading": {"id": 7}}
+    assert json.loads(value) == {
+        "rule": "bmi > 35",
+        "reading_id": 7,
+        "ts": 1,
+        "reading": {"id": 7},
+        "alert_id": None,  # a reading that did not come from Kafka has no coordinates
+    }
+
+
+def test_an_alert_id_is_its_records_coordinates_and_rule_the_same_on_a_replay() -> None:
+    harness = BoltHarness(AlertsKafkaSink, CONF, component="alerts", sources=ALERT_SOURCES)
+    producer = FakeProducer.instances[-1]
+    reading = {"id": 7, "source": "health.readings:2:17"}
+    for rule, tup_id in (("bmi > 35", "a"), ("weight_kg > 80", "b"), ("bmi > 35", "replay")):
+        harness.process(
+            make_tuple(
+                [rule, 7, 1, reading],
+                fields=["rule", "reading_id", "ts", "reading"],
+                component="threshold",
+                id=tup_id,
+            )
+        )
+    ids = [json.loads(value)["alert_id"] for _, _, value, _ in producer.sent]
+    assert ids == [
+        "health.readings:2:17/bmi > 35",
+        "health.readings:2:17/weight_kg > 80",
+        "health.readings:2:17/bmi > 35",
+    ]
 
 
 def test_trend_windows_go_to_the_configured_trends_topic() -> None:

@@ -1,5 +1,6 @@
-"""kafka-python's rebalance callbacks for ``ReliableKafkaSpout``: run inside its consumer's
-``poll``, they tell the spout which partitions it lost and where the ones it got resume."""
+"""Group membership of ``ReliableKafkaSpout``: kafka-python's rebalance callbacks (run inside
+its consumer's ``poll``: which partitions it lost, where the ones it got resume) and the
+replacement of a consumer whose group join never completes."""
 
 from __future__ import annotations
 
@@ -9,16 +10,24 @@ from kafka import ConsumerRebalanceListener
 
 
 class RebalancingSpout(Protocol):
-    """What the callbacks use of ``squall.kafka.spout.ReliableKafkaSpout`` (a protocol, so
-    that this module does not import the spout's)."""
+    """What this module uses of ``squall.kafka.spout.ReliableKafkaSpout`` (a protocol, so
+    that it does not import the spout's)."""
 
     consumer: Any
     tracker: Any
     logger: Any
+    settings: Any
+    stats: dict[str, int]
+    in_flight: dict[str, Any]
+    buffered: Any
+    replay: Any
+    dead_letter_pending: Any
     resume_at: dict[tuple[str, int], tuple[int, int | None]]
     _revoked_since: float | None
+    _unassigned_since: float | None
 
     def on_revoked(self, revoked: set[tuple[str, int]]) -> None: ...
+    def _new_consumer(self) -> Any: ...
 
 
 class Listener(ConsumerRebalanceListener):
@@ -48,3 +57,49 @@ class Listener(ConsumerRebalanceListener):
             getattr(self.spout, "task_id", "?"),
             sorted((tp.topic, tp.partition) for tp in assigned),
         )
+
+
+def watch_assignment(spout: RebalancingSpout, now: float) -> None:
+    """Replace a consumer whose group join has not completed for too long.
+
+    A workaround, not a design: with kafka-python 3.0.12, a rejoin right after the first
+    assignment sometimes never completes its SyncGroup ("Elected group leader" and then
+    nothing for minutes, the member finally unknown to the broker). A fresh member joins
+    within a second. Only in-flight state is lost, and it replays from the commits.
+
+    Two signs of a stuck join: no partitions at all, or partitions revoked and none
+    assigned since. The second matters because kafka-python keeps reporting the revoked
+    partitions in ``assignment()`` until the new assignment arrives (seen under Storm: a
+    rebalance 0.3 s after the first assignment, then nothing for 4 minutes). A task that
+    legitimately has no partitions (more tasks than partitions) rejoins every
+    ``stuck.join.secs``; keep task counts at most the partition count.
+    """
+    waiting_since = spout._revoked_since
+    if waiting_since is None:
+        if spout.consumer.assignment():
+            spout._unassigned_since = None
+            return
+        if spout._unassigned_since is None:
+            spout._unassigned_since = now
+        waiting_since = spout._unassigned_since
+    if now - waiting_since < spout.settings.stuck_join_s:
+        return
+    spout.logger.warning(
+        "group join not complete for %.0f s: replacing the Kafka consumer (group %s)",
+        now - waiting_since,
+        spout.settings.group_id,
+    )
+    spout.stats["consumer_replacements"] += 1
+    spout.tracker.revoke(spout.tracker.partitions())
+    spout.in_flight.clear()
+    spout.buffered.clear()
+    spout.replay.clear()
+    spout.dead_letter_pending.clear()
+    spout.resume_at.clear()
+    try:
+        spout.consumer.close(autocommit=False)
+    except Exception as exc:  # a broken member may fail to leave; the new one matters
+        spout.logger.warning("closing the stuck consumer failed: %r", exc)
+    spout.consumer = spout._new_consumer()
+    spout._unassigned_since = None
+    spout._revoked_since = None

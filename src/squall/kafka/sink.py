@@ -19,6 +19,7 @@ from typing import Any
 from streamparse import Bolt
 
 from squall.kafka.errors import KafkaConfigError
+from squall.kafka.reconnect import BOOTSTRAP_TIMEOUT_MS, Reconnect
 from squall.kafka.settings import SINK_FLUSH_TIMEOUT, SINK_MAX_PENDING, SINK_SCHEMA
 
 
@@ -48,8 +49,6 @@ class KafkaSinkBolt(Bolt):
     # ----------------------------------------------------------------------------------------
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
-        from kafka import KafkaProducer
-
         self.conf = storm_conf
         self.topic = self.sink_topic(storm_conf)
         settings = SINK_SCHEMA.read(storm_conf)
@@ -58,18 +57,36 @@ class KafkaSinkBolt(Bolt):
         self.fields_by_source: dict[str, dict[str, list[str]]] = (
             context.get("source->stream->fields") or {} if isinstance(context, dict) else {}
         )
-        self.producer = KafkaProducer(
-            bootstrap_servers=self.bootstrap_servers(storm_conf),
-            acks="all",
-            linger_ms=5,
-            batch_size=64 * 1024,
-            client_id=f"squall-sink-{self.topic}",
-            max_block_ms=15_000,  # bounds the start-up topic check when the broker is away
-        )
-        self._check_topic()
         self.pending: deque[tuple[Any, Any]] = deque()  # (tuple, send future), in send order
         self.written = 0
         self.write_failures = 0
+        self.producer: Any = None  # None until the broker answers (squall.kafka.reconnect)
+        servers = self.bootstrap_servers(storm_conf)
+        self.reconnect = Reconnect(f"sink {type(self).__name__}", servers, self.logger)
+        self._connect()
+
+    def _connect(self) -> bool:
+        """Make the producer; False (logged, retried later with backoff) while the broker does
+        not answer. A missing topic raises: configuration, not a wait."""
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaError
+
+        try:
+            self.producer = KafkaProducer(
+                bootstrap_servers=self.bootstrap_servers(self.conf),
+                acks="all",
+                linger_ms=5,
+                batch_size=64 * 1024,
+                client_id=f"squall-sink-{self.topic}",
+                max_block_ms=15_000,  # bounds the start-up topic check when the broker is away
+                bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+            )
+        except KafkaError as exc:
+            self.reconnect.failed(exc)
+            return False
+        self._check_topic()
+        self.reconnect.succeeded()
+        return True
 
     def _check_topic(self) -> None:
         """Fail at start, naming the topic, rather than block every send on a missing one.
@@ -102,6 +119,9 @@ class KafkaSinkBolt(Bolt):
         return name_values(values, fields)
 
     def process(self, tup: Any) -> None:
+        if self.producer is None and not (self.reconnect.due() and self._connect()):
+            self.fail(tup)  # not written: its tree replays from the spout once Kafka answers
+            return
         key, value = self.to_record(tup, self.record(tup))
         self.pending.append((tup, self.producer.send(self.topic, value=value, key=key)))
         self._resolve(scan_all=False)
@@ -110,13 +130,16 @@ class KafkaSinkBolt(Bolt):
             self._resolve(scan_all=True)
 
     def process_tick(self, tup: Any) -> None:
-        self._resolve(scan_all=True)
+        if self.producer is not None:
+            self._resolve(scan_all=True)
 
     def squall_poll(self) -> bool:
         """Called by the embedded runner once per turn of its loop: ack the writes the broker
         has answered since, without waiting for the next tuple or tick (an alert is done when
         the broker has it: its deadline should not wait a second for a tick). Storm has no such
         call; there the ticks do it. True if a tuple was settled."""
+        if self.producer is None:
+            return False
         before = len(self.pending)
         self._resolve(scan_all=False)
         return len(self.pending) != before
@@ -154,6 +177,8 @@ class KafkaSinkBolt(Bolt):
 
     def close(self) -> None:
         """Give in-flight writes a last chance, then settle every tuple either way."""
+        if self.producer is None:
+            return  # never connected: every tuple was failed as it came
         try:
             self.producer.flush(timeout=self.flush_timeout_s)
         finally:

@@ -28,7 +28,8 @@ from streamparse import Spout
 
 from squall.kafka.errors import KafkaConfigError
 from squall.kafka.offsets import OffsetTracker, Outcome, TopicPart, format_tup_id, parse_tup_id
-from squall.kafka.rebalance import Listener
+from squall.kafka.rebalance import Listener, watch_assignment
+from squall.kafka.reconnect import BOOTSTRAP_TIMEOUT_MS, Reconnect
 from squall.kafka.settings import SPOUT_SETTINGS, KafkaSpoutSettings
 from squall.realtime.context import realtime_of, set_release
 from squall.realtime.standalone import attach
@@ -71,8 +72,6 @@ class ReliableKafkaSpout(Spout):
     # ------------------------------------------------------------------------------ lifecycle
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
-        from kafka import KafkaProducer
-
         self.settings = self.settings_from_conf(storm_conf)
         s = self.settings
         self.tracker = OffsetTracker(max_attempts=s.max_attempts)
@@ -100,19 +99,46 @@ class ReliableKafkaSpout(Spout):
         self._revoked_since: float | None = None  # revoked, not yet assigned again, since
         # partition -> (first unfinished offset, last commit point sent) at its last revoke
         self.resume_at: dict[TopicPart, tuple[int, int | None]] = {}
-        self.consumer = self._new_consumer()
-        self.producer = KafkaProducer(
-            bootstrap_servers=list(s.bootstrap_servers),
-            acks="all",
-            client_id=f"squall-spout-dlq-{task}",
-        )
+        self.consumer: Any = None  # None until the broker answers (squall.kafka.reconnect)
+        self.producer: Any = None
+        self.reconnect = Reconnect(f"spout {type(self).__name__}", s.bootstrap_servers, self.logger)
+        self._connect()
         # Under Storm no runtime times the trees: a self-timed context does, from the records'
         # timestamps to the acks, and keeps this task's overload state for discard and rate
         # (squall.realtime.standalone). Embedded: hooks that do nothing.
         self.timer = attach(self, storm_conf, ("default",), max_pending=s.max_in_flight)
 
+    def _connect(self) -> bool:
+        """Make the consumer and the dead-letter producer; False (logged, retried later with
+        backoff) while the broker does not answer. A missing topic raises: configuration."""
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaError
+
+        s = self.settings
+        try:
+            consumer = self._new_consumer()
+        except KafkaError as exc:
+            self.reconnect.failed(exc)
+            return False
+        try:
+            self.producer = KafkaProducer(
+                bootstrap_servers=list(s.bootstrap_servers),
+                acks="all",
+                client_id=f"squall-spout-dlq-{self._task}",
+                bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+            )
+        except KafkaError as exc:
+            consumer.close(autocommit=False)
+            self.reconnect.failed(exc)
+            return False
+        self.consumer = consumer
+        self.reconnect.succeeded()
+        return True
+
     def close(self) -> None:
         """Commit what is done, then leave the group (its partitions move to the others)."""
+        if self.consumer is None:
+            return  # never reached the broker: nothing fetched, nothing to commit
         try:
             if self.dead_letter_sent:  # their answers, so that what they cover commits too
                 self.producer.flush(timeout=5)
@@ -123,7 +149,8 @@ class ReliableKafkaSpout(Spout):
             self.producer.close(timeout=5)
 
     def deactivate(self) -> None:
-        self._commit(force=True)
+        if self.consumer is not None:
+            self._commit(force=True)
 
     def _new_consumer(self) -> Any:
         from kafka import KafkaConsumer
@@ -142,6 +169,7 @@ class ReliableKafkaSpout(Spout):
             max_poll_interval_ms=600_000,
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=max(1000, s.session_timeout_ms // 3),
+            bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
         )
         consumer.subscribe(list(s.topics), listener=Listener(self))
         # A fresh metadata fetch after subscribing, before the first group join. kafka-python
@@ -163,54 +191,13 @@ class ReliableKafkaSpout(Spout):
             )
         return consumer
 
-    def _watch_assignment(self, now: float) -> None:
-        """Replace a consumer whose group join has not completed for too long.
-
-        A workaround, not a design: with kafka-python 3.0.12, a rejoin right after the first
-        assignment sometimes never completes its SyncGroup ("Elected group leader" and then
-        nothing for minutes, the member finally unknown to the broker). A fresh member joins
-        within a second. Only in-flight state is lost, and it replays from the commits.
-
-        Two signs of a stuck join: no partitions at all, or partitions revoked and none
-        assigned since. The second matters because kafka-python keeps reporting the revoked
-        partitions in ``assignment()`` until the new assignment arrives (seen under Storm: a
-        rebalance 0.3 s after the first assignment, then nothing for 4 minutes). A task that
-        legitimately has no partitions (more tasks than partitions) rejoins every
-        ``stuck.join.secs``; keep task counts at most the partition count.
-        """
-        waiting_since = self._revoked_since
-        if waiting_since is None:
-            if self.consumer.assignment():
-                self._unassigned_since = None
-                return
-            if self._unassigned_since is None:
-                self._unassigned_since = now
-            waiting_since = self._unassigned_since
-        if now - waiting_since < self.settings.stuck_join_s:
-            return
-        self.logger.warning(
-            "group join not complete for %.0f s: replacing the Kafka consumer (group %s)",
-            now - waiting_since,
-            self.settings.group_id,
-        )
-        self.stats["consumer_replacements"] += 1
-        self.tracker.revoke(self.tracker.partitions())
-        self.in_flight.clear()
-        self.buffered.clear()
-        self.replay.clear()
-        self.dead_letter_pending.clear()
-        self.resume_at.clear()
-        try:
-            self.consumer.close(autocommit=False)
-        except Exception as exc:  # a broken member may fail to leave; the new one matters
-            self.logger.warning("closing the stuck consumer failed: %r", exc)
-        self.consumer = self._new_consumer()
-        self._unassigned_since = None
-        self._revoked_since = None
-
     # ------------------------------------------------------------------------------ the loop
 
     def next_tuple(self) -> None:
+        if self.consumer is None:
+            if self.reconnect.due():
+                self._connect()
+            return
         self._retry_dead_letters()
         if self.replay:
             tup_id = self.replay.popleft()
@@ -245,7 +232,7 @@ class ReliableKafkaSpout(Spout):
         now = time.monotonic()
         if room <= 0 or now < self._idle_until:
             return
-        self._watch_assignment(now)
+        watch_assignment(self, now)
         # While the group join is not complete, and nothing is in flight, the poll may wait a
         # little: kafka-python finishes a group join/sync only inside poll, and polls with a
         # zero timeout abandon the sync and rejoin over and over (seen: dozens of generations).
