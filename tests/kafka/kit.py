@@ -1,10 +1,11 @@
 """Helpers of the end-to-end tests: topics per test, reading topics back, the delivery check.
 
 The check is an oracle built from the readings topic itself: every record the broker holds
-there is parsed with the health domain code (``health_core.parse``, ``health_core.bmi``, the configured
-rules) to say which alerts must exist and which records must be dead letters; the alerts and
-dead-letter topics are then read back and compared. Duplicates are counted (at-least-once
-allows them); missing ones fail the test.
+there is judged by ``tests.kafka.oracle`` (its own payload checks, BMI and reading of
+config.yaml's rules, none of the project's code) to say which alerts must exist and which
+records must be dead letters; the alerts and dead-letter topics are then read back and
+compared. Duplicates are counted (at-least-once allows them); missing and unexpected ones fail
+the test.
 """
 
 from __future__ import annotations
@@ -21,12 +22,9 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from health_core.bmi import bmi
-from health_core.config import HealthConfig
-from health_core.parse import Reading, parse_payload
-from health_core.rules import firing
 from squall import run_topology
 from squall.kafka.admin import ensure_topics
+from tests.kafka.oracle import alerts_of, rules, valid_reading
 
 __test__ = False
 
@@ -187,6 +185,7 @@ class DeliveryReport:
     dead_letters_seen: int
     missing_dead_letters: list[str]
     duplicate_dead_letters: int
+    unexpected_dead_letters: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         return (
@@ -195,24 +194,24 @@ class DeliveryReport:
             f"missing {len(self.missing_alerts)}, duplicates {self.duplicate_alerts}, "
             f"unexpected {len(self.unexpected_alerts)}; dead letters seen "
             f"{self.dead_letters_seen}, missing {len(self.missing_dead_letters)}, "
-            f"duplicates {self.duplicate_dead_letters}"
+            f"duplicates {self.duplicate_dead_letters}, "
+            f"unexpected {len(self.unexpected_dead_letters)}"
         )
 
 
-def check_delivery(topics: HealthTopics, config: HealthConfig | None = None) -> DeliveryReport:
+def check_delivery(topics: HealthTopics) -> DeliveryReport:
     """Compare the alerts and dead-letter topics against what the readings topic implies."""
-    rules = (config or HealthConfig()).rules
+    config_rules = rules()
     readings = read_topic(topics.bootstrap, topics.readings)
     expected_alerts: set[tuple[str, int]] = set()
     expected_dead: set[str] = set()
     valid = 0
     for record in readings:
-        parsed = parse_payload(record.value, 1_800_000_000_000)
-        if isinstance(parsed, Reading):
+        reading = valid_reading(record.value)
+        if reading is not None:
             valid += 1
-            values = {**parsed.to_dict(), "bmi": bmi(parsed.weight_kg, parsed.height_cm)}
-            for rule in firing(rules, values):
-                expected_alerts.add((rule.name, parsed.id))
+            for rule in alerts_of(reading, config_rules):
+                expected_alerts.add((rule, int(reading["id"])))
         else:
             expected_dead.add(f"{record.topic}:{record.partition}:{record.offset}")
     alerts = Counter(
@@ -235,6 +234,7 @@ def check_delivery(topics: HealthTopics, config: HealthConfig | None = None) -> 
         dead_letters_seen=sum(dead.values()),
         missing_dead_letters=sorted(expected_dead - set(dead)),
         duplicate_dead_letters=sum(dead.values()) - len(dead),
+        unexpected_dead_letters=sorted(set(dead) - expected_dead),
     )
 
 

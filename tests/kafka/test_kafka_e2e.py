@@ -132,6 +132,7 @@ def assert_nothing_missing(topics: HealthTopics, readings: int, invalid: int) ->
     assert report.missing_alerts == []
     assert report.unexpected_alerts == []
     assert report.missing_dead_letters == []
+    assert report.unexpected_dead_letters == []  # a valid reading dead-lettered is a loss too
     assert report.expected_alerts > 0
 
 

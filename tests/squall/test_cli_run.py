@@ -26,8 +26,9 @@ def test_run_for_a_time_limit_prints_a_summary_and_exits_0():
     assert proc.returncode == 0, proc.stderr
     lines = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line.strip()}
     emitted, acked = int(lines["source"][1]), int(lines["source"][2])
-    assert emitted > 100 and acked > 0
-    assert int(lines["sink"][4]) > 0  # executed
+    # counts consistent with each other, not a rate: the machine's speed is not under test
+    assert emitted >= acked > 0
+    assert int(lines["sink"][4]) >= acked  # executed: every acked tree went through the sink
     assert "spouts emitted" in proc.stderr  # the progress line
 
 
