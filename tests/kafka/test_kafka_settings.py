@@ -13,6 +13,7 @@ import pytest
 from bolts.kafka_sink import AlertsKafkaSink
 from squall.kafka.errors import KafkaConfigError
 from squall.kafka.settings import KafkaSpoutSettings
+from squall.kafka.start import FORMS, StartAt
 from squall.settings import check_known
 from squall.testing import BoltHarness
 
@@ -22,7 +23,7 @@ SPOUT_KEYS = (
     "squall.kafka.spout.idle.poll.ms, "
     "squall.kafka.spout.max.attempts, squall.kafka.spout.max.in.flight, "
     "squall.kafka.spout.poll.max.records, squall.kafka.spout.session.timeout.ms, "
-    "squall.kafka.spout.stuck.join.secs"
+    "squall.kafka.spout.start, squall.kafka.spout.stuck.join.secs"
 )
 
 
@@ -38,6 +39,7 @@ def test_spout_tuning_reads_every_key_typed_with_its_default() -> None:
         "squall.kafka.spout.max.attempts": 3,
         "squall.kafka.spout.commit.interval.secs": "250ms",
         "squall.kafka.spout.stuck.join.secs": "1m",
+        "squall.kafka.spout.start": "offsets:0=5,2=7",
         "topology.workers": 2,  # Storm's keys are not the spout's business
     }
     tuning = KafkaSpoutSettings.tuning(conf)
@@ -52,6 +54,7 @@ def test_spout_tuning_reads_every_key_typed_with_its_default() -> None:
         "session_timeout_ms": 10_000,
         "commit_timeout_ms": 2000,
         "stuck_join_s": 60.0,
+        "start": StartAt("offsets", offsets=((0, 5), (2, 7))),
     }
     settings = KafkaSpoutSettings(("localhost:9092",), ("t",), "g", "dlq", **tuning)
     assert settings.commit_interval_s == 0.25
@@ -93,6 +96,9 @@ def test_an_unknown_spout_key_names_the_closest_and_the_valid_ones() -> None:
         ("session.timeout.ms", 5000, "must be an integer >= 6000; got 5000"),
         ("commit.interval.secs", "soon", "must be a duration >= 0 s: seconds, or " + UNITS),
         ("stuck.join.secs", 0, "must be a duration > 0 s; got 0"),
+        ("start", "soon", "must be " + FORMS + "; got 'soon'"),
+        ("start", "offsets:1=x", "must be " + FORMS + "; got 'offsets:1=x'"),
+        ("start", "timestamp:-5", "must be " + FORMS + "; got 'timestamp:-5'"),
     ],
 )
 def test_a_bad_spout_value_names_the_key_the_value_and_what_is_valid(

@@ -23,6 +23,8 @@ class RebalancingSpout(Protocol):
     replay: Any
     dead_letter_pending: Any
     resume_at: dict[tuple[str, int], tuple[int, int | None]]
+    start_at: dict[tuple[str, int], int]
+    started: set[tuple[str, int]]
     _revoked_since: float | None
     _unassigned_since: float | None
 
@@ -45,11 +47,18 @@ class Listener(ConsumerRebalanceListener):
         # from there so its acked-but-uncommitted prefix is committed. Others start from the
         # group's committed offset and are tracked from their first record.
         for tp in assigned:
-            resume = self.spout.resume_at.pop((tp.topic, tp.partition), None)
+            key = (tp.topic, tp.partition)
+            resume = self.spout.resume_at.pop(key, None)
             if resume is not None:
                 point, committed = resume
                 self.spout.consumer.seek(tp, point)
-                self.spout.tracker.resume((tp.topic, tp.partition), point, committed)
+                self.spout.tracker.resume(key, point, committed)
+            elif key in self.spout.start_at and key not in self.spout.started:
+                # a backfill (squall.kafka.spout.start): once, on its first assignment here;
+                # tracked from its first record, like any partition new to this member
+                self.spout.consumer.seek(tp, self.spout.start_at[key])
+                self.spout.logger.info("%s starts at offset %d", key, self.spout.start_at[key])
+            self.spout.started.add(key)
         self.spout.resume_at.clear()
         self.spout._revoked_since = None
         self.spout.logger.info(

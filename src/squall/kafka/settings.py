@@ -15,7 +15,8 @@ Spout (``squall.kafka.spout.``; default in parentheses):
 - ``idle.poll.ms`` (100): how long a poll may wait when nothing is in flight;
 - ``session.timeout.ms`` (10000, at least 6000): how soon a killed member's partitions move;
 - ``commit.timeout.ms`` (2000): longest a commit may hold the worker;
-- ``stuck.join.secs`` (20): replace a consumer whose group join has not completed this long.
+- ``stuck.join.secs`` (20): replace a consumer whose group join has not completed this long;
+- ``start`` (committed): where each partition starts, or a backfill (``squall.kafka.start``).
 
 Sink (``squall.kafka.sink.``): ``max.pending`` (5000): unresolved sends before the sink waits
 for the broker; ``flush.timeout.secs`` (10): longest that wait, and the last flush at close.
@@ -32,6 +33,7 @@ from typing import Any
 
 from squall.errors import ConfigError
 from squall.kafka.errors import KafkaConfigError
+from squall.kafka.start import StartAt, start_at
 from squall.settings import Reader, Schema, Setting, choice, duration, integer, register
 
 SPOUT_PREFIX = "squall.kafka.spout."
@@ -70,6 +72,7 @@ SPOUT_SETTINGS: dict[str, Setting] = {
     "stuck_join_s": _spout(
         "stuck.join.secs", duration(0, low_open=True), 20.0, "replace a consumer stuck joining"
     ),
+    "start": _spout("start", start_at, StartAt("committed"), "where partitions start (a backfill)"),
 }
 
 SPOUT_SCHEMA = register(
@@ -78,7 +81,11 @@ SPOUT_SCHEMA = register(
         SPOUT_PREFIX,
         SPOUT_SETTINGS.values(),
         # before the keys followed Storm's style they were the field names: max_attempts, ...
-        renamed={SPOUT_PREFIX + name: setting.key for name, setting in SPOUT_SETTINGS.items()},
+        renamed={
+            SPOUT_PREFIX + name: setting.key
+            for name, setting in SPOUT_SETTINGS.items()
+            if SPOUT_PREFIX + name != setting.key
+        },
         error=KafkaConfigError,
     )
 )
@@ -130,6 +137,7 @@ class KafkaSpoutSettings:
     stuck_join_s: float = _default("stuck_join_s")
     session_timeout_ms: int = _default("session_timeout_ms")
     fetch_max_wait_ms: int = _default("fetch_max_wait_ms")
+    start: StartAt = _default("start")
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers or not all(

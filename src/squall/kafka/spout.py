@@ -26,11 +26,13 @@ from typing import Any
 
 from streamparse import Spout
 
+from squall.errors import ConfigError
 from squall.kafka.errors import KafkaConfigError
 from squall.kafka.offsets import OffsetTracker, Outcome, TopicPart, format_tup_id, parse_tup_id
 from squall.kafka.rebalance import Listener, watch_assignment
 from squall.kafka.reconnect import BOOTSTRAP_TIMEOUT_MS, Reconnect
 from squall.kafka.settings import SPOUT_SETTINGS, KafkaSpoutSettings
+from squall.kafka.start import start_offsets
 from squall.realtime.context import realtime_of, set_release
 from squall.realtime.standalone import attach
 
@@ -99,6 +101,9 @@ class ReliableKafkaSpout(Spout):
         self._revoked_since: float | None = None  # revoked, not yet assigned again, since
         # partition -> (first unfinished offset, last commit point sent) at its last revoke
         self.resume_at: dict[TopicPart, tuple[int, int | None]] = {}
+        # squall.kafka.spout.start: offsets to start from, applied once per partition
+        self.start_at: dict[TopicPart, int] = {}
+        self.started: set[TopicPart] = set()
         self.consumer: Any = None  # None until the broker answers (squall.kafka.reconnect)
         self.producer: Any = None
         self.reconnect = Reconnect(f"spout {type(self).__name__}", s.bootstrap_servers, self.logger)
@@ -189,6 +194,12 @@ class ReliableKafkaSpout(Spout):
                 f"{list(s.bootstrap_servers)}; create it first, e.g. "
                 f"`squall kafka start --topics {missing[0]}:4`"
             )
+        try:
+            # a backfill's offsets, asked now: the rebalance callback that seeks may not ask
+            self.start_at = start_offsets(consumer, s.topics, s.start)
+        except ConfigError:
+            consumer.close(autocommit=False)
+            raise
         return consumer
 
     # ------------------------------------------------------------------------------ the loop
