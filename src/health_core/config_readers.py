@@ -44,9 +44,10 @@ def read_value(reader: Reader, value: Any, where: str) -> Any:
 
 
 def read_servers(value: Any, where: str) -> tuple[str, ...]:
-    """Kafka's bootstrap servers: one ``'host:port'`` string or a non-empty list of them."""
+    """Kafka's bootstrap servers: a non-empty list of ``'host:port'`` strings, or one string
+    of them separated by commas (Kafka's own ``bootstrap.servers`` form, as ``-o`` gives it)."""
     if isinstance(value, str):
-        value = [value]
+        value = [part.strip() for part in value.split(",")]
     if not isinstance(value, list) or not value:
         raise HealthConfigError(
             f"{where} must be a non-empty list of 'host:port' strings; got {value!r}"
@@ -54,7 +55,7 @@ def read_servers(value: Any, where: str) -> tuple[str, ...]:
     out = []
     for index, item in enumerate(value):
         host, sep, port = item.rpartition(":") if isinstance(item, str) else ("", "", "")
-        if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+        if not (sep and host and "," not in host and port.isdigit() and 0 < int(port) < 65536):
             raise HealthConfigError(
                 f"{where}[{index}] must be 'host:port' with a port in 1-65535; got {item!r}"
             )

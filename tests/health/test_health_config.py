@@ -362,3 +362,26 @@ def test_storm_keys_travel_as_storms_own_and_their_overrides_count() -> None:
         HealthConfig.from_storm_conf({**conf, "health.producers.rate.per.producer.hz": 5}).storm
         == HealthConfig().storm
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("10.0.0.2:9092", ("10.0.0.2:9092",)),
+        # Kafka's own bootstrap.servers form, as `-o health.kafka.bootstrap.servers=...` gives it
+        ("a:9092,b:9093, c:9094", ("a:9092", "b:9093", "c:9094")),
+        (["a:9092", "b:9093"], ("a:9092", "b:9093")),
+    ],
+)
+def test_bootstrap_servers_as_a_list_or_a_comma_separated_string(value, expected) -> None:
+    from health_core.config_readers import read_servers
+
+    assert read_servers(value, "kafka.bootstrap_servers") == expected
+
+
+def test_a_bootstrap_server_without_a_port_is_named_in_a_comma_separated_string() -> None:
+    from health_core.config import HealthConfigError
+    from health_core.config_readers import read_servers
+
+    with pytest.raises(HealthConfigError, match=r"\[1\] must be 'host:port'.*got 'b'"):
+        read_servers("a:9092,b", "kafka.bootstrap_servers")

@@ -308,9 +308,11 @@ def test_readings_written_by_kcat_are_consumed(kafka_bootstrap: str, tmp_path: A
 def test_kill_9_of_the_topology_process_and_restart_loses_nothing(kafka_bootstrap: str) -> None:
     """`squall run` as a real process: SIGKILL it mid-stream, start it again, nothing missing.
 
-    10,000 readings are written up front and 30,000 arrive paced (4 x 1,000/s) while the first
-    run works, so it is killed with readings flowing whatever the machine's speed: with the whole
-    backlog up front, a fast machine left about 2 s between "8,000 committed" and the end.
+    10,000 readings are written up front and 30,000 arrive paced (4 x 250/s, for 30 s) while
+    the first run works, so it is killed with readings flowing whatever the machine's speed:
+    with the whole backlog up front, a fast machine left about 2 s between "8,000 committed"
+    and the end; paced at 4 x 1,000/s (7.5 s), a loaded machine's first run was not yet at
+    8,000 when the producers had finished.
     """
     topics = HealthTopics.fresh(kafka_bootstrap)
     produce_readings(topics, 2_500)
@@ -331,7 +333,7 @@ def test_kill_9_of_the_topology_process_and_restart_loses_nothing(kafka_bootstra
             return subprocess.Popen(command, cwd=root, stdout=out, stderr=subprocess.STDOUT)
 
     first = start()
-    paced = paced_producer(topics, per_producer=7_500, rate=1_000)
+    paced = paced_producer(topics, per_producer=7_500, rate=250)
     second: subprocess.Popen[bytes] | None = None
     try:
         eventually(
