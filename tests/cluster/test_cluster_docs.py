@@ -18,8 +18,14 @@ def test_the_page_shows_exactly_make_test_cluster() -> None:
 
 
 def test_make_test_cluster_runs_the_cluster_tests() -> None:
+    # --no-print-directory: under `make test` this make is nested and would print
+    # "Entering/Leaving directory" around the commands
     out = subprocess.run(
-        ["make", "-n", "test-cluster"], cwd=ROOT, capture_output=True, text=True, timeout=60
+        ["make", "--no-print-directory", "-n", "test-cluster"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1] == ".venv/bin/pytest -m cluster tests/cluster"
