@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -136,3 +137,18 @@ class Sparse:
         state = self.cluster.state()
         assert state is not None
         return state.ports.ui
+
+
+# how `ss` writes 127.0.0.1 for an IPv4 socket and for Java's dual-stack IPv6 ones
+LOOPBACK = {"127.0.0.1", "[::ffff:127.0.0.1]"}
+
+
+def listening_sockets(pids: set[int]) -> list[str]:
+    """The local addresses (``ADDRESS:PORT``) that ``pids`` listen on, as ``ss`` lists them."""
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    found = []
+    for line in out.splitlines():
+        owners = {int(p) for p in re.findall(r"pid=(\d+)", line)}
+        if owners & pids:
+            found.append(line.split()[3])
+    return found

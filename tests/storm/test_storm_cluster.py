@@ -7,12 +7,22 @@ from __future__ import annotations
 import os
 import signal
 
+import psutil
 import pytest
 
 from squall.storm.cluster import StormCluster
 from tests.polling import eventually
 
-from .kit import Sparse, read_jsonl, table_rows, topology_id, ui_get, ui_get_if_found
+from .kit import (
+    LOOPBACK,
+    Sparse,
+    listening_sockets,
+    read_jsonl,
+    table_rows,
+    topology_id,
+    ui_get,
+    ui_get_if_found,
+)
 
 pytestmark = [pytest.mark.storm, pytest.mark.slow]
 
@@ -20,6 +30,22 @@ pytestmark = [pytest.mark.storm, pytest.mark.slow]
 def _component(topology: dict, key: str, name: str) -> dict:
     """A spout's or bolt's row (key "spouts"/"bolts"); empty before its executors are scheduled."""
     return next((c for c in topology[key] if c[key[:-1] + "Id"] == name), {})
+
+
+def assert_listening_on_loopback_only(cluster: StormCluster, worker_pid: int) -> None:
+    """Issue 17: nothing squall starts listens on the wildcard address (Storm 2.8 has no
+    setting for it; the bind shim does it) -- the daemons, the worker and what they started."""
+    state = cluster.state()
+    assert state is not None
+    roots = [psutil.Process(d.pid) for d in state.daemons.values()] + [psutil.Process(worker_pid)]
+    pids = {p.pid for root in roots for p in (root, *root.children(recursive=True))}
+    addresses = listening_sockets(pids)
+    ports = {int(a.rsplit(":", 1)[1]) for a in addresses}
+    # ZooKeeper, Nimbus, the Supervisor, the worker's slot, the UI's REST API
+    assert {state.ports.zookeeper, state.ports.nimbus, state.ports.supervisor} <= ports
+    assert state.ports.ui in ports and ports & set(state.ports.slots), addresses
+    host_of = [a.rsplit(":", 1)[0] for a in addresses]
+    assert set(host_of) <= LOOPBACK, addresses
 
 
 def test_submit_list_ui_worker_kill_and_kill(sparse: Sparse, storm_cluster: StormCluster) -> None:
@@ -46,6 +72,7 @@ def test_submit_list_ui_worker_kill_and_kill(sparse: Sparse, storm_cluster: Stor
         lambda: 50 <= len(read_jsonl(output)) < count, "the stream to be under way", every_s=0.2
     )
     [worker] = storm_cluster.worker_processes()
+    assert_listening_on_loopback_only(storm_cluster, worker.pid)
     os.kill(worker.pid, signal.SIGKILL)
     killed_at = len(read_jsonl(output))
 

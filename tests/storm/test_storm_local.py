@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
+import signal
+import subprocess
 from collections import Counter
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
 from squall import run_topology
 from squall.storm.home import STORM_VERSION, StormHome
+from tests.polling import eventually
 
-from .kit import FIXTURE_PROJECT, copy_project, read_jsonl, run, storm_env
+from .kit import (
+    FIXTURE_PROJECT,
+    LOOPBACK,
+    copy_project,
+    listening_sockets,
+    read_jsonl,
+    run,
+    storm_env,
+)
 
 pytestmark = [pytest.mark.storm, pytest.mark.slow]
 ROOT = Path(__file__).parents[2]
@@ -61,6 +74,40 @@ def test_sparse_run_runs_the_topology_in_local_mode_for_t_seconds(
     assert all(r["square"] == r["n"] ** 2 for r in records)
     # par=2: two Python processes shared the work.
     assert len({r["pid"] for r in records}) == 2
+
+
+def test_sparse_run_listens_on_loopback_only(storm_home: StormHome, project_copy: Path) -> None:
+    """Issue 17: LocalCluster's in-process ZooKeeper binds the wildcard address unless the
+    launcher's bind shim (squall.storm.bind_shim) turns it into 127.0.0.1."""
+    project = copy_project(FIXTURE_PROJECT, project_copy)
+    output = project / "out.jsonl"
+    argv = ["sparse", "run", "-e", "local", "-n", "squares", "-t", "30"]
+    argv += [
+        "-o",
+        f"fixture.output={output}",
+        "-o",
+        "fixture.count=1000",
+        "-o",
+        "fixture.delay_s=0.02",
+    ]
+    proc = subprocess.Popen(
+        argv,
+        cwd=project,
+        env=storm_env(storm_home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        eventually(lambda: output.is_file() and read_jsonl(output), "the topology to run")
+        root = psutil.Process(proc.pid)
+        pids = {p.pid for p in (root, *root.children(recursive=True))}
+        addresses = listening_sockets(pids)
+        assert addresses, "LocalCluster listens (its ZooKeeper): nothing found, wrong pids?"
+        assert {a.rsplit(":", 1)[0] for a in addresses} <= LOOPBACK, addresses
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # its own session: the JVM and its Python children
+        proc.wait(timeout=30)
 
 
 def _health_records(path: Path) -> tuple[Counter[tuple], Counter[tuple]]:

@@ -193,10 +193,13 @@ def test_the_watcher_waits_follows_reports_a_silent_api_and_sees_the_topology_go
     assert view["in_flight"] is None
     assert [e["message"] for e in view["errors"]] == ["boom"]
 
-    # Storm reports every few seconds: a poll with the same counters publishes nothing
+    # Storm reports every few seconds: a poll with the same counters publishes nothing, and
+    # only the uptime moved: the pages are not sent the state again
     version = state.version
+    table[f"/api/v1/topology/{TOPO_ID}"]["uptimeSeconds"] = 63
     now[0] += 1.0
     watcher.poll_once()
+    assert state.version == version
     published = [t for t in state.metrics().tasks if t.task == 3]
     assert published[0].executed == 10
     # counters moved 2 s later: rate = 20 more executed / 2 s, over both polls' gap
@@ -209,12 +212,16 @@ def test_the_watcher_waits_follows_reports_a_silent_api_and_sees_the_topology_go
     # the same error again is not reported twice
     assert len(state.view()["errors"]) == 1
 
+    assert state.view()["cluster"]["uptime_s"] == 63  # sent along with the sample
+
     api.down = True
     assert watcher.poll_once()
     assert "not reachable" in state.view()["cluster"]["problem"]
     assert not state.view()["finished"]
-
     api.down = False
+    assert watcher.poll_once()  # the same answers as before the outage: the problem goes
+    assert state.view()["cluster"]["problem"] is None
+
     del table[f"/api/v1/topology/{TOPO_ID}"]
     assert not watcher.poll_once()
     final = state.view()

@@ -30,6 +30,7 @@ import psutil
 import yaml
 
 from squall.services import HOST, free_port, port_open
+from squall.storm.bind_shim import bind_env
 from squall.storm.errors import StormRuntimeError
 from squall.storm.home import StormHome
 from squall.storm.launcher import build_invocation
@@ -239,7 +240,8 @@ class StormCluster:
     def _launch(self, daemon: str) -> DaemonProcess:
         home = StormHome(self.home.path, conf=self.conf_dir)
         invocation = build_invocation([LAUNCH_COMMAND[daemon]], home)
-        env = {**os.environ, **invocation.env, **self.env()}
+        # on 127.0.0.1 only, workers too (they inherit it): see squall.storm.bind_shim
+        env = {**os.environ, **invocation.env, **self.env(), **bind_env(self.home.path, HOST)}
         log = open(self.folder / "logs" / f"{daemon}.out", "ab")  # noqa: SIM115 (the child owns it)
         with log:
             proc = subprocess.Popen(

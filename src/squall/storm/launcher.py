@@ -37,7 +37,8 @@ from urllib.parse import quote_plus
 import yaml
 
 from squall.errors import ServiceError
-from squall.services import java_command
+from squall.services import HOST, java_command
+from squall.storm.bind_shim import ADDRESS_ENV, bind_env
 from squall.storm.errors import StormRuntimeError
 from squall.storm.home import FLUX_MAIN, StormHome
 
@@ -227,7 +228,10 @@ def local_invocation(
         log4j_file="local.xml",
         jvm_opts=[f"-Dstorm.jar={jar}", f"-Dstorm.local.sleeptime={ttl}"],
     )
-    return Invocation(argv, _python_on_path())
+    # LocalCluster's in-process ZooKeeper listens on the wildcard address too (bind_shim says
+    # why): loopback unless the caller chose an address (a test host's)
+    address = os.environ.get(ADDRESS_ENV) or HOST
+    return Invocation(argv, {**_python_on_path(), **bind_env(home.path, address)})
 
 
 def _python_on_path() -> dict[str, str]:

@@ -17,7 +17,8 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from squall.engine.live import TaskSample
@@ -131,6 +132,7 @@ def snapshot_of(
     worker_of = {slot: i for i, slot in enumerate(slots)}
     tasks: list[TaskSample] = []
     errors: list[tuple[str, int, str, int]] = []
+    first_of: dict[str, int] = {}  # component -> its first task, which carries its errors
     for name, page in sorted(pages.items()):
         is_spout = page.get("componentType") == "spout"
         first_task: int | None = None
@@ -155,12 +157,19 @@ def snapshot_of(
                     queued=0,
                 )
             )
+        if first_task is not None:
+            first_of[name] = first_task
         for err in page.get("componentErrors", []):
             task = first_task if first_task is not None else -1
             errors.append((name, int(err.get("errorTime") or 0), str(err.get("error", "")), task))
     # the component errors Storm keeps, counted on each component's first executor
-    per_component = {name: sum(1 for e in errors if e[0] == name) for name in pages}
-    tasks = [_with_errors(t, per_component, tasks) for t in tasks]
+    per_component = Counter(e[0] for e in errors)
+    tasks = [
+        replace(t, errors=per_component[t.component])
+        if per_component[t.component] and first_of.get(t.component) == t.task
+        else t
+        for t in tasks
+    ]
     return StormSnapshot(
         topology_id=str(topology["id"]),
         name=str(topology["name"]),
@@ -178,16 +187,6 @@ def executor_first_task(executor_id: str) -> int:
         return int(first)
     except ValueError:
         raise StormApiError(f"executor id {executor_id!r} is not Storm's [first-last]") from None
-
-
-def _with_errors(
-    t: TaskSample, per_component: dict[str, int], tasks: list[TaskSample]
-) -> TaskSample:
-    first = min(x.task for x in tasks if x.component == t.component)
-    if t.task != first or not per_component.get(t.component):
-        return t
-    values = {**t.__dict__, "errors": per_component[t.component]}
-    return TaskSample(**values)
 
 
 def graph_of_visualization(

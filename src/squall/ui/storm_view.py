@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from squall.engine.live import LiveSample
 from squall.engine.results import ComponentError
@@ -52,6 +52,7 @@ class StormWatcher:
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="squall-storm-view", daemon=True)
         self._last: tuple[object, ...] | None = None
+        self._shape: tuple[object, ...] | None = None  # what the pages were last sent
         self._published_at = 0.0
         self._errors_seen: set[tuple[str, int, str]] = set()
 
@@ -85,6 +86,7 @@ class StormWatcher:
 
     def _problem(self, message: str) -> None:
         """Shown in the page's header; the view keeps polling."""
+        self._shape = None  # the next good poll replaces the problem on the pages
         self.state.set_cluster(
             self.state.name,
             {"source": "storm", "api": self.api.base_url, "problem": message, "hosts": []},
@@ -94,7 +96,12 @@ class StormWatcher:
 
     def _take(self, snap: StormSnapshot) -> None:
         cluster = {**snap.cluster, "api": self.api.base_url, "problem": None}
-        self.state.set_cluster(snap.name, cluster, snap.graph, snap.workers)
+        # set_cluster sends the whole state to every open page: only when something but the
+        # uptime changed, or along with a sample below (which refreshes the uptime too)
+        shape = (snap.name, snap.graph, snap.workers, _without_uptime(cluster))
+        if shape != self._shape:
+            self._shape = shape
+            self.state.set_cluster(snap.name, cluster, snap.graph, snap.workers)
         counts = tuple((t.task, t.emitted, t.executed, t.acked, t.failed) for t in snap.tasks)
         now = time.monotonic()
         new_errors = [
@@ -106,6 +113,7 @@ class StormWatcher:
         if counts == self._last and not new_errors and now - self._published_at < IDLE_PUBLISH_S:
             return
         self._last, self._published_at = counts, now
+        self.state.set_cluster(snap.name, cluster, snap.graph, snap.workers)
         self.state.publish(
             LiveSample(
                 worker=0, at=now, tasks=snap.tasks, realtime=None, errors=new_errors, in_flight=0
@@ -122,6 +130,10 @@ class StormWatcher:
                 # leave a page that looks alive and never changes
                 self._problem(f"reading {self.api.base_url}: {type(exc).__name__}: {exc}")
             self.stopping.wait(self.interval_s)
+
+
+def _without_uptime(cluster: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in cluster.items() if k not in ("uptime", "uptime_s")}
 
 
 def api_url(args: argparse.Namespace) -> str:
