@@ -49,13 +49,16 @@ class ConsoleSinkBolt(_SinkBolt):
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         self._fields_from_context(context)
-        self.enabled = HealthConfig.from_storm_conf(storm_conf).sinks.console
+        sinks = HealthConfig.from_storm_conf(storm_conf).sinks
+        self.enabled, self.payloads = sinks.console, sinks.console_payloads
         self.out = sys.stdout if storm_conf.get("squall.embedded") else sys.stderr
 
     def process(self, tup: Any) -> None:
         if self.enabled:
             print(
-                format_line(tup.component, tup.stream, self.record(tup)), file=self.out, flush=True
+                format_line(tup.component, tup.stream, self.record(tup), self.payloads),
+                file=self.out,
+                flush=True,
             )
 
 

@@ -138,6 +138,9 @@ class Parallelism:
 @dataclass(frozen=True, slots=True)
 class SinkSettings:
     console: bool = True
+    # The console shows reading ids, rules and reasons; True: the readings' values and the
+    # invalid payloads too (health data: logs and terminals are seen by more people)
+    console_payloads: bool = False
     jsonl_path: str | None = None  # None = no file sink
     kafka: bool = False
 
@@ -363,6 +366,7 @@ _READERS: dict[str, dict[str, Reader]] = {
     },
     "sinks": {
         "console": boolean,
+        "console_payloads": boolean,
         "jsonl_path": optional(text),
         "kafka": boolean,
     },

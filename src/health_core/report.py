@@ -8,6 +8,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from health_core.invalid import reading_id_of
+
 # The tuple layouts of the health topology's streams (documented where they are emitted).
 ALERT_FIELDS: tuple[str, ...] = ("rule", "reading_id", "ts", "reading")
 INVALID_FIELDS: tuple[str, ...] = ("raw", "reason", "ts")
@@ -27,21 +29,33 @@ def as_record(values: Sequence[Any], fields: Sequence[str] | None) -> dict[str, 
     return {f"value{i}": value for i, value in enumerate(values)}
 
 
-def format_alert(record: Mapping[str, Any]) -> str:
+def format_alert(record: Mapping[str, Any], payloads: bool = False) -> str:
+    """The alert's rule and reading id; with ``payloads`` also the reading's measurements
+    (health data: shown only when asked, ``sinks.console_payloads``)."""
+    head = (
+        f"ALERT   {_clock(record.get('ts'))} [{record.get('rule')}] id={record.get('reading_id')}"
+    )
+    if not payloads:
+        return head
     reading = record.get("reading") or {}
     bmi = reading.get("bmi")
     bmi_text = f" bmi={bmi:.1f} ({reading.get('bmi_class')})" if isinstance(bmi, float) else ""
     return (
-        f"ALERT   {_clock(record.get('ts'))} [{record.get('rule')}] id={record.get('reading_id')}"
-        f" age={reading.get('age')} height={reading.get('height_cm')}cm"
+        f"{head} age={reading.get('age')} height={reading.get('height_cm')}cm"
         f" weight={reading.get('weight_kg')}kg{bmi_text}"
     )
 
 
-def format_invalid(record: Mapping[str, Any]) -> str:
+def format_invalid(record: Mapping[str, Any], payloads: bool = False) -> str:
+    """The reason and the reading id found in the payload; with ``payloads`` the payload's
+    first 80 characters instead (it may hold health data: shown only when asked)."""
+    head = f"INVALID {_clock(record.get('ts'))} {record.get('reason')}"
     raw = str(record.get("raw"))
+    if not payloads:
+        found = reading_id_of(record)
+        return f"{head} | id={found if found is not None else '?'} ({len(raw)} chars, not shown)"
     raw = raw if len(raw) <= 80 else raw[:79] + "…"
-    return f"INVALID {_clock(record.get('ts'))} {record.get('reason')} | raw: {raw}"
+    return f"{head} | raw: {raw}"
 
 
 def format_window(record: Mapping[str, Any]) -> str:
@@ -88,14 +102,17 @@ def format_late(record: Mapping[str, Any]) -> str:
     )
 
 
-def format_line(component: str, stream: str, record: Mapping[str, Any]) -> str:
-    """One console line for any tuple reaching the console sink."""
+def format_line(
+    component: str, stream: str, record: Mapping[str, Any], payloads: bool = False
+) -> str:
+    """One console line for any tuple reaching the console sink: reading ids, not their
+    values, unless ``payloads``."""
     if stream == "invalid":
-        return format_invalid(record)
+        return format_invalid(record, payloads)
     if stream == "late" and "watermark" in record:
         return format_late(record)
     if "rule" in record and "reading" in record:
-        return format_alert(record)
+        return format_alert(record, payloads)
     if "rule" in record and "count" in record:
         return format_window(record)
     values = " ".join(f"{k}={v}" for k, v in record.items())

@@ -199,12 +199,13 @@ ALERT_SOURCE = {"threshold": {"default": ["rule", "reading_id", "ts", "reading"]
 
 
 def test_console_sink_prints_one_line_per_alert_invalid_and_window(capsys) -> None:
+    conf = {**CONF, "health.sinks.console.payloads": True}  # the readings' values asked for
     sources = {
         **ALERT_SOURCE,
         "parse": {"invalid": ["raw", "reason", "ts"]},
         "trend": {"default": list(TREND_FIELDS)},
     }
-    harness = BoltHarness(ConsoleSinkBolt, conf=CONF, sources=sources)
+    harness = BoltHarness(ConsoleSinkBolt, conf=conf, sources=sources)
     harness.process(make_tuple(ALERT, component="threshold", id=1))
     harness.process(
         make_tuple(["oops", "not valid JSON", TS], component="parse", stream="invalid", id=2)
@@ -232,6 +233,26 @@ def test_console_sink_prints_one_line_per_alert_invalid_and_window(capsys) -> No
         "(previous 7)"
     )
     assert harness.acked == [1, 2, 3, 4]
+
+
+def test_console_sink_shows_ids_not_health_data_unless_asked(capsys) -> None:
+    """Issue 17, item 4: by default a console line names the reading, not its values."""
+    sources = {**ALERT_SOURCE, "parse": {"invalid": ["raw", "reason", "ts"]}}
+    harness = BoltHarness(ConsoleSinkBolt, conf=CONF, sources=sources)
+    harness.process(make_tuple(ALERT, component="threshold", id=1))
+    raw = '[42, {"idade": 51, "altura": 171, "peso": "heavy"}]'
+    harness.process(
+        make_tuple([raw, "peso must be a number", TS], component="parse", stream="invalid", id=2)
+    )
+    alert, invalid = capsys.readouterr().out.splitlines()
+    assert alert.endswith("[bmi > 35] id=3")
+    assert not any(name in alert for name in ("age=", "height=", "weight=", "bmi="))
+    assert (
+        "peso must be a number | id=42" in invalid
+        and "heavy" not in invalid
+        and "171" not in invalid
+    )
+    assert f"({len(raw)} chars, not shown)" in invalid
 
 
 def test_console_sink_explains_a_late_alert(capsys) -> None:

@@ -39,6 +39,7 @@ HEALTH_KEYS = (
     "health.producers.rate.per.producer.hz, health.producers.reading.class, "
     "health.producers.seed, "
     "health.producers.self.describing.fraction, health.rules, health.sinks.console, "
+    "health.sinks.console.payloads, "
     "health.sinks.jsonl.path, health.sinks.kafka, health.ward.critical.patients, "
     "health.ward.critical.share, health.ward.routine.patients, health.windows.approximate.every, "
     "health.windows.slide.secs, "
