@@ -12,7 +12,9 @@ broker has the record. Topics and the broker come from config.yaml's ``kafka`` s
                 └────────┴──invalid─────────> dead_letter (health.invalid), console
 
 ``··>`` is unanchored (bolts/kafka_trend_feed.py says why): alerts and dead letters are
-at-least-once, trend windows at-most-once.
+at-least-once; trend windows at-most-once, or, with ``kafka.trends_changelog_topic`` set,
+checkpointed and caught up after a crash (threshold's ``trend_only`` stream carries the
+catch-up alerts to the trend feed only; docs/windows.md, "Trend windows across a crash").
 """
 
 from pathlib import Path
@@ -45,7 +47,8 @@ class HealthKafkaTopology(Topology):
     bmi = BMIBolt.spec(inputs=[parse], par=PAR.bmi)
     threshold = ThresholdBolt.spec(inputs=[bmi], par=PAR.threshold)
     alerts = AlertsKafkaSink.spec(inputs=[threshold], par=PAR.sinks, config=SINK_CONF)
-    trend_feed = TrendFeedBolt.spec(inputs=[threshold], par=1)
+    # trend_only: catch-up alerts after a restart, for the restored windows only (docs/windows.md)
+    trend_feed = TrendFeedBolt.spec(inputs=[threshold, threshold["trend_only"]], par=1)
     # Grouped by rule: each rule's windows are counted by one task.
     trend = PaneTrendBolt.spec(inputs={trend_feed: Grouping.fields("rule")}, par=PAR.trend)
     trends = TrendsKafkaSink.spec(inputs=[trend], par=1, config=SINK_CONF)

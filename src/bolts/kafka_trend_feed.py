@@ -7,8 +7,13 @@ window whose end no in-flight reading passes (and at the end of a backlog nothin
 comes), so nothing is acked, the spout stops, and the trees time out and replay forever.
 
 Behind this bolt the readings are acked as soon as their alerts are copied, so Kafka offsets
-advance with the alerts topic. The price: trend windows are at-most-once in the Kafka topology
-(a crash loses the windows open at that moment); alerts and dead letters keep at-least-once.
+advance with the alerts topic. The price: by themselves trend windows are at-most-once in the
+Kafka topology (a crash loses the windows open at that moment); alerts and dead letters keep
+at-least-once. With ``kafka.trends_changelog_topic`` set the windows survive a crash without
+anchoring anything: PaneTrendBolt checkpoints them to a compacted topic and restores them, and
+the spout re-reads the committed records the last checkpoint had not counted, whose alerts
+arrive here on ThresholdBolt's ``trend_only`` stream (wire this bolt to both streams) and are
+copied like the others (docs/windows.md, "Trend windows across a crash").
 """
 
 from __future__ import annotations

@@ -30,8 +30,9 @@ each alert as soon as it is counted; see its docstring.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pystorm.component import Tuple
 from streamparse import Stream
@@ -39,11 +40,15 @@ from streamparse import Stream
 from health_core.config import HealthConfig, check_readings_held
 from health_core.report import ALERT_FIELDS
 from health_core.trend import TREND_FIELDS, trends, weighted_count_by_rule
+from health_core.trend_checkpoint import TaskState
 from health_core.trend_panes import PaneCounts
 from health_core.trend_sample import TrendSampler
 from squall.realtime.context import realtime_of
 from squall.windowed_bolt import WindowedBolt, late_stream
 from squall.windows import Duration, Window, WindowSpec
+
+if TYPE_CHECKING:
+    from bolts.trend_changelog import TrendChangelog
 
 # How far out of order alert timestamps may arrive (readings pass through parallel bolts).
 LAG_S = 1.0
@@ -195,6 +200,12 @@ class PaneTrendBolt(TrendBolt):
     so: ``precision`` (the observed share of the count) and ``error_bound`` (two standard
     deviations, see ``health_core.trend_panes``). Without discards its records are exact and
     those of TrendBolt.
+
+    Crashes. With ``health.kafka.trends.changelog.topic`` set, each task checkpoints its state
+    (:meth:`checkpoint`) to that compacted topic at most every
+    ``health.kafka.trends.checkpoint.interval.secs``, on a tick, and resumes from its latest
+    checkpoint on start (:meth:`resume`); the Kafka spout re-reads what the checkpoint may not
+    have counted (``bolts.trend_changelog``; docs/windows.md, "Trend windows across a crash").
     """
 
     holds_readings = False  # every alert is acked as soon as it is counted
@@ -205,6 +216,27 @@ class PaneTrendBolt(TrendBolt):
         assert isinstance(length, Duration) and isinstance(slide, Duration)
         self.panes = PaneCounts(length.ms, slide.ms)
         self.precision = 1.0  # of the last window reported
+        # Checkpoints (kafka.trends_changelog_topic set): restored here, written on ticks
+        self.changelog: TrendChangelog | None = None
+        self._changed = False  # since the last checkpoint
+        config = HealthConfig.from_storm_conf(storm_conf or {})
+        self._next_checkpoint = 0.0  # monotonic s
+        self._checkpoint_every_s = config.kafka.trends_checkpoint_interval_s
+        if config.kafka.trends_changelog_topic is not None:
+            from bolts.trend_changelog import TrendChangelog  # Kafka only when asked for
+            from squall.kafka.security import ClientSecurity
+
+            self.changelog = TrendChangelog(
+                config,
+                context,
+                length.ms,
+                slide.ms,
+                self.logger,
+                ClientSecurity.from_conf(storm_conf or {}),
+            )
+            restored = self.changelog.restore()
+            if restored is not None:
+                self.resume(restored)
 
     def add_to_windows(self, tup: Tuple, ts: int) -> None:
         values = tup.values
@@ -212,20 +244,45 @@ class PaneTrendBolt(TrendBolt):
         weight = reading.get("stands_for", 1) if isinstance(reading, dict) else 1
         weight = weight if type(weight) is int and weight > 1 else 1
         self.panes.add(str(values[_RULE]), _source(values), ts, weight)
+        self._changed = True
         self.ack(tup)  # counted: nothing needs it any more (unanchored input, see above)
 
     def process_tick(self, tup: Tuple) -> None:
         self._check_initialized()
         watermark = self.watermarks.compute()
-        if watermark is None:
-            return
-        for window in self.panes.advance(watermark):
-            accuracy = window.accuracy
-            precision = min((p for p, _ in accuracy.values()), default=1.0)
-            if precision != self.precision:  # the stream's current precision, for the metrics
-                self.precision = precision
-                realtime_of(self).set_precision("default", precision)
-            self._report(window.counts, window.start_ms, window.end_ms, accuracy, anchors=[])
+        if watermark is not None:
+            for window in self.panes.advance(watermark):
+                accuracy = window.accuracy
+                precision = min((p for p, _ in accuracy.values()), default=1.0)
+                if precision != self.precision:  # the stream's current precision, for metrics
+                    self.precision = precision
+                    realtime_of(self).set_precision("default", precision)
+                self._report(window.counts, window.start_ms, window.end_ms, accuracy, anchors=[])
+            self._changed = True
+        if (
+            self.changelog is not None
+            and self._changed
+            and time.monotonic() >= self._next_checkpoint
+        ):
+            # After the windows this watermark closed: a restore does not emit them again
+            # (those closed after this checkpoint it does: their records carry rule and bounds,
+            # so a reader keeps the last one per (rule, window)).
+            self._changed = False
+            self._next_checkpoint = time.monotonic() + self._checkpoint_every_s
+            self.changelog.write(self.checkpoint(self.changelog.index, self.changelog.tasks))
+
+    def checkpoint(self, task: int, tasks: int) -> TaskState:
+        """This task's state as of now: what :meth:`resume` goes on from."""
+        streams, watermark = self.watermarks.progress()
+        return TaskState(
+            task, tasks, self.panes, streams, watermark, self.previous, self.previous_end
+        )
+
+    def resume(self, state: TaskState) -> None:
+        """Go on from a checkpoint: its panes, watermark and last window (for the trend)."""
+        self.panes = state.panes
+        self.watermarks.resume(state.streams, state.watermark)
+        self.previous, self.previous_end = state.previous, state.previous_end
 
     def process_window(self, window: Window[Tuple]) -> None:
         raise AssertionError("PaneTrendBolt evaluates its panes, never a stored window")

@@ -99,6 +99,11 @@ class KafkaSettings:
     invalid_topic: str = "health.invalid"
     trends_topic: str = "health.trends"
     group_id: str = "squall-health"
+    # The trend windows' checkpoints (a compacted topic, made so if missing), which make them
+    # survive a crash (docs/windows.md, "Trend windows across a crash"); None: not checkpointed
+    trends_changelog_topic: str | None = None
+    # How often (at most) a trend task writes its checkpoint, on its next tick after this long
+    trends_checkpoint_interval_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +350,8 @@ _READERS: dict[str, dict[str, Reader]] = {
         "invalid_topic": text,
         "trends_topic": text,
         "group_id": text,
+        "trends_changelog_topic": optional(text),
+        "trends_checkpoint_interval_s": duration(0),
     },
     "producers": {
         "count": integer(1, 1000),

@@ -22,6 +22,7 @@ from typing import Any
 from streamparse import Stream
 
 from health_core.config import HealthConfig
+from squall.kafka.errors import KafkaConfigError
 from squall.kafka.settings import KafkaSpoutSettings
 from squall.kafka.spout import ReliableKafkaSpout
 
@@ -38,6 +39,10 @@ class KafkaHealthSpout(ReliableKafkaSpout):
             dead_letter_topic=kafka.invalid_topic,
             **KafkaSpoutSettings.tuning(conf),
         )
+
+    def catch_up_changelog(self, conf: Mapping[str, Any]) -> str | None:
+        # the trend windows' checkpoints (bolts.trend.PaneTrendBolt), when they are kept
+        return HealthConfig.from_storm_conf(conf).kafka.trends_changelog_topic
 
     def to_values(
         self,
@@ -56,6 +61,18 @@ class WardKafkaSpout(KafkaHealthSpout):
     ``stands_for`` as in WardSyntheticSpout (KafkaParseBolt reads it as the fourth value)."""
 
     outputs = [Stream(fields=["payload", "source", "timestamp_ms", "stands_for"], name="default")]
+
+    def catch_up_changelog(self, conf: Mapping[str, Any]) -> str | None:
+        topic = super().catch_up_changelog(conf)
+        if topic is not None:
+            # Two spouts, two groups, and no trend_only wiring: a catch-up here would count
+            # wrong, so it is refused rather than half done.
+            raise KafkaConfigError(
+                f"health.kafka.trends.changelog.topic={topic!r}: the ward topology does not "
+                f"keep trend checkpoints (its two spouts read with two consumer groups); set "
+                f"it to null (kafka.trends_changelog_topic in config.yaml) for the ward"
+            )
+        return None
 
     def to_values(
         self,

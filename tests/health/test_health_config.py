@@ -31,7 +31,8 @@ RULE_FORM = (
 HEALTH_KEYS = (
     "health.kafka.alerts.topic, health.kafka.bootstrap.servers, "
     "health.kafka.critical.readings.topic, health.kafka.group.id, health.kafka.invalid.topic, "
-    "health.kafka.readings.topic, health.kafka.trends.topic, "
+    "health.kafka.readings.topic, health.kafka.trends.changelog.topic, "
+    "health.kafka.trends.checkpoint.interval.secs, health.kafka.trends.topic, "
     "health.parallelism.bmi, health.parallelism.parse, health.parallelism.sinks, "
     "health.parallelism.threshold, health.parallelism.trend, health.parse.invalid.preview.chars, "
     "health.parse.max.payload.bytes, health.producers.count, health.producers.malformed.fraction, "

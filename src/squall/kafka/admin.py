@@ -3,7 +3,8 @@
 The broker is assembled from jars only (:mod:`squall.kafka.provision`), without Kafka's shell
 tools (``kafka-topics.sh`` and friends), so squall creates, grows, lists, reads back and deletes
 topics here: for ``squall kafka start --topics``, ``squall kafka status|read`` and the tests.
-kafka-python is imported inside each function, so importing this module stays cheap.
+kafka-python is imported inside each function, so importing this module stays cheap. Each
+takes the client's ``security`` (:mod:`squall.kafka.security`; PLAINTEXT by default).
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ import time
 from collections.abc import Mapping
 
 from squall.kafka.errors import KafkaConfigError, KafkaRuntimeError
+from squall.kafka.security import PLAIN, ClientSecurity
 
 
-def describe_cluster(bootstrap: str) -> dict[str, object]:
+def describe_cluster(bootstrap: str, security: ClientSecurity = PLAIN) -> dict[str, object]:
     """The cluster's metadata (brokers, controller, cluster id); raises until it serves it."""
     from kafka import KafkaAdminClient
 
     admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=5000, client_id="squall-admin"
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=5000,
+        client_id="squall-admin",
+        **security.kafka_kwargs(),
     )
     try:
         return dict(admin.describe_cluster())
@@ -50,11 +55,14 @@ def require_broker(bootstrap: str, timeout_s: float = 3.0) -> None:
     )
 
 
-def list_topics(bootstrap: str) -> dict[str, int]:
-    """Topic name -> partition count (internal topics left out)."""
+def list_topics(bootstrap: str, security: ClientSecurity = PLAIN) -> dict[str, int]:
+    """Topic name -> partition count (internal topics left out; with ACLs, those the user
+    may describe)."""
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="squall-admin")
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, client_id="squall-admin", **security.kafka_kwargs()
+    )
     try:
         topics = consumer.topics()
         return {
@@ -66,7 +74,12 @@ def list_topics(bootstrap: str) -> dict[str, int]:
         consumer.close()
 
 
-def ensure_topics(bootstrap: str, topics: Mapping[str, int], timeout_s: float = 30.0) -> None:
+def ensure_topics(
+    bootstrap: str,
+    topics: Mapping[str, int],
+    security: ClientSecurity = PLAIN,
+    timeout_s: float = 30.0,
+) -> None:
     """Create each missing topic with its partition count; grow existing ones that have fewer.
 
     An existing topic with more partitions than asked stays as it is (Kafka cannot shrink).
@@ -84,9 +97,10 @@ def ensure_topics(bootstrap: str, topics: Mapping[str, int], timeout_s: float = 
         bootstrap_servers=bootstrap,
         request_timeout_ms=int(timeout_s * 1000),
         client_id="squall-admin",
+        **security.kafka_kwargs(),
     )
     try:
-        existing = list_topics(bootstrap)
+        existing = list_topics(bootstrap, security)
         missing = {name: n for name, n in topics.items() if name not in existing}
         if missing:
             try:
@@ -106,13 +120,15 @@ def ensure_topics(bootstrap: str, topics: Mapping[str, int], timeout_s: float = 
             )
     finally:
         admin.close()
-    _wait_topics_visible(bootstrap, topics, timeout_s)
+    _wait_topics_visible(bootstrap, topics, timeout_s, security)
 
 
-def _wait_topics_visible(bootstrap: str, topics: Mapping[str, int], timeout_s: float) -> None:
+def _wait_topics_visible(
+    bootstrap: str, topics: Mapping[str, int], timeout_s: float, security: ClientSecurity
+) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
-        seen = list_topics(bootstrap)
+        seen = list_topics(bootstrap, security)
         if all(seen.get(name, 0) >= n for name, n in topics.items()):
             return
         if time.monotonic() > deadline:
@@ -123,17 +139,26 @@ def _wait_topics_visible(bootstrap: str, topics: Mapping[str, int], timeout_s: f
         time.sleep(0.2)
 
 
-def read_topic(bootstrap: str, topic: str, limit: int | None = None) -> list[bytes]:
+def read_topic(
+    bootstrap: str, topic: str, limit: int | None = None, security: ClientSecurity = PLAIN
+) -> list[bytes]:
     """The values of ``topic`` from the beginning up to its end as of now (at most ``limit``)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **security.kafka_kwargs()
+    )
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
-            raise KafkaRuntimeError(
-                f"no topic {topic!r} on {bootstrap}; it has {sorted(list_topics(bootstrap))}"
-            )
+            visible = sorted(list_topics(bootstrap, security))
+            if security.secured:
+                raise KafkaRuntimeError(
+                    f"user {security.username!r} sees no topic {topic!r} on {bootstrap}: it "
+                    f"does not exist, or no ACL lets this user DESCRIBE it (this user sees "
+                    f"{visible}); read it as a user that may (docs/security.md)"
+                )
+            raise KafkaRuntimeError(f"no topic {topic!r} on {bootstrap}; it has {visible}")
         parts = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(parts)
         consumer.seek_to_beginning()
@@ -149,11 +174,13 @@ def read_topic(bootstrap: str, topic: str, limit: int | None = None) -> list[byt
         consumer.close()
 
 
-def delete_topics(bootstrap: str, names: list[str]) -> None:
+def delete_topics(bootstrap: str, names: list[str], security: ClientSecurity = PLAIN) -> None:
     """Delete the topics ``names`` (the broker removes their data in the background)."""
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="squall-admin")
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="squall-admin", **security.kafka_kwargs()
+    )
     try:
         admin.delete_topics(names)
     finally:

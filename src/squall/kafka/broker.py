@@ -9,6 +9,9 @@ Each *instance* lives in its own folder (``.runtime/kafka/instances/<name>/``) h
 stopped instance restarts on the same ports with its data, so clients reconnect by themselves.
 Stop and kill act only on the recorded pid, and only while it still runs this instance's broker
 (a pid can be recycled): squall never signals a process it did not start.
+
+``start(secure=True)`` makes a secured instance instead (TLS, SCRAM users, ACLs:
+:mod:`squall.kafka.broker_security`); an instance stays what it was formatted as.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from pathlib import Path
 from typing import TextIO
 
 from squall.kafka.admin import describe_cluster, ensure_topics
+from squall.kafka.broker_security import ADMIN, AccessPlan, BrokerSecrets, grant
 from squall.kafka.errors import KafkaRuntimeError
 from squall.kafka.provision import instance_dir, lib_dir, provision
+from squall.kafka.security import PLAIN, ClientSecurity
 from squall.services import (
     free_port,
     java_command,
@@ -58,6 +63,7 @@ class BrokerState:
     controller_port: int
     cluster_id: str
     started_at: float
+    secure: bool = False  # SASL_SSL client listener, SCRAM users, ACLs
 
     @property
     def bootstrap(self) -> str:
@@ -76,8 +82,11 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def server_properties(port: int, controller_port: int, data_dir: Path) -> str:
-    """A single-node KRaft configuration on 127.0.0.1 (keys from ../shared/notes/kafka-runtime.md)."""
+def server_properties(
+    port: int, controller_port: int, data_dir: Path, overrides: Mapping[str, str] | None = None
+) -> str:
+    """A single-node KRaft configuration on 127.0.0.1 (keys from ../shared/notes/kafka-runtime.md);
+    ``overrides`` replace or add keys (the secured broker's listeners, TLS and SASL)."""
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
@@ -106,6 +115,7 @@ def server_properties(port: int, controller_port: int, data_dir: Path) -> str:
         "num.io.threads": "2",
         "background.threads": "2",
         "log.cleaner.threads": "1",
+        **(overrides or {}),
     }
     return "".join(f"{key}={value}\n" for key, value in props.items())
 
@@ -172,6 +182,15 @@ class Broker:
     def console_log(self) -> Path:
         return self.logs_dir / "console.log"
 
+    @property
+    def secrets(self) -> BrokerSecrets:
+        return BrokerSecrets(self.home)
+
+    def security(self, user: str = ADMIN) -> ClientSecurity:
+        """How ``user`` connects to this instance: PLAINTEXT unless it is a secured one."""
+        state = self.state()
+        return self.secrets.client(user) if state is not None and state.secure else PLAIN
+
     def state(self) -> BrokerState | None:
         """The recorded state, or None when this instance was never started."""
         if not self.state_file.is_file():
@@ -206,14 +225,30 @@ class Broker:
         port: int | None = None,
         timeout_s: float = READY_TIMEOUT_S,
         out: TextIO | None = None,
+        secure: bool = False,
+        access: AccessPlan | None = None,
     ) -> BrokerState:
         """Start (or find running) this instance and wait until it serves metadata.
 
         A previously used instance keeps its ports and data; a fresh one gets free ports and a
         newly formatted log dir. ``topics`` maps topic name -> partitions, created if missing.
+        ``secure`` makes a fresh instance a secured one; ``access`` (secured instances only)
+        grants the ACLs of that plan (default: :class:`AccessPlan`'s) at each start.
         """
         provision(self.root, out=out, quiet=out is None)
         state = self.state()
+        if state is not None and secure and not state.secure:
+            raise KafkaRuntimeError(
+                f"broker instance {self.name!r} was made without --secure (plaintext); a "
+                f"secured broker is made fresh: remove this one (`squall kafka stop --instance "
+                f"{self.name} --remove`) or give another --instance NAME"
+            )
+        if state is not None and access is not None and not state.secure:
+            raise KafkaRuntimeError(
+                f"--acl-* options are for a secured broker; instance {self.name!r} is plaintext"
+            )
+        secure = secure or (state is not None and state.secure)
+        plan = access or AccessPlan()
         if state is not None and self.pid_alive():
             if port is not None and port != state.port:
                 raise KafkaRuntimeError(
@@ -223,10 +258,11 @@ class Broker:
                     "--instance NAME"
                 )
             _wait_ready(state, self, timeout_s)
-            if topics:
-                ensure_topics(state.bootstrap, topics)
+            self._after_ready(state, topics, plan)
             return state
         self.home.mkdir(parents=True, exist_ok=True)
+        if secure:
+            os.chmod(self.home, 0o700)  # server.properties holds the keystore's password
         self.logs_dir.mkdir(exist_ok=True)
         if state is None:
             port = port or free_port()
@@ -251,11 +287,17 @@ class Broker:
                         "another process; stop that process, or choose another client port "
                         f"with --port, or remove {self.home} to start afresh on new ports"
                     )
-        self.properties_file.write_text(server_properties(port, controller_port, self.data_dir))
+        formatted = (self.data_dir / "meta.properties").is_file()
+        if secure and not formatted:
+            self.secrets.create()
+        overrides = self.secrets.server_properties(port, controller_port) if secure else None
+        self.properties_file.write_text(
+            server_properties(port, controller_port, self.data_dir, overrides)
+        )
         log4j = self.home / "log4j2.properties"
         log4j.write_text(LOG4J2_PROPERTIES)
-        if not (self.data_dir / "meta.properties").is_file():
-            self._format(cluster_id)
+        if not formatted:
+            self._format(cluster_id, secure)
         java = java_command()
         cmd = [
             java,
@@ -289,6 +331,7 @@ class Broker:
             controller_port=controller_port,
             cluster_id=cluster_id,
             started_at=time.time(),
+            secure=secure,
         )
         self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n")
         try:
@@ -298,11 +341,18 @@ class Broker:
                 os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
             raise
-        if topics:
-            ensure_topics(state.bootstrap, topics)
+        self._after_ready(state, topics, plan)
         return state
 
-    def _format(self, cluster_id: str) -> None:
+    def _after_ready(
+        self, state: BrokerState, topics: Mapping[str, int] | None, plan: AccessPlan
+    ) -> None:
+        if state.secure:
+            grant(state.bootstrap, self.security(), plan)
+        if topics:
+            ensure_topics(state.bootstrap, topics, self.security())
+
+    def _format(self, cluster_id: str, secure: bool = False) -> None:
         cmd = [
             java_command(),
             "-Xmx256m",
@@ -317,6 +367,7 @@ class Broker:
             cluster_id,
             "-c",
             str(self.properties_file),
+            *(self.secrets.scram_arguments() if secure else ()),
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
@@ -400,7 +451,7 @@ def _wait_ready(
             )
         if port_open(state.port):
             try:
-                describe_cluster(state.bootstrap)
+                describe_cluster(state.bootstrap, broker.security())
                 return
             except Exception as exc:  # any client error means "not ready yet"; retried
                 last_error = f"{type(exc).__name__}: {exc}"

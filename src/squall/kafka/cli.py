@@ -1,4 +1,10 @@
-"""``squall kafka provision|start|stop|status`` and ``squall produce``."""
+"""``squall kafka provision|start|stop|status|bootstrap|read|secrets`` and ``squall produce``.
+
+``start --secure`` makes a secured broker (docs/security.md); ``produce`` and ``read`` then
+connect with TLS and SCRAM: as given by ``--security-protocol``, ``--ca-file``, ``--username``
+and ``--password-file`` / ``--password-env``, or, without ``--bootstrap``, as the running
+instance's ``producer`` (produce) or ``admin`` (read) user.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import sys
 
 from squall.kafka.admin import list_topics, parse_topics, read_topic, require_broker
 from squall.kafka.broker import DEFAULT_HEAP, Broker
+from squall.kafka.broker_security import USERS, AccessPlan, describe_plan
 from squall.kafka.errors import KafkaRuntimeError
 from squall.kafka.producer import (
     FORMATS,
@@ -17,6 +24,13 @@ from squall.kafka.producer import (
     progress_printer,
 )
 from squall.kafka.provision import is_provisioned, kafka_version, lib_dir, provision
+from squall.kafka.security import (
+    MECHANISMS,
+    PROTOCOLS,
+    ClientSecurity,
+    check_access,
+    refusal,
+)
 
 DEFAULT_INSTANCE = "default"
 # Lets scripts (and the docs test) use their own broker without repeating --instance.
@@ -48,7 +62,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     start.add_argument("--port", type=int, default=None, help="client port (default: a free one)")
     start.add_argument("--heap", default=DEFAULT_HEAP, help="JVM heap (default %(default)s)")
+    start.add_argument(
+        "--secure",
+        action="store_true",
+        help="a fresh instance with a SASL_SSL listener (TLS + SCRAM-SHA-512), users "
+        f"{', '.join(USERS)} and ACLs (docs/security.md); a secured instance stays secured",
+    )
+    plan = AccessPlan()
+    start.add_argument(
+        "--acl-readings",
+        default=None,
+        metavar="PREFIX,...",
+        help="topic prefixes the producer writes and the topology reads "
+        f"(default {','.join(plan.readings)})",
+    )
+    start.add_argument(
+        "--acl-outputs",
+        default=None,
+        metavar="PREFIX,...",
+        help=f"topic prefixes the topology writes (default {','.join(plan.outputs)})",
+    )
+    start.add_argument(
+        "--acl-group",
+        default=None,
+        metavar="PREFIX",
+        help=f"consumer-group prefix of the topology (default {plan.group})",
+    )
+    start.add_argument(
+        "--acl-changelog",
+        default=None,
+        metavar="TOPIC",
+        help=f"the topology's changelog topic (default {plan.changelog})",
+    )
     start.set_defaults(func=_start)
+
+    secrets = actions.add_parser(
+        "secrets",
+        help="print a secured instance's secrets folder (ca.pem, <user>.password; for scripts)",
+    )
+    _instance_arg(secrets)
+    secrets.set_defaults(func=_secrets)
 
     stop = actions.add_parser("stop", help="SIGTERM the broker's pid and wait for shutdown")
     _instance_arg(stop)
@@ -72,6 +125,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     read.add_argument("--max", type=int, default=None, help="print at most this many")
     read.add_argument("--bootstrap", default=None, help="host:port (default: the running broker)")
     _instance_arg(read)
+    _security_args(read, "admin")
     read.set_defaults(func=_read)
 
     prod = subparsers.add_parser(
@@ -88,6 +142,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="host:port of the broker (default: the one `squall kafka start` runs)",
     )
     _instance_arg(prod)
+    _security_args(prod, "producer")
     prod.add_argument("--producers", "-n", type=int, default=4, help="producers (default 4)")
     prod.add_argument(
         "--rate", type=float, default=None, help="readings/s per producer (default: unthrottled)"
@@ -124,6 +179,46 @@ def _instance_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _security_args(parser: argparse.ArgumentParser, default_user: str) -> None:
+    group = parser.add_argument_group(
+        "security",
+        "how to connect to a secured broker (docs/security.md); without --bootstrap and "
+        f"these, a secured running instance is used as its {default_user!r} user",
+    )
+    group.add_argument("--security-protocol", choices=PROTOCOLS, default=None)
+    group.add_argument("--ca-file", default=None, help="PEM of the CA that signed the broker")
+    group.add_argument("--sasl-mechanism", choices=MECHANISMS, default=None)
+    group.add_argument("--username", default=None, help="SCRAM user")
+    group.add_argument(
+        "--password-file", default=None, help="file holding the password (never the password)"
+    )
+    group.add_argument(
+        "--password-env", default=None, help="environment variable holding the password"
+    )
+
+
+def _client(args: argparse.Namespace, default_user: str) -> tuple[str, ClientSecurity]:
+    """The bootstrap address and security of ``produce`` / ``read``, checked with the broker:
+    one line naming what to fix when it would refuse the client."""
+    flags = (args.security_protocol, args.ca_file, args.username, args.password_file)
+    if args.bootstrap is None and not any(flags) and not args.password_env:
+        bootstrap = _running_bootstrap(args.instance)
+        security = Broker(args.instance).security(default_user)
+    else:
+        bootstrap = args.bootstrap or _running_bootstrap(args.instance)
+        security = ClientSecurity.from_flags(
+            args.security_protocol,
+            args.ca_file,
+            args.sasl_mechanism,
+            args.username,
+            args.password_file,
+            args.password_env,
+        )
+    require_broker(bootstrap)  # else each client would print its own traceback
+    check_access(bootstrap, security)
+    return bootstrap, security
+
+
 def _provision(args: argparse.Namespace) -> int:
     provision(out=sys.stderr)
     return 0
@@ -133,12 +228,48 @@ def _start(args: argparse.Namespace) -> int:
     topics = parse_topics(args.topics)
     broker = Broker(args.instance, heap=args.heap)
     was_running = broker.is_running()
-    state = broker.start(topics=topics, port=args.port, out=sys.stderr)
+    access = None
+    if args.acl_readings or args.acl_outputs or args.acl_group or args.acl_changelog:
+        default = AccessPlan()
+        access = AccessPlan(
+            readings=_names(args.acl_readings) or default.readings,
+            outputs=_names(args.acl_outputs) or default.outputs,
+            group=args.acl_group or default.group,
+            changelog=args.acl_changelog or default.changelog,
+        )
+    state = broker.start(
+        topics=topics, port=args.port, out=sys.stderr, secure=args.secure, access=access
+    )
     verb = "already running" if was_running else "started"
     print(f"kafka {kafka_version()} {verb}: {state.bootstrap} (pid {state.pid})")
     print(f"  data and logs: {broker.home}")
+    if state.secure:
+        print(
+            f"  secured: SASL_SSL (TLS + SCRAM-SHA-512) on {state.bootstrap}; controller "
+            "listener PLAINTEXT on 127.0.0.1"
+        )
+        print(f"  users {', '.join(USERS)}: CA and passwords in {broker.secrets.dir}")
+        for line in describe_plan(access or AccessPlan()):
+            print(f"    {line}")
     if topics:
-        print("  topics: " + ", ".join(f"{n}:{p}" for n, p in list_topics(state.bootstrap).items()))
+        listed = list_topics(state.bootstrap, broker.security())
+        print("  topics: " + ", ".join(f"{n}:{p}" for n, p in listed.items()))
+    return 0
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in (text or "").split(",") if n.strip())
+
+
+def _secrets(args: argparse.Namespace) -> int:
+    broker = Broker(args.instance)
+    state = broker.state()
+    if state is None or not state.secure:
+        raise KafkaRuntimeError(
+            f"broker instance {args.instance!r} is not a secured one; make one with "
+            "`squall kafka start --secure` (a fresh --instance)"
+        )
+    print(broker.secrets.dir)
     return 0
 
 
@@ -169,8 +300,9 @@ def _status(args: argparse.Namespace) -> int:
             f"broker {args.instance!r}: pid {state.pid} alive but port {state.port} not accepting"
         )
         return 1
-    print(f"broker {args.instance!r}: running at {state.bootstrap} (pid {state.pid})")
-    for topic, partitions in list_topics(state.bootstrap).items():
+    secured = " secured (SASL_SSL)" if state.secure else ""
+    print(f"broker {args.instance!r}: running{secured} at {state.bootstrap} (pid {state.pid})")
+    for topic, partitions in list_topics(state.bootstrap, broker.security()).items():
         print(f"  topic {topic}: {partitions} partition(s)")
     return 0
 
@@ -185,12 +317,12 @@ def _read(args: argparse.Namespace) -> int:
         raise KafkaRuntimeError(f"--max must be >= 0, got {args.max}")
     from kafka.errors import KafkaError
 
-    bootstrap = args.bootstrap or _running_bootstrap(args.instance)
-    require_broker(bootstrap)
+    bootstrap, security = _client(args, "admin")
     try:
-        values = read_topic(bootstrap, args.topic, args.max)
+        values = read_topic(bootstrap, args.topic, args.max, security)
     except KafkaError as exc:  # reachable, but not a broker that answers: one line, no trace
-        raise KafkaRuntimeError(f"reading {args.topic!r} from {bootstrap}: {exc}") from None
+        line = refusal(exc, security, bootstrap)
+        raise KafkaRuntimeError(line or f"reading {args.topic!r} from {bootstrap}: {exc}") from None
     for value in values:
         print(value.decode("utf-8", errors="backslashreplace") if value is not None else "")
     return 0
@@ -209,8 +341,7 @@ def _running_bootstrap(instance: str) -> str:
 def _produce(args: argparse.Namespace) -> int:
     # a bad range is named before any broker is looked for
     patients = None if args.patients is None else parse_patients(args.patients)
-    bootstrap = args.bootstrap or _running_bootstrap(args.instance)
-    require_broker(bootstrap)  # else each producer process would print its own traceback
+    bootstrap, security = _client(args, "producer")
     spec = ProduceSpec(
         bootstrap=bootstrap,
         topic=args.topic,
@@ -223,10 +354,18 @@ def _produce(args: argparse.Namespace) -> int:
         id_base=args.id_base,
         seed=args.seed,
         patients=patients,
+        security=security,
     )
     result = produce(spec, progress=None if args.quiet else progress_printer(sys.stderr))
     if not args.quiet:
         sys.stderr.write("\n")
+    denied = [e for e in result.errors if "AuthorizationFailed" in e]
+    if denied and result.acked == 0:  # every send refused: one line, not one per producer
+        raise KafkaRuntimeError(
+            f"Kafka at {bootstrap} refused user {security.username!r} writing to topic "
+            f"{spec.topic!r}: no ACL allows it ({denied[0].split(': ', 1)[-1][:120]}); "
+            "the producer user may write the readings topics only (docs/security.md)"
+        )
     for error in result.errors:
         print(f"  error: {error}", file=sys.stderr)
     print(

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Literal, TextIO
 
 from squall.kafka.errors import KafkaConfigError
+from squall.kafka.security import PLAIN, ClientSecurity
 
 Format = Literal["seed", "json"]
 FORMATS: tuple[str, ...] = ("seed", "json")
@@ -148,6 +149,7 @@ class ProduceSpec:
     id_base: int = 0  # added to unique ids, so successive runs do not reuse ids
     seed: int | None = None
     patients: tuple[int, int] | None = None  # ids drawn from this range (inclusive)
+    security: ClientSecurity = PLAIN  # TLS and SCRAM (squall.kafka.security)
 
     def validate(self) -> None:
         if self.producers < 1:
@@ -215,6 +217,7 @@ def _producer_main(spec: ProduceSpec, index: int, counters: object, errors: obje
         retries=2**31 - 1,  # retried until delivery_timeout_ms, which bounds the whole send
         delivery_timeout_ms=120_000,
         client_id=f"squall-produce-{index}",
+        **spec.security.kafka_kwargs(),
     )
     try:
         start = time.monotonic()

@@ -21,6 +21,12 @@ Spout (``squall.kafka.spout.``; default in parentheses):
 Sink (``squall.kafka.sink.``): ``max.pending`` (5000): unresolved sends before the sink waits
 for the broker; ``flush.timeout.secs`` (10): longest that wait, and the last flush at close.
 
+Security of both (``squall.kafka.security.``; ``squall.kafka.security`` turns them into client
+arguments, docs/security.md): ``protocol`` (PLAINTEXT; or SASL_SSL), ``ca.file`` (the PEM of
+the CA that signed the broker), ``sasl.mechanism`` (SCRAM-SHA-512), ``username``, and where the
+password is on each host: ``password.file`` or ``password.env``. ``password`` itself is refused:
+Nimbus shows a topology's conf to anyone who asks.
+
 The snake_case spellings squall used before (``squall.kafka.spout.max_attempts``...) are
 refused with a message naming the new key.
 """
@@ -34,10 +40,21 @@ from typing import Any
 from squall.errors import ConfigError
 from squall.kafka.errors import KafkaConfigError
 from squall.kafka.start import StartAt, start_at
-from squall.settings import Reader, Schema, Setting, choice, duration, integer, register
+from squall.settings import (
+    Reader,
+    Schema,
+    Setting,
+    choice,
+    duration,
+    integer,
+    optional,
+    register,
+    text,
+)
 
 SPOUT_PREFIX = "squall.kafka.spout."
 SINK_PREFIX = "squall.kafka.sink."
+SECURITY_PREFIX = "squall.kafka.security."
 
 
 def _spout(name: str, reader: Reader, default: Any, about: str) -> Setting:
@@ -105,6 +122,54 @@ SINK_SCHEMA = register(
             SINK_PREFIX + "max_pending": SINK_MAX_PENDING,
             SINK_PREFIX + "flush_timeout_s": SINK_FLUSH_TIMEOUT,
         },
+        error=KafkaConfigError,
+    )
+)
+
+
+def _env_name(value: Any, where: str) -> str:
+    name = text(value, where)
+    if not name.replace("_", "a").isalnum() or name[0].isdigit():
+        raise ConfigError(
+            f"{where} must name an environment variable (letters, digits, _), not hold the "
+            "password itself; got a value that is not such a name"
+        )
+    return name
+
+
+def _never(value: Any, where: str) -> Any:
+    # the value is not repeated: it is the secret
+    raise ConfigError(
+        f"{where} must not be set: a topology's conf is shown by Nimbus to anyone who asks, "
+        f"so the password never goes in it; put it in a file on each host and give "
+        f"{SECURITY_PREFIX}password.file, or in an environment variable and give "
+        f"{SECURITY_PREFIX}password.env"
+    )
+
+
+SECURITY_SCHEMA = register(
+    Schema(
+        "the Kafka client security",
+        SECURITY_PREFIX,
+        (
+            Setting(
+                SECURITY_PREFIX + "protocol",
+                choice("PLAINTEXT", "SASL_SSL"),
+                "PLAINTEXT",
+                "PLAINTEXT, or SASL_SSL: TLS and SCRAM",
+            ),
+            Setting(SECURITY_PREFIX + "ca.file", optional(text), None, "CA certificate (PEM)"),
+            Setting(
+                SECURITY_PREFIX + "sasl.mechanism",
+                choice("SCRAM-SHA-512", "SCRAM-SHA-256"),
+                "SCRAM-SHA-512",
+                "SASL mechanism",
+            ),
+            Setting(SECURITY_PREFIX + "username", optional(text), None, "SCRAM user"),
+            Setting(SECURITY_PREFIX + "password.file", optional(text), None, "file holding it"),
+            Setting(SECURITY_PREFIX + "password.env", optional(_env_name), None, "env var"),
+            Setting(SECURITY_PREFIX + "password", _never, None, "refused: never in a conf"),
+        ),
         error=KafkaConfigError,
     )
 )

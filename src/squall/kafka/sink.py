@@ -19,7 +19,8 @@ from typing import Any
 from streamparse import Bolt
 
 from squall.kafka.errors import KafkaConfigError
-from squall.kafka.reconnect import BOOTSTRAP_TIMEOUT_MS, Reconnect
+from squall.kafka.reconnect import BOOTSTRAP_TIMEOUT_MS
+from squall.kafka.security import ClientSecurity, KafkaRefused, SecureReconnect, refusal
 from squall.kafka.settings import SINK_FLUSH_TIMEOUT, SINK_MAX_PENDING, SINK_SCHEMA
 
 
@@ -62,7 +63,11 @@ class KafkaSinkBolt(Bolt):
         self.write_failures = 0
         self.producer: Any = None  # None until the broker answers (squall.kafka.reconnect)
         servers = self.bootstrap_servers(storm_conf)
-        self.reconnect = Reconnect(f"sink {type(self).__name__}", servers, self.logger)
+        # squall.kafka.security.*: TLS and SCRAM when set; a refusal is logged, then retried
+        self.security = ClientSecurity.from_conf(storm_conf)
+        self.reconnect = SecureReconnect(
+            f"sink {type(self).__name__}", servers, self.logger, self.security
+        )
         self._connect()
 
     def _connect(self) -> bool:
@@ -72,6 +77,13 @@ class KafkaSinkBolt(Bolt):
         from kafka.errors import KafkaError
 
         try:
+            # the password is read now, on this host, and again at each reconnect
+            security_kwargs = self.security.kafka_kwargs()
+            self.reconnect.check()  # a refusal named before kafka-python clients retry it
+        except (KafkaConfigError, KafkaRefused) as exc:  # e.g. no password file (yet) here
+            self.reconnect.failed(exc)
+            return False
+        try:
             self.producer = KafkaProducer(
                 bootstrap_servers=self.bootstrap_servers(self.conf),
                 acks="all",
@@ -80,11 +92,17 @@ class KafkaSinkBolt(Bolt):
                 client_id=f"squall-sink-{self.topic}",
                 max_block_ms=15_000,  # bounds the start-up topic check when the broker is away
                 bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+                **security_kwargs,
             )
         except KafkaError as exc:
             self.reconnect.failed(exc)
             return False
-        self._check_topic()
+        try:
+            self._check_topic()
+        except KafkaRefused as exc:
+            self.producer = None
+            self.reconnect.failed(exc)
+            return False
         self.reconnect.succeeded()
         return True
 
@@ -101,6 +119,11 @@ class KafkaSinkBolt(Bolt):
         except KafkaError as exc:
             partitions = None
             detail = f" ({type(exc).__name__})"
+            servers = ",".join(self.bootstrap_servers(self.conf))
+            line = refusal(exc, self.security, servers) if self.security.secured else None
+            if line is not None:  # no ACL for the topic: logged and retried, not a crash
+                self.producer.close(timeout=1)
+                raise KafkaRefused(f"topic {self.topic!r}: {line}") from None
         else:
             detail = ""
         if not partitions:

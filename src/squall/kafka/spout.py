@@ -17,7 +17,6 @@ Settings: ``squall.kafka.spout.*`` Storm config keys (``max.attempts``, ``max.in
 
 from __future__ import annotations
 
-import json
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -27,10 +26,18 @@ from typing import Any
 from streamparse import Spout
 
 from squall.errors import ConfigError
+from squall.kafka.catch_up import first_task_catch_up
+from squall.kafka.dead_letters import DeadLetters
 from squall.kafka.errors import KafkaConfigError
-from squall.kafka.offsets import OffsetTracker, Outcome, TopicPart, format_tup_id, parse_tup_id
+from squall.kafka.offsets import OffsetTracker, Outcome, TopicPart, format_tup_id
 from squall.kafka.rebalance import Listener, watch_assignment
-from squall.kafka.reconnect import BOOTSTRAP_TIMEOUT_MS, Reconnect
+from squall.kafka.reconnect import BOOTSTRAP_TIMEOUT_MS
+from squall.kafka.security import (
+    ClientSecurity,
+    KafkaRefused,
+    SecureReconnect,
+    check_consumer_access,
+)
 from squall.kafka.settings import SPOUT_SETTINGS, KafkaSpoutSettings
 from squall.kafka.start import start_offsets
 from squall.realtime.context import realtime_of, set_release
@@ -46,13 +53,19 @@ class _InFlight:
     released_s: float | None = None  # the record's timestamp: its release, also when replayed
 
 
-class ReliableKafkaSpout(Spout):
+class ReliableKafkaSpout(DeadLetters, Spout):
     """Base class: subclasses say where the settings come from and what a record emits."""
 
     # Subclasses set ``outputs`` and implement ``settings_from_conf`` and ``to_values``.
 
     def settings_from_conf(self, conf: Mapping[str, Any]) -> KafkaSpoutSettings:
         raise NotImplementedError
+
+    def catch_up_changelog(self, conf: Mapping[str, Any]) -> str | None:
+        """The compacted changelog of a state fed by this spout unanchored, if any: at start
+        the spout then re-emits, as catch-up, the committed records that state may not have
+        counted (``squall.kafka.changelog``). None (the default): no catch-up."""
+        return None
 
     def to_values(
         self,
@@ -90,6 +103,7 @@ class ReliableKafkaSpout(Spout):
             "commits": 0,
             "consumer_replacements": 0,
             "shed": 0,  # skipped under overload within the stream's (m,k) bound
+            "caught_up": 0,  # committed records re-emitted for a restored state (catch-up)
         }
         self._last_commit = time.monotonic()
         # the asynchronous commit on its way: (future, offsets), until its answer is read
@@ -105,8 +119,14 @@ class ReliableKafkaSpout(Spout):
         self.start_at: dict[TopicPart, int] = {}
         self.started: set[TopicPart] = set()
         self.consumer: Any = None  # None until the broker answers (squall.kafka.reconnect)
+        # Catch-up (squall.kafka.catch_up), planned once, by the component's first task only
+        self.catch_up = first_task_catch_up(self.catch_up_changelog(storm_conf), context)
         self.producer: Any = None
-        self.reconnect = Reconnect(f"spout {type(self).__name__}", s.bootstrap_servers, self.logger)
+        # squall.kafka.security.*: TLS and SCRAM when set; a refusal is logged, then retried
+        self.security = ClientSecurity.from_conf(storm_conf)
+        self.reconnect = SecureReconnect(
+            f"spout {type(self).__name__}", s.bootstrap_servers, self.logger, self.security
+        )
         self._connect()
         # Under Storm no runtime times the trees: a self-timed context does, from the records'
         # timestamps to the acks, and keeps this task's overload state for discard and rate
@@ -121,8 +141,15 @@ class ReliableKafkaSpout(Spout):
 
         s = self.settings
         try:
+            # the password is read now, on this host, and again at each reconnect
+            self._security_kwargs = self.security.kafka_kwargs()
+            self.reconnect.check()  # a refusal named before kafka-python clients retry it
+        except (KafkaConfigError, KafkaRefused) as exc:  # e.g. no password file (yet) here
+            self.reconnect.failed(exc)
+            return False
+        try:
             consumer = self._new_consumer()
-        except KafkaError as exc:
+        except (KafkaError, KafkaRefused) as exc:
             self.reconnect.failed(exc)
             return False
         try:
@@ -131,6 +158,7 @@ class ReliableKafkaSpout(Spout):
                 acks="all",
                 client_id=f"squall-spout-dlq-{self._task}",
                 bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+                **self._security_kwargs,
             )
         except KafkaError as exc:
             consumer.close(autocommit=False)
@@ -138,6 +166,8 @@ class ReliableKafkaSpout(Spout):
             return False
         self.consumer = consumer
         self.reconnect.succeeded()
+        if self.catch_up is not None and not self.catch_up.planned:
+            self.catch_up.plan(self)
         return True
 
     def close(self) -> None:
@@ -175,6 +205,7 @@ class ReliableKafkaSpout(Spout):
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=max(1000, s.session_timeout_ms // 3),
             bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+            **self._security_kwargs,
         )
         consumer.subscribe(list(s.topics), listener=Listener(self))
         # A fresh metadata fetch after subscribing, before the first group join. kafka-python
@@ -187,6 +218,8 @@ class ReliableKafkaSpout(Spout):
         # error, not a wait.
         known = consumer.topics()
         missing = [topic for topic in s.topics if topic not in known]
+        if self.security.secured:  # refused with a line naming the ACL to grant
+            check_consumer_access(consumer, self.security, s.topics, s.group_id, missing)
         if missing:
             consumer.close(autocommit=False)
             raise KafkaConfigError(
@@ -210,6 +243,9 @@ class ReliableKafkaSpout(Spout):
                 self._connect()
             return
         self._retry_dead_letters()
+        if self.catch_up:  # all of it before any new record: the state counts in time order
+            self.catch_up.emit_some(self)
+            return
         if self.replay:
             tup_id = self.replay.popleft()
             entry = self.in_flight.get(tup_id)
@@ -318,66 +354,6 @@ class ReliableKafkaSpout(Spout):
                 f"failed {self.settings.max_attempts} times in the topology "
                 f"({SPOUT_SETTINGS['max_attempts'].key}={self.settings.max_attempts})",
             )
-
-    def _dead_letter(self, tup_id: str, reason: str) -> None:
-        """Write the record to the dead-letter topic; it is done once the broker has it."""
-        from kafka.errors import KafkaError
-
-        entry = self.in_flight.get(tup_id)
-        if entry is None:
-            return
-        topic, partition, offset = parse_tup_id(tup_id)
-        raw = entry.raw or b""
-        record = {
-            "raw": raw.decode("utf-8", errors="backslashreplace"),
-            "reason": reason,
-            "source": {"topic": topic, "partition": partition, "offset": offset},
-            "stage": "spout",
-            "ts": time.time_ns() // 1_000_000,
-        }
-        try:
-            future = self.producer.send(
-                self.settings.dead_letter_topic,
-                value=json.dumps(record).encode(),
-                key=tup_id.encode(),
-            )
-        except KafkaError as exc:
-            # The broker is unreachable: keep the record in flight and try again later.
-            self.logger.warning("dead-letter write of %s failed (%s); will retry", tup_id, exc)
-            self.dead_letter_pending.append((tup_id, reason))
-            return
-        # Asynchronous: the record is done when the broker's answer is read on a later turn
-        # (``_settle_dead_letters``); the worker loop does not wait for it.
-        self.dead_letter_sent.append((tup_id, reason, future))
-        self._settle_dead_letters()
-
-    def _settle_dead_letters(self) -> None:
-        """Count as done the dead letters the broker has; re-queue the ones it refused."""
-        for _ in range(len(self.dead_letter_sent)):
-            tup_id, reason, future = self.dead_letter_sent.popleft()
-            if not future.is_done:
-                self.dead_letter_sent.append((tup_id, reason, future))
-            elif future.failed():
-                self.logger.warning(
-                    "dead-letter write of %s failed (%s); will retry", tup_id, future.exception
-                )
-                self.dead_letter_pending.append((tup_id, reason))
-            else:
-                self._dead_lettered(tup_id)
-
-    def _dead_lettered(self, tup_id: str) -> None:
-        entry = self.in_flight.get(tup_id)
-        if entry is None:
-            return
-        self.in_flight.pop(tup_id, None)
-        self.tracker.acked(entry.tp, entry.offset)
-        self.stats["dead_lettered"] += 1
-
-    def _retry_dead_letters(self) -> None:
-        self._settle_dead_letters()
-        for _ in range(len(self.dead_letter_pending)):
-            tup_id, reason = self.dead_letter_pending.popleft()
-            self._dead_letter(tup_id, reason)
 
     # ------------------------------------------------------------------------------ commits
 

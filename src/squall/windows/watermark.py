@@ -39,6 +39,21 @@ class WatermarkGenerator:
         """Expected input streams that have not delivered a tuple yet."""
         return self.expected - self._latest.keys()
 
+    def progress(self) -> tuple[dict[Hashable, int], int | None]:
+        """(latest timestamp per stream, watermark): what :meth:`resume` goes on from.
+
+        A checkpoint of the state these streams feed keeps it, to resume in another process.
+        """
+        return dict(self._latest), self._watermark
+
+    def resume(self, latest: dict[Hashable, int], watermark: int | None) -> None:
+        """Go on from a :meth:`progress` taken earlier (a restart from a checkpoint).
+
+        Tuples behind ``watermark`` are late again, as they were before the restart.
+        """
+        self._latest = dict(latest)
+        self._watermark = watermark
+
     def compute(self) -> int | None:
         """The new watermark, or None when it did not advance (or some input is still silent)."""
         if not self._latest or self.waiting_for():

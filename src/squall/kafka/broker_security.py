@@ -1,0 +1,267 @@
+"""The secured single broker (``squall kafka start --secure``): TLS, SCRAM users and ACLs.
+
+Made once, when the instance is formatted, into ``<instance>/secrets/`` (mode 700, under the
+git-ignored ``.runtime/``; never committed):
+
+- ``ca.pem`` / ``ca.key``: a CA of this instance's own, made with openssl; clients trust
+  ``ca.pem`` (``squall.kafka.security.ca.file``);
+- ``broker.p12``: the broker's key and certificate (signed by that CA, valid for 127.0.0.1 and
+  localhost), its store password in ``keystore.password``;
+- ``<user>.password`` for the SCRAM-SHA-512 users ``admin`` (super user: squall's own admin
+  calls, creating topics and ACLs), ``producer`` and ``topology``: random passwords, mode 600.
+
+The users are created by the storage format (``--add-scram``) from salted passwords, so no
+password is ever on a command line. The client listener is ``SASL_SSL`` on 127.0.0.1; the
+KRaft controller listener stays PLAINTEXT on 127.0.0.1 (broker and controller are one process;
+its principal is ``ANONYMOUS``, which therefore is a super user: a process on this host can
+reach it -- docs/security.md says so). :func:`grant` gives the roles their ACLs
+(StandardAuthorizer, ``allow.everyone.if.no.acl.found=false``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from squall.kafka.errors import KafkaRuntimeError
+from squall.kafka.security import SASL_SSL, ClientSecurity
+
+USERS: tuple[str, ...] = ("admin", "producer", "topology")
+ADMIN = "admin"
+MECHANISM = "SCRAM-SHA-512"
+SCRAM_ITERATIONS = 8192
+CERT_DAYS = 825
+LISTENER = "SASL_SSL"
+
+
+@dataclass(frozen=True)
+class AccessPlan:
+    """Which topics and groups the ``producer`` and ``topology`` users get (prefixes).
+
+    The producer may WRITE (and DESCRIBE) topics starting with one of ``readings``; the
+    topology may READ them with groups starting with ``group``, WRITE topics starting with one
+    of ``outputs``, and create, READ and WRITE its ``changelog`` topic (the trend windows'
+    checkpoints, config.yaml's ``kafka.trends_changelog_topic``). Defaults: config.yaml's
+    ``kafka`` names.
+    """
+
+    readings: tuple[str, ...] = ("health.readings",)
+    outputs: tuple[str, ...] = ("health.alerts", "health.invalid", "health.trends")
+    group: str = "squall-health"
+    changelog: str = "health.trends.changelog"
+
+    def __post_init__(self) -> None:
+        for what, names in (("readings", self.readings), ("outputs", self.outputs)):
+            if not names or not all(n.strip() for n in names):
+                raise KafkaRuntimeError(
+                    f"--acl-{what}: give topic name prefixes, comma-separated; got {names!r}"
+                )
+        if not self.group.strip():
+            raise KafkaRuntimeError("--acl-group: give the topology's consumer group prefix")
+        if not self.changelog.strip():
+            raise KafkaRuntimeError("--acl-changelog: give the topology's changelog topic")
+
+
+class BrokerSecrets:
+    """The ``secrets/`` folder of one broker instance."""
+
+    def __init__(self, home: Path) -> None:
+        self.dir = home / "secrets"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.dir / "ca.pem"
+
+    @property
+    def keystore(self) -> Path:
+        return self.dir / "broker.p12"
+
+    def password_file(self, user: str) -> Path:
+        return self.dir / f"{user}.password"
+
+    def exists(self) -> bool:
+        return self.keystore.is_file() and all(self.password_file(u).is_file() for u in USERS)
+
+    def client(self, user: str) -> ClientSecurity:
+        """How ``user`` connects to this broker."""
+        return ClientSecurity(
+            protocol=SASL_SSL,
+            ca_file=str(self.ca_file),
+            sasl_mechanism=MECHANISM,
+            username=user,
+            password_file=str(self.password_file(user)),
+        )
+
+    def _read(self, name: str) -> str:
+        return (self.dir / name).read_text().strip()
+
+    def create(self) -> None:
+        """Passwords, a CA and the broker's certificate (openssl); replaces what is there."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o700)
+        for user in USERS:
+            _write_secret(self.password_file(user), secrets.token_urlsafe(24))
+        _write_secret(self.dir / "keystore.password", secrets.token_urlsafe(24))
+        ext = self.dir / "broker.ext"
+        ext.write_text(
+            "basicConstraints=CA:FALSE\n"
+            "keyUsage=critical,digitalSignature,keyEncipherment\n"
+            "extendedKeyUsage=serverAuth,clientAuth\n"
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+            "subjectKeyIdentifier=hash\n"
+            "authorityKeyIdentifier=keyid,issuer\n"
+        )
+        d = str(self.dir)
+        env = {**os.environ, "SQUALL_KEYSTORE_PASSWORD": self._read("keystore.password")}
+        steps = [
+            # the CA: its own key, a self-signed certificate for signing only
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{d}/ca.key",
+             "-out", f"{d}/ca.pem", "-days", str(CERT_DAYS), "-subj",
+             f"/CN=squall kafka CA {self.dir.parent.name}",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{d}/broker.key",
+             "-out", f"{d}/broker.csr", "-subj", "/CN=127.0.0.1"],
+            ["x509", "-req", "-in", f"{d}/broker.csr", "-CA", f"{d}/ca.pem", "-CAkey",
+             f"{d}/ca.key", "-CAcreateserial", "-out", f"{d}/broker.pem", "-days",
+             str(CERT_DAYS), "-extfile", str(ext)],
+            # the store password comes from the environment, not the command line
+            ["pkcs12", "-export", "-in", f"{d}/broker.pem", "-inkey", f"{d}/broker.key",
+             "-certfile", f"{d}/ca.pem", "-name", "broker", "-out", str(self.keystore),
+             "-passout", "env:SQUALL_KEYSTORE_PASSWORD"],
+        ]  # fmt: skip
+        for args in steps:
+            proc = subprocess.run(
+                ["openssl", *args], capture_output=True, text=True, env=env, check=False
+            )
+            if proc.returncode != 0:
+                raise KafkaRuntimeError(
+                    f"making the broker's TLS material in {self.dir} failed: `openssl "
+                    f"{args[0]}` exited {proc.returncode}: {proc.stderr.strip()[-500:]}"
+                )
+        for name in ("ca.key", "broker.key", "broker.p12"):
+            os.chmod(self.dir / name, 0o600)
+        (self.dir / "broker.csr").unlink()
+
+    def scram_arguments(self) -> list[str]:
+        """``--add-scram`` arguments of the storage format: salted, never the passwords."""
+        args = []
+        for user in USERS:
+            salt = secrets.token_bytes(24)
+            salted = hashlib.pbkdf2_hmac(
+                "sha512", self._read(f"{user}.password").encode(), salt, SCRAM_ITERATIONS
+            )
+            b64 = base64.b64encode
+            args += [
+                "--add-scram",
+                f'{MECHANISM}=[name={user},salt="{b64(salt).decode()}",'
+                f'saltedpassword="{b64(salted).decode()}",iterations={SCRAM_ITERATIONS}]',
+            ]
+        return args
+
+    def server_properties(self, port: int, controller_port: int) -> dict[str, str]:
+        """What the secured broker sets over the plaintext one's properties."""
+        admin_password = self._read(f"{ADMIN}.password")
+        return {
+            "listeners": f"{LISTENER}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            "advertised.listeners": (
+                f"{LISTENER}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"
+            ),
+            "inter.broker.listener.name": LISTENER,
+            "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{LISTENER}:SASL_SSL",
+            "sasl.enabled.mechanisms": MECHANISM,
+            "sasl.mechanism.inter.broker.protocol": MECHANISM,
+            f"listener.name.{LISTENER.lower()}.{MECHANISM.lower()}.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="{ADMIN}" password="{admin_password}";'
+            ),
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(self.keystore),
+            "ssl.keystore.password": self._read("keystore.password"),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.ca_file),
+            "ssl.client.auth": "none",
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "false",
+            # ANONYMOUS: the broker's own requests to its controller (plaintext, loopback)
+            "super.users": f"User:{ADMIN};User:ANONYMOUS",
+        }
+
+
+def _write_secret(path: Path, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(value + "\n")
+
+
+def acl_bindings(plan: AccessPlan) -> list[tuple[str, str, str, str, str]]:
+    """(user, resource type, pattern type, name, operation) of every ACL the plan grants."""
+    rows: list[tuple[str, str, str, str, str]] = []
+    for prefix in plan.readings:
+        rows += [("producer", "TOPIC", "PREFIXED", prefix, op) for op in ("WRITE", "DESCRIBE")]
+        rows += [("topology", "TOPIC", "PREFIXED", prefix, op) for op in ("READ", "DESCRIBE")]
+    for prefix in plan.outputs:
+        rows += [("topology", "TOPIC", "PREFIXED", prefix, op) for op in ("WRITE", "DESCRIBE")]
+    rows += [("topology", "GROUP", "PREFIXED", plan.group, "READ")]
+    rows += [
+        ("topology", "TOPIC", "LITERAL", plan.changelog, op)
+        for op in ("CREATE", "READ", "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS")
+    ]
+    return rows
+
+
+def grant(bootstrap: str, admin: ClientSecurity, plan: AccessPlan) -> None:
+    """Create the plan's ACLs (again: an existing one is left as it is)."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import (
+        ACL,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        ResourcePattern,
+        ResourceType,
+    )
+
+    acls = [
+        ACL(
+            principal=f"User:{user}",
+            host="*",
+            operation=ACLOperation[op],
+            permission_type=ACLPermissionType.ALLOW,
+            resource_pattern=ResourcePattern(
+                ResourceType[rtype], name, ACLResourcePatternType[ptype]
+            ),
+        )
+        for user, rtype, ptype, name, op in acl_bindings(plan)
+    ]
+    client = KafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="squall-admin", **admin.kafka_kwargs()
+    )
+    try:
+        result = client.create_acls(acls)
+    finally:
+        client.close()
+    if result["failed"]:
+        raise KafkaRuntimeError(
+            f"creating ACLs on {bootstrap} failed: {[str(e) for e in result['failed']][:3]}"
+        )
+
+
+def describe_plan(plan: AccessPlan) -> Iterable[str]:
+    """The grants in words, one line per user (printed by ``squall kafka start --secure``)."""
+    yield (f"producer: WRITE topics {_prefixes(plan.readings)}")
+    yield (
+        f"topology: READ topics {_prefixes(plan.readings)} in groups {plan.group}*, "
+        f"WRITE topics {_prefixes(plan.outputs)}, create/READ/WRITE {plan.changelog}"
+    )
+    yield "admin: super user (squall's own admin calls)"
+
+
+def _prefixes(names: Iterable[str]) -> str:
+    return ", ".join(f"{n}*" for n in names)
