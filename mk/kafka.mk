@@ -13,7 +13,7 @@ kcat:
 	@command -v kcat >/dev/null || { apt-get update -qq && apt-get install -y -qq kcat; }
 
 kafka-start: $(KAFKA_LIB) ## start the broker in .runtime/kafka/instances/default (topics for the health topology)
-	$(BIN)/squall kafka start --topics health.readings:4,health.alerts,health.invalid,health.trends
+	$(BIN)/squall kafka start --topics health.readings:4,health.alerts,health.invalid,health.trends --retention-from config.yaml
 
 kafka-stop: ## stop the broker started by kafka-start
 	$(BIN)/squall kafka stop

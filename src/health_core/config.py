@@ -104,6 +104,14 @@ class KafkaSettings:
     trends_changelog_topic: str | None = None
     # How often (at most) a trend task writes its checkpoint, on its next tick after this long
     trends_checkpoint_interval_s: float = 1.0
+    # How long Kafka keeps each topic's records (retention.ms), set on the topics by
+    # `squall kafka start --retention-from config.yaml` (squall.kafka.retention): health data
+    # no longer than it is needed
+    readings_retention_hours: int = 168
+    critical_readings_retention_hours: int = 168
+    alerts_retention_hours: int = 720
+    invalid_retention_hours: int = 168
+    trends_retention_hours: int = 720
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +360,11 @@ _READERS: dict[str, dict[str, Reader]] = {
         "group_id": text,
         "trends_changelog_topic": optional(text),
         "trends_checkpoint_interval_s": duration(0),
+        "readings_retention_hours": integer(1, 87600),
+        "critical_readings_retention_hours": integer(1, 87600),
+        "alerts_retention_hours": integer(1, 87600),
+        "invalid_retention_hours": integer(1, 87600),
+        "trends_retention_hours": integer(1, 87600),
     },
     "producers": {
         "count": integer(1, 1000),

@@ -29,10 +29,14 @@ RULE_FORM = (
 )
 # every key of the health topology's Storm config, as the unknown-key message lists them
 HEALTH_KEYS = (
-    "health.kafka.alerts.topic, health.kafka.bootstrap.servers, "
-    "health.kafka.critical.readings.topic, health.kafka.group.id, health.kafka.invalid.topic, "
+    "health.kafka.alerts.retention.hours, health.kafka.alerts.topic, "
+    "health.kafka.bootstrap.servers, health.kafka.critical.readings.retention.hours, "
+    "health.kafka.critical.readings.topic, health.kafka.group.id, "
+    "health.kafka.invalid.retention.hours, health.kafka.invalid.topic, "
+    "health.kafka.readings.retention.hours, "
     "health.kafka.readings.topic, health.kafka.trends.changelog.topic, "
-    "health.kafka.trends.checkpoint.interval.secs, health.kafka.trends.topic, "
+    "health.kafka.trends.checkpoint.interval.secs, health.kafka.trends.retention.hours, "
+    "health.kafka.trends.topic, "
     "health.parallelism.bmi, health.parallelism.parse, health.parallelism.sinks, "
     "health.parallelism.threshold, health.parallelism.trend, health.parse.invalid.preview.chars, "
     "health.parse.max.payload.bytes, health.producers.count, health.producers.malformed.fraction, "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from squall.kafka.admin import list_topics, parse_topics, read_topic, require_broker
 from squall.kafka.broker import DEFAULT_HEAP, Broker
@@ -24,6 +25,7 @@ from squall.kafka.producer import (
     progress_printer,
 )
 from squall.kafka.provision import is_provisioned, kafka_version, lib_dir, provision
+from squall.kafka.retention import HOUR_MS, retention_from_file, set_retention
 from squall.kafka.security import (
     MECHANISMS,
     PROTOCOLS,
@@ -59,6 +61,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default="",
         metavar="NAME[:PARTITIONS],...",
         help="topics to create if missing, e.g. readings:4,alerts,trends,dead-letter",
+    )
+    start.add_argument(
+        "--retention-from",
+        default=None,
+        metavar="FILE",
+        help="set each topic's retention from FILE's kafka section (<role>_topic with "
+        "<role>_retention_hours, e.g. config.yaml)",
     )
     start.add_argument("--port", type=int, default=None, help="client port (default: a free one)")
     start.add_argument("--heap", default=DEFAULT_HEAP, help="JVM heap (default %(default)s)")
@@ -226,6 +235,8 @@ def _provision(args: argparse.Namespace) -> int:
 
 def _start(args: argparse.Namespace) -> int:
     topics = parse_topics(args.topics)
+    # read (and refused if wrong) before the broker starts
+    retention = retention_from_file(Path(args.retention_from)) if args.retention_from else {}
     broker = Broker(args.instance, heap=args.heap)
     was_running = broker.is_running()
     access = None
@@ -254,6 +265,15 @@ def _start(args: argparse.Namespace) -> int:
     if topics:
         listed = list_topics(state.bootstrap, broker.security())
         print("  topics: " + ", ".join(f"{n}:{p}" for n, p in listed.items()))
+    if retention:
+        existing = list_topics(state.bootstrap, broker.security())
+        wanted = {t: ms for t, ms in retention.items() if t in existing}
+        set_retention(state.bootstrap, wanted, broker.security())
+        kept = ", ".join(f"{t} {ms // HOUR_MS} h" for t, ms in sorted(wanted.items()))
+        absent = sorted(set(retention) - set(wanted))  # named in the file, not created here
+        print(f"  retention from {args.retention_from}: {kept or 'none of its topics exists'}")
+        if absent:
+            print(f"  (not on this broker, so not set: {', '.join(absent)})")
     return 0
 
 
