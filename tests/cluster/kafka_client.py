@@ -3,12 +3,15 @@
 ``python kafka_client.py COMMAND BOOTSTRAP [ARGS]`` prints one JSON document on stdout:
 
   cluster                    {"brokers": [ids of the unfenced brokers]}
-  create TOPIC PARTITIONS    {"created": TOPIC}  (replication factor 3, min.insync.replicas 2)
+  create TOPIC PARTITIONS [KEY=VALUE...]  {"created": TOPIC}  (replication factor 3,
+                             min.insync.replicas 2, and these topic configs)
   topic TOPIC                [{"partition", "leader", "replicas", "isr"}, ...]
   ends TOPIC                 {"records": sum of the partitions' end offsets}
   read TOPIC                 [[key, timestamp_ms], ...]  every record up to the end offsets
   values TOPIC               [[key, value], ...]  the same records' values, as text
   committed TOPIC GROUP      {"committed": n, "end": m}  the group's progress over the topic
+  offsets TOPIC GROUP        {"committed": {partition: offset}, "end": {partition: offset}}
+  records TOPIC              [[partition, offset, key, value, timestamp_ms], ...]  every record
 
 It reads only what Kafka holds (keys and broker-side timestamps): the tests' oracle never goes
 through the project's own parse/BMI/rule code.
@@ -40,10 +43,11 @@ def cluster(bootstrap: str) -> Any:
         client.close()
 
 
-def create(bootstrap: str, topic: str, partitions: str) -> Any:
+def create(bootstrap: str, topic: str, partitions: str, *configs: str) -> Any:
     client = admin(bootstrap)
     try:
-        new = NewTopic(topic, int(partitions), 3, topic_configs={"min.insync.replicas": "2"})
+        topic_configs = {"min.insync.replicas": "2", **dict(c.split("=", 1) for c in configs)}
+        new = NewTopic(topic, int(partitions), 3, topic_configs=topic_configs)
         client.create_topics([new], timeout_ms=30_000)
     finally:
         client.close()
@@ -119,6 +123,40 @@ def committed(bootstrap: str, topic: str, group: str) -> Any:
         consumer.close(autocommit=False)
 
 
+def offsets(bootstrap: str, topic: str, group: str) -> Any:
+    """The group's committed offset and the end offset of each partition (OffsetFetch)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        end = consumer.end_offsets(parts)
+        return {
+            "committed": {tp.partition: consumer.committed(tp) or 0 for tp in parts},
+            "end": {tp.partition: end[tp] for tp in parts},
+        }
+    finally:
+        consumer.close(autocommit=False)
+
+
+def records(bootstrap: str, topic: str) -> Any:
+    """Every record up to the end offsets with its coordinates, value (text) and timestamp."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(parts)
+        consumer.seek_to_beginning()
+        end = consumer.end_offsets(parts)
+        out = []
+        while any(consumer.position(tp) < end[tp] for tp in parts):
+            for batch in consumer.poll(timeout_ms=500).values():
+                for r in batch:
+                    key = r.key.decode() if r.key is not None else None
+                    value = r.value.decode("utf-8", errors="replace") if r.value else ""
+                    out.append([r.partition, r.offset, key, value, r.timestamp])
+        return out
+    finally:
+        consumer.close()
+
+
 COMMANDS = {
     "cluster": cluster,
     "create": create,
@@ -127,6 +165,8 @@ COMMANDS = {
     "read": read,
     "values": read_values,
     "committed": committed,
+    "offsets": offsets,
+    "records": records,
 }
 
 if __name__ == "__main__":

@@ -53,8 +53,8 @@ def test_a_process_that_ends_during_the_scan_counts_as_gone(
 
 def test_ending_a_group_ends_it_and_ending_it_again_is_harmless() -> None:
     proc = _sleeper()
-    cluster._end_group(proc.pid)  # it also reaps its child, so Popen cannot see the status
+    cluster.end_group(proc.pid)  # it also reaps its child, so Popen cannot see the status
     with pytest.raises(ProcessLookupError):
         os.kill(proc.pid, 0)
     assert not cluster._group_alive(proc.pid)
-    cluster._end_group(proc.pid)  # already gone: no error
+    cluster.end_group(proc.pid)  # already gone: no error

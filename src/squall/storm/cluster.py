@@ -319,7 +319,7 @@ class StormCluster:
             proc = entry.process()
             if proc is not None:
                 progress(f"[storm] stopping {daemon} (pid {entry.pid})")
-                _end_group(entry.pid)
+                end_group(entry.pid)
             state.daemons.pop(daemon)
             self._save(state)
 
@@ -370,7 +370,7 @@ class StormCluster:
         return workers
 
 
-def _end_group(pid: int) -> None:
+def end_group(pid: int) -> None:
     """SIGTERM the process group ``pid`` leads, then SIGKILL whatever is left after a while."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
