@@ -25,7 +25,7 @@ import hashlib
 import os
 import secrets
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +38,7 @@ MECHANISM = "SCRAM-SHA-512"
 SCRAM_ITERATIONS = 8192
 CERT_DAYS = 825
 LISTENER = "SASL_SSL"
+LOCAL_SANS = ("IP:127.0.0.1", "DNS:localhost")  # the single broker's certificate
 
 
 @dataclass(frozen=True)
@@ -101,41 +102,70 @@ class BrokerSecrets:
     def _read(self, name: str) -> str:
         return (self.dir / name).read_text().strip()
 
-    def create(self) -> None:
+    def create(self, sans: Sequence[str] = LOCAL_SANS) -> None:
         """Passwords, a CA and the broker's certificate (openssl); replaces what is there."""
+        self.create_authority()
+        self.issue("broker", sans)
+
+    def create_authority(self) -> None:
+        """The users' passwords, the keystores' password and the CA (no broker certificate):
+        a cluster makes these once and :meth:`issue` s one certificate per broker."""
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
         for user in USERS:
             _write_secret(self.password_file(user), secrets.token_urlsafe(24))
         _write_secret(self.dir / "keystore.password", secrets.token_urlsafe(24))
-        ext = self.dir / "broker.ext"
-        ext.write_text(
-            "basicConstraints=CA:FALSE\n"
-            "keyUsage=critical,digitalSignature,keyEncipherment\n"
-            "extendedKeyUsage=serverAuth,clientAuth\n"
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-            "subjectKeyIdentifier=hash\n"
-            "authorityKeyIdentifier=keyid,issuer\n"
-        )
         d = str(self.dir)
-        env = {**os.environ, "SQUALL_KEYSTORE_PASSWORD": self._read("keystore.password")}
-        steps = [
+        self._openssl(
             # the CA: its own key, a self-signed certificate for signing only
             ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{d}/ca.key",
              "-out", f"{d}/ca.pem", "-days", str(CERT_DAYS), "-subj",
              f"/CN=squall kafka CA {self.dir.parent.name}",
              "-addext", "basicConstraints=critical,CA:TRUE",
              "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{d}/broker.key",
-             "-out", f"{d}/broker.csr", "-subj", "/CN=127.0.0.1"],
-            ["x509", "-req", "-in", f"{d}/broker.csr", "-CA", f"{d}/ca.pem", "-CAkey",
-             f"{d}/ca.key", "-CAcreateserial", "-out", f"{d}/broker.pem", "-days",
+        )  # fmt: skip
+        os.chmod(self.dir / "ca.key", 0o600)
+
+    def keystore_of(self, name: str) -> Path:
+        return self.dir / f"{name}.p12"
+
+    def issue(self, name: str, sans: Sequence[str]) -> Path:
+        """``<name>.p12``: a key and a certificate signed by the CA, valid for ``sans``
+        (``IP:<address>`` / ``DNS:<name>``: what clients connect to, checked by their TLS)."""
+        bad = [san for san in sans if not san.startswith(("IP:", "DNS:")) or san.endswith(":")]
+        if not sans or bad:
+            raise KafkaRuntimeError(
+                f"certificate {name!r}: give subject alternative names as IP:<address> or "
+                f"DNS:<name>; got {list(sans)!r}"
+            )
+        ext = self.dir / f"{name}.ext"
+        ext.write_text(
+            "basicConstraints=CA:FALSE\n"
+            "keyUsage=critical,digitalSignature,keyEncipherment\n"
+            "extendedKeyUsage=serverAuth,clientAuth\n"
+            f"subjectAltName={','.join(sans)}\n"
+            "subjectKeyIdentifier=hash\n"
+            "authorityKeyIdentifier=keyid,issuer\n"
+        )
+        d, cn = str(self.dir), sans[0].split(":", 1)[1]
+        self._openssl(
+            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{d}/{name}.key",
+             "-out", f"{d}/{name}.csr", "-subj", f"/CN={cn}"],
+            ["x509", "-req", "-in", f"{d}/{name}.csr", "-CA", f"{d}/ca.pem", "-CAkey",
+             f"{d}/ca.key", "-CAcreateserial", "-out", f"{d}/{name}.pem", "-days",
              str(CERT_DAYS), "-extfile", str(ext)],
             # the store password comes from the environment, not the command line
-            ["pkcs12", "-export", "-in", f"{d}/broker.pem", "-inkey", f"{d}/broker.key",
-             "-certfile", f"{d}/ca.pem", "-name", "broker", "-out", str(self.keystore),
+            ["pkcs12", "-export", "-in", f"{d}/{name}.pem", "-inkey", f"{d}/{name}.key",
+             "-certfile", f"{d}/ca.pem", "-name", name, "-out", str(self.keystore_of(name)),
              "-passout", "env:SQUALL_KEYSTORE_PASSWORD"],
-        ]  # fmt: skip
+        )  # fmt: skip
+        for suffix in (".key", ".p12"):
+            os.chmod(self.dir / f"{name}{suffix}", 0o600)
+        (self.dir / f"{name}.csr").unlink()
+        return self.keystore_of(name)
+
+    def _openssl(self, *steps: list[str]) -> None:
+        env = {**os.environ, "SQUALL_KEYSTORE_PASSWORD": self._read("keystore.password")}
         for args in steps:
             proc = subprocess.run(
                 ["openssl", *args], capture_output=True, text=True, env=env, check=False
@@ -145,9 +175,6 @@ class BrokerSecrets:
                     f"making the broker's TLS material in {self.dir} failed: `openssl "
                     f"{args[0]}` exited {proc.returncode}: {proc.stderr.strip()[-500:]}"
                 )
-        for name in ("ca.key", "broker.key", "broker.p12"):
-            os.chmod(self.dir / name, 0o600)
-        (self.dir / "broker.csr").unlink()
 
     def scram_arguments(self) -> list[str]:
         """``--add-scram`` arguments of the storage format: salted, never the passwords."""
@@ -167,12 +194,20 @@ class BrokerSecrets:
 
     def server_properties(self, port: int, controller_port: int) -> dict[str, str]:
         """What the secured broker sets over the plaintext one's properties."""
-        admin_password = self._read(f"{ADMIN}.password")
         return {
             "listeners": f"{LISTENER}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
             "advertised.listeners": (
                 f"{LISTENER}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"
             ),
+            **self.security_properties(self.keystore),
+        }
+
+    def security_properties(self, keystore: Path) -> dict[str, str]:
+        """Everything of a secured broker but its listeners' addresses: the ``SASL_SSL``
+        listener (clients and, as ``admin``, the brokers among themselves) with ``keystore``'s
+        certificate, SCRAM, the authorizer; the controller listener PLAINTEXT."""
+        admin_password = self._read(f"{ADMIN}.password")
+        return {
             "inter.broker.listener.name": LISTENER,
             "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{LISTENER}:SASL_SSL",
             "sasl.enabled.mechanisms": MECHANISM,
@@ -182,14 +217,14 @@ class BrokerSecrets:
                 f'username="{ADMIN}" password="{admin_password}";'
             ),
             "ssl.keystore.type": "PKCS12",
-            "ssl.keystore.location": str(self.keystore),
+            "ssl.keystore.location": str(keystore),
             "ssl.keystore.password": self._read("keystore.password"),
             "ssl.truststore.type": "PEM",
             "ssl.truststore.location": str(self.ca_file),
             "ssl.client.auth": "none",
             "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "allow.everyone.if.no.acl.found": "false",
-            # ANONYMOUS: the broker's own requests to its controller (plaintext, loopback)
+            # ANONYMOUS: the broker's own requests to its controller (plaintext)
             "super.users": f"User:{ADMIN};User:ANONYMOUS",
         }
 

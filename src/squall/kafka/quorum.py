@@ -12,6 +12,15 @@ stays off. With producers on ``acks=all``, a record is acknowledged only once tw
 it, so losing any one node loses nothing acknowledged. The same properties serve real hosts:
 :func:`node_properties` takes the addresses, nothing in it is specific to namespaces.
 
+``Quorum(..., secure=True)`` secures it as ``squall kafka start --secure`` does the single
+broker (:mod:`squall.kafka.broker_security`, docs/security.md "On the 3-broker test hosts"):
+one CA for the cluster, each node's certificate valid for its own address only, the client
+listener ``SASL_SSL`` (TLS + SCRAM-SHA-512), the brokers among themselves on that listener as the
+``admin`` super user, the SCRAM users formatted into every node, the ACLs granted by
+:func:`~squall.kafka.broker_security.grant` from a client host. The Raft/controller listener
+stays PLAINTEXT at the host's address (its principal ``ANONYMOUS`` is a super user: every node
+registers and heartbeats through it before any ACL exists).
+
 Processes start through a launcher (:class:`squall.netns.TestHosts`: ``popen(host, argv)`` in
 that host's namespace) and are stopped by the pid recorded here, never by name.
 """
@@ -22,7 +31,7 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +42,10 @@ from squall.kafka.broker import (
     STORAGE_TOOL,
     new_cluster_id,
 )
+from squall.kafka.broker_security import LISTENER, BrokerSecrets
 from squall.kafka.errors import KafkaRuntimeError
 from squall.kafka.provision import lib_dir
+from squall.kafka.security import PLAIN, ClientSecurity
 from squall.netns import TestHosts
 from squall.services import java_command, project_root, wait_gone
 
@@ -46,10 +57,15 @@ STOP_TIMEOUT_S = 30.0
 
 
 def node_properties(
-    node_id: int, address: str, voters: Sequence[tuple[int, str]], data_dir: Path
+    node_id: int,
+    address: str,
+    voters: Sequence[tuple[int, str]],
+    data_dir: Path,
+    overrides: Mapping[str, str] | None = None,
 ) -> str:
     """``server.properties`` of node ``node_id`` at ``address`` in a quorum of ``voters``
-    ((node id, address) of every node, this one included)."""
+    ((node id, address) of every node, this one included); ``overrides`` replace or add keys
+    (:func:`secured_properties`)."""
     if node_id not in {voter_id for voter_id, _ in voters}:
         raise KafkaRuntimeError(
             f"node id {node_id} is not among the quorum's voters {[v for v, _ in voters]}"
@@ -95,8 +111,21 @@ def node_properties(
         "background.threads": "2",
         "log.cleaner.threads": "1",
         "num.replica.fetchers": "1",
+        **(overrides or {}),
     }
     return "".join(f"{key}={value}\n" for key, value in props.items())
+
+
+def secured_properties(address: str, secrets: BrokerSecrets, keystore: Path) -> dict[str, str]:
+    """A secured node's keys over :func:`node_properties`: clients and the other brokers on
+    ``SASL_SSL`` at ``address`` (``keystore``: a certificate for that address), the controller
+    listener PLAINTEXT there."""
+    listener = f"{LISTENER}://{address}:{CLIENT_PORT}"
+    return {
+        "listeners": f"{listener},CONTROLLER://{address}:{CONTROLLER_PORT}",
+        "advertised.listeners": listener,
+        **secrets.security_properties(keystore),
+    }
 
 
 @dataclass(frozen=True)
@@ -120,10 +149,16 @@ class Node:
 
 
 class Quorum:
-    """One node per named test host; ``format()`` once, then ``start``/``stop``/``kill`` them."""
+    """One node per named test host; ``format()`` once, then ``start``/``stop``/``kill`` them.
+    ``secure``: TLS, SCRAM users and the authorizer (the secrets in ``<home>/secrets``)."""
 
     def __init__(
-        self, hosts: TestHosts, names: Sequence[str], home: Path, heap: str = DEFAULT_HEAP
+        self,
+        hosts: TestHosts,
+        names: Sequence[str],
+        home: Path,
+        heap: str = DEFAULT_HEAP,
+        secure: bool = False,
     ) -> None:
         if len(names) < REPLICATION_FACTOR:
             raise KafkaRuntimeError(
@@ -131,6 +166,8 @@ class Quorum:
             )
         self.hosts = hosts
         self.heap = heap
+        self.secure = secure
+        self.secrets = BrokerSecrets(home)
         self.cluster_id = new_cluster_id()
         self.nodes = {
             name: Node(i + 1, name, hosts[name].address, home / name)
@@ -144,6 +181,10 @@ class Quorum:
 
     def bootstrap_without(self, name: str) -> str:
         return ",".join(f"{n.address}:{CLIENT_PORT}" for n in self.nodes.values() if n.host != name)
+
+    def security(self, user: str) -> ClientSecurity:
+        """How ``user`` connects (PLAINTEXT, any user, when the quorum is not secured)."""
+        return self.secrets.client(user) if self.secure else PLAIN
 
     def node(self, name: str) -> Node:
         if name not in self.nodes:
@@ -159,15 +200,24 @@ class Quorum:
     def format(self) -> None:
         """Write every node's configuration and format its log dir with the one cluster id."""
         voters = [(n.node_id, n.address) for n in self.nodes.values()]
+        if self.secure:  # one CA and one set of users for the cluster
+            self.secrets.create_authority()
         for node in self.nodes.values():
             node.logs_dir.mkdir(parents=True, exist_ok=True)
+            overrides = None
+            if self.secure:  # a certificate for this node's address only
+                keystore = self.secrets.issue(node.host, [f"IP:{node.address}"])
+                overrides = secured_properties(node.address, self.secrets, keystore)
             node.properties_file.write_text(
-                node_properties(node.node_id, node.address, voters, node.data_dir)
+                node_properties(node.node_id, node.address, voters, node.data_dir, overrides)
             )
+            os.chmod(node.properties_file, 0o600)  # a secured one holds the admin's password
             (node.home / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
             # static voters: the plain format (no --standalone / --initial-controllers)
             cmd = [*self._java(node, "-Xmx256m"), STORAGE_TOOL, "format"]
             cmd += ["-t", self.cluster_id, "-c", str(node.properties_file)]
+            # the same users on every node (fresh salts each: the passwords are what count)
+            cmd += self.secrets.scram_arguments() if self.secure else []
             out = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if out.returncode != 0:
                 raise KafkaRuntimeError(
