@@ -152,19 +152,11 @@ logger.request.level = warn
 """
 
 
-class Broker:
-    """One broker instance folder; start/stop/status act on the process recorded there."""
+class BrokerFolder:
+    """Where a broker keeps its config, data and logs under ``home`` (a single instance's
+    folder, or one node of a quorum: squall.kafka.quorum.Node)."""
 
-    def __init__(self, name: str = "default", root: Path | None = None, heap: str = DEFAULT_HEAP):
-        self.root = root or project_root()
-        self.name = name
-        self.home = instance_dir(name, self.root)
-        self.heap = heap
-
-    # Layout of the instance folder.
-    @property
-    def state_file(self) -> Path:
-        return self.home / "broker.json"
+    home: Path
 
     @property
     def data_dir(self) -> Path:
@@ -177,6 +169,21 @@ class Broker:
     @property
     def properties_file(self) -> Path:
         return self.home / "server.properties"
+
+
+class Broker(BrokerFolder):
+    """One broker instance folder; start/stop/status act on the process recorded there."""
+
+    def __init__(self, name: str = "default", root: Path | None = None, heap: str = DEFAULT_HEAP):
+        self.root = root or project_root()
+        self.name = name
+        self.home = instance_dir(name, self.root)
+        self.heap = heap
+
+    # Layout of the instance folder.
+    @property
+    def state_file(self) -> Path:
+        return self.home / "broker.json"
 
     @property
     def console_log(self) -> Path:

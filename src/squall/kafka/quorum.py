@@ -40,6 +40,7 @@ from squall.kafka.broker import (
     KAFKA_MAIN,
     LOG4J2_PROPERTIES,
     STORAGE_TOOL,
+    BrokerFolder,
     new_cluster_id,
 )
 from squall.kafka.broker_security import LISTENER, BrokerSecrets
@@ -129,23 +130,11 @@ def secured_properties(address: str, secrets: BrokerSecrets, keystore: Path) -> 
 
 
 @dataclass(frozen=True)
-class Node:
+class Node(BrokerFolder):
     node_id: int
     host: str  # the test host's name
     address: str
     home: Path
-
-    @property
-    def properties_file(self) -> Path:
-        return self.home / "server.properties"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.home / "data"
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.home / "logs"
 
 
 class Quorum:
