@@ -13,6 +13,7 @@ from squall.engine.results import Snapshot
 from squall.engine.runner import run_topology
 from squall.errors import ConfigError
 from squall.loading import load_topology, parse_option, run_conf, topology_name
+from squall.log_lines import log_one_line_per_record
 from squall.plan.topology import DEFAULT_CALIBRATE_S
 from squall.ui.launch import add_arguments as add_ui_arguments
 from squall.ui.launch import check_arguments as check_ui_arguments
@@ -115,7 +116,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log_one_line_per_record(logging.INFO)
     # kafka-python narrates every connection and group join at INFO; its warnings still show.
     logging.getLogger("kafka").setLevel(logging.WARNING)
     if args.workers < 1:
