@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 
 from squall.errors import SquallError
-from squall.log_lines import log_one_line_per_record
 
 COMMAND_MODULES: tuple[str, ...] = (
     "squall.run_cli",
@@ -34,9 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    # before any command: a library's warnings and errors print as one line each, never as a
-    # traceback (``squall run`` turns the level down to INFO for its own narration)
-    log_one_line_per_record(logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except SquallError as exc:
