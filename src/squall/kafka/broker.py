@@ -193,6 +193,29 @@ class Broker(BrokerFolder):
     def secrets(self) -> BrokerSecrets:
         return BrokerSecrets(self.home)
 
+    @property
+    def access_file(self) -> Path:
+        return self.home / "access.json"
+
+    def access_plan(self) -> AccessPlan:
+        """The ACL plan this secured instance was last started with (its ``--acl-*``), which
+        a start without ``--acl-*`` keeps; the default plan if none was stored."""
+        if not self.access_file.is_file():
+            return AccessPlan()
+        try:
+            raw = json.loads(self.access_file.read_text())
+            return AccessPlan(
+                readings=tuple(raw["readings"]),
+                outputs=tuple(raw["outputs"]),
+                group=str(raw["group"]),
+                changelog=str(raw["changelog"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise KafkaRuntimeError(
+                f"{self.access_file} is not a valid ACL plan ({exc}); give the --acl-* "
+                "options again to replace it"
+            ) from None
+
     def security(self, user: str = ADMIN) -> ClientSecurity:
         """How ``user`` connects to this instance: PLAINTEXT unless it is a secured one."""
         state = self.state()
@@ -240,7 +263,8 @@ class Broker(BrokerFolder):
         A previously used instance keeps its ports and data; a fresh one gets free ports and a
         newly formatted log dir. ``topics`` maps topic name -> partitions, created if missing.
         ``secure`` makes a fresh instance a secured one; ``access`` (secured instances only)
-        grants the ACLs of that plan (default: :class:`AccessPlan`'s) at each start.
+        makes the ACLs of its ``producer`` and ``topology`` users that plan's, and is kept
+        for later starts without one (default: :class:`AccessPlan`'s).
         """
         provision(self.root, out=out, quiet=out is None)
         state = self.state()
@@ -255,7 +279,7 @@ class Broker(BrokerFolder):
                 f"--acl-* options are for a secured broker; instance {self.name!r} is plaintext"
             )
         secure = secure or (state is not None and state.secure)
-        plan = access or AccessPlan()
+        plan = access or self.access_plan()
         if state is not None and self.pid_alive():
             if port is not None and port != state.port:
                 raise KafkaRuntimeError(
@@ -356,6 +380,7 @@ class Broker(BrokerFolder):
     ) -> None:
         if state.secure:
             grant(state.bootstrap, self.security(), plan)
+            self.access_file.write_text(json.dumps(asdict(plan), indent=2) + "\n")
         if topics:
             ensure_topics(state.bootstrap, topics, self.security())
 

@@ -251,18 +251,30 @@ def acl_bindings(plan: AccessPlan) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
-def grant(bootstrap: str, admin: ClientSecurity, plan: AccessPlan) -> None:
-    """Create the plan's ACLs (again: an existing one is left as it is)."""
+ROLES: tuple[str, ...] = ("producer", "topology")  # the users whose ACLs a plan decides
+
+
+def grant(
+    bootstrap: str, admin: ClientSecurity, plan: AccessPlan
+) -> list[tuple[str, str, str, str, str]]:
+    """Make the ACLs of the ``producer`` and ``topology`` users exactly the plan's: create
+    those missing, and delete those an earlier plan granted and this one does not (so a
+    narrower ``--acl-*`` really narrows, rather than adding to what was there). Other
+    principals' ACLs are left alone. Returns the bindings deleted, as ``acl_bindings`` rows."""
     from kafka import KafkaAdminClient
     from kafka.admin import (
         ACL,
+        ACLFilter,
         ACLOperation,
         ACLPermissionType,
         ACLResourcePatternType,
         ResourcePattern,
+        ResourcePatternFilter,
         ResourceType,
     )
+    from kafka.errors import NoError
 
+    wanted = acl_bindings(plan)
     acls = [
         ACL(
             principal=f"User:{user}",
@@ -273,19 +285,47 @@ def grant(bootstrap: str, admin: ClientSecurity, plan: AccessPlan) -> None:
                 ResourceType[rtype], name, ACLResourcePatternType[ptype]
             ),
         )
-        for user, rtype, ptype, name, op in acl_bindings(plan)
+        for user, rtype, ptype, name, op in wanted
     ]
     client = KafkaAdminClient(
         bootstrap_servers=bootstrap, client_id="squall-admin", **admin.kafka_kwargs()
     )
+    removed: list[tuple[str, str, str, str, str]] = []
     try:
         result = client.create_acls(acls)
+        if result["failed"]:
+            raise KafkaRuntimeError(
+                f"creating ACLs on {bootstrap} failed: {[str(e) for e in result['failed']][:3]}"
+            )
+        keep = set(wanted)
+        stale = []
+        for user in ROLES:
+            everything = ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY)
+            found, _ = client.describe_acls(
+                ACLFilter(f"User:{user}", None, ACLOperation.ANY, ACLPermissionType.ANY, everything)
+            )
+            for acl in found:
+                pattern = acl.resource_pattern
+                row = (
+                    user,
+                    pattern.resource_type.name,
+                    pattern.pattern_type.name,
+                    pattern.resource_name,
+                    acl.operation.name,
+                )
+                allowed = acl.permission_type == ACLPermissionType.ALLOW and acl.host == "*"
+                if row not in keep or not allowed:
+                    stale.append(acl)
+                    removed.append(row)
+        if stale:
+            for _, _, error in client.delete_acls(stale):
+                if error is not NoError:
+                    raise KafkaRuntimeError(
+                        f"deleting ACLs no longer in the plan on {bootstrap} failed: {error}"
+                    )
     finally:
         client.close()
-    if result["failed"]:
-        raise KafkaRuntimeError(
-            f"creating ACLs on {bootstrap} failed: {[str(e) for e in result['failed']][:3]}"
-        )
+    return removed
 
 
 def describe_plan(plan: AccessPlan) -> Iterable[str]:

@@ -260,7 +260,7 @@ def _start(args: argparse.Namespace) -> int:
             "listener PLAINTEXT on 127.0.0.1"
         )
         print(f"  users {', '.join(USERS)}: CA and passwords in {broker.secrets.dir}")
-        for line in describe_plan(access or AccessPlan()):
+        for line in describe_plan(broker.access_plan()):
             print(f"    {line}")
     if topics:
         listed = list_topics(state.bootstrap, broker.security())
