@@ -34,7 +34,7 @@ from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
-from squall.engine.clock import Clock, ManualClock, MonotonicClock
+from squall.engine.clock import Clock, ManualClock, MonotonicClock, cpu_demand_s
 from squall.engine.model import TopologyModel
 from squall.engine.run_settings import RunSettings
 from squall.realtime.context import RELEASE_ATTRIBUTE, Overload, RealtimeContext
@@ -171,7 +171,7 @@ class RealtimeRuntime:
         self.report = report or (lambda line: print(line, file=sys.stderr))
         # overload detection state
         self._next_check = clock.now() + settings.overload_check_s
-        self._last_busy = 0.0 if self.manual else time.process_time()
+        self._last_busy = 0.0 if self.manual else cpu_demand_s()
         self._last_queued = 0
         self._last_misses = 0
         self._calm_since: float | None = None
@@ -381,10 +381,11 @@ class RealtimeRuntime:
             self.rates[key] = n / interval
         self._emitted = dict.fromkeys(self._emitted, 0)
         # The loop's busy share: the process's CPU time (spouts and the runner's own work
-        # included: a worker is one thread). On a manual clock (tests) the work done on that
-        # clock instead: each job's cost under a scheduler, else the executors' execute times.
+        # included: a worker is one thread) plus its wait for a CPU (a starved loop is a busy
+        # one: cpu_demand_s). On a manual clock (tests) the work done on that clock instead:
+        # each job's cost under a scheduler, else the executors' execute times.
         if not self.manual:
-            busy = time.process_time()
+            busy = cpu_demand_s()
         elif self.scheduler is not None:
             busy = sum(self._spent.values())
         else:
