@@ -11,26 +11,16 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from squall.kafka.broker import Broker
-from squall.kafka.provision import instance_dir
-
-
-def _remove_orphans() -> None:
-    """Stop (by recorded pid) and delete brokers of test sessions that were killed."""
-    instances = instance_dir("x").parent
-    for home in instances.glob("pytest-*") if instances.is_dir() else []:
-        owner = home.name.removeprefix("pytest-")
-        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
-            Broker(home.name).remove()
+from tests.kafka.kit import remove_orphans
 
 
 @pytest.fixture(scope="session")
 def kafka_broker() -> Iterator[Broker]:
-    _remove_orphans()
+    remove_orphans("pytest-")
     broker = Broker(f"pytest-{os.getpid()}", heap="512m")
     broker.remove()  # a leftover of a crashed session with the same pid
     broker.start(out=sys.stderr)

@@ -17,6 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -24,6 +25,8 @@ from kafka.errors import KafkaError
 
 from squall import run_topology
 from squall.kafka.admin import ensure_topics
+from squall.kafka.broker import Broker
+from squall.kafka.provision import instance_dir
 from tests.kafka.oracle import alerts_of, rules, valid_reading
 
 __test__ = False
@@ -243,3 +246,13 @@ def in_background(action: Callable[[], None]) -> threading.Thread:
     thread = threading.Thread(target=action, daemon=True)
     thread.start()
     return thread
+
+
+def remove_orphans(prefix: str) -> None:
+    """Stop (by recorded pid) and delete the broker instances ``<prefix><pid>`` of test
+    sessions that were killed (their pid no longer runs)."""
+    instances = instance_dir("x").parent
+    for home in instances.glob(f"{prefix}*") if instances.is_dir() else []:
+        owner = home.name.removeprefix(prefix)
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            Broker(home.name).remove()

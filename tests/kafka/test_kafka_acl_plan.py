@@ -15,7 +15,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient
@@ -31,7 +30,7 @@ from kafka.admin import (
 from squall.kafka.admin import ensure_topics
 from squall.kafka.broker import Broker
 from squall.kafka.broker_security import AccessPlan
-from squall.kafka.provision import instance_dir
+from tests.kafka.kit import remove_orphans
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -39,17 +38,9 @@ SQUALL = [sys.executable, "-m", "squall.cli"]
 DEFAULT_CHANGELOG = "health.trends.changelog"
 
 
-def _remove_orphans() -> None:
-    instances = instance_dir("x").parent
-    for home in instances.glob("secacl-*") if instances.is_dir() else []:
-        owner = home.name.removeprefix("secacl-")
-        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
-            Broker(home.name).remove()
-
-
 @pytest.fixture(scope="module")
 def broker() -> Iterator[Broker]:
-    _remove_orphans()
+    remove_orphans("secacl-")
     b = Broker(f"secacl-{os.getpid()}")
     b.remove()
     try:

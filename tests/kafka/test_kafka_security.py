@@ -24,9 +24,9 @@ import pytest
 from squall.kafka.admin import read_topic
 from squall.kafka.broker import Broker
 from squall.kafka.errors import KafkaConfigError
-from squall.kafka.provision import instance_dir
 from squall.kafka.security import PLAIN, ClientSecurity
 from squall.loading import load_topology, parse_option, run_conf
+from tests.kafka.kit import remove_orphans
 from tests.kafka.oracle import alerts_of, rules, valid_reading
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -86,18 +86,9 @@ class Secured:
         ]  # fmt: skip
 
 
-def _remove_orphans() -> None:
-    """Secured brokers of sessions that were killed: stopped by recorded pid, removed."""
-    instances = instance_dir("x").parent
-    for home in instances.glob("sec-*") if instances.is_dir() else []:
-        owner = home.name.removeprefix("sec-")
-        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
-            Broker(home.name).remove()
-
-
 @pytest.fixture(scope="module")
 def secured() -> Iterator[Secured]:
-    _remove_orphans()
+    remove_orphans("sec-")
     instance = f"sec-{os.getpid()}"
     Broker(instance).remove()
     blocks = shell_blocks(DOC.read_text())
