@@ -10,10 +10,16 @@ Refused (an error naming the topic and the fix, raised from ``initialize``): a c
 is not compacted, and checkpoints of the same component written with another parallelism (the
 rules were split otherwise; restoring some of them would silently lose the rest).
 
+No checkpoint of this task (the group's first run with checkpoints, or a task that never had
+anything to count): the task starts from empty. On a first run the spout has written the
+origin record (``<group>/origin``, the offsets the run starts from) before its first poll, so
+a crash before the first checkpoint is caught up from there (``squall.kafka.changelog``).
+
 An unreadable checkpoint (damaged, foreign, or of other window settings) is not a crash loop:
 it is logged as an error and written to the dead-letter topic with the reason, the task starts
 from empty, and the spout, which finds the same unreadable record, re-reads the readings topic
-from its beginning as catch-up, so the windows are recounted rather than lost.
+as catch-up from where the windows began (the origin; the beginning of the topic for a
+changelog without one), so the windows are recounted rather than lost.
 """
 
 from __future__ import annotations
@@ -105,11 +111,12 @@ class TrendChangelog:
 
     def _refuse(self, offset: int, raw: bytes, reason: str) -> None:
         """An unreadable checkpoint: say so, dead-letter it, start from empty (the spout
-        recounts from the beginning, seeing the same record)."""
+        recounts from the origin or the beginning, seeing the same record)."""
         where = f"{self.topic}:0:{offset}"
         self.log.error(
             "trend checkpoint %s (key %s) is unreadable: %s; it goes to %s, and the windows are "
-            "recounted from the beginning of the readings topic",
+            "recounted from where they began (the changelog's origin record, or the beginning "
+            "of the readings topic without one)",
             where,
             self.key,
             reason,

@@ -16,7 +16,12 @@ The state (``TaskState.to_data``)::
 ``resume_from_ms`` of the checkpoint is ``watermark``: an alert the task had not counted at the
 checkpoint and whose event time is at or after it would be counted by the restored state; one
 before it is late after the restore, as it would have been without the crash, since it reached
-the task after the checkpoint, when the watermark was already there.
+the task after the checkpoint, when the watermark was already there. ``resume_from_ms`` None (no watermark
+yet) means from where the windows began: the changelog's origin record (the offsets the
+group's first checkpointed run started from), or the beginning without one.
+
+The format (``squall.changelog/1``) is the one checkpoints had before origin records existed:
+those restore as they are.
 """
 
 from __future__ import annotations
@@ -53,7 +58,8 @@ class TaskState:
 
     @property
     def resume_from_ms(self) -> int | None:
-        """Event time from which uncounted records must be read again (None: from the start)."""
+        """Event time from which uncounted records must be read again (None: from where the
+        windows began, the origin, or the beginning)."""
         return self.watermark
 
     def to_data(self) -> dict[str, Any]:

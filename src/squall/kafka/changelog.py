@@ -5,19 +5,35 @@ let its state hold the spout's offsets, so the spout commits records whose effec
 exists only in memory. To survive a crash the bolt writes its state to a changelog topic (one
 record per key, the latest wins: ``cleanup.policy=compact``, as Kafka Streams backs its state
 stores) and restores it on start. What the state had not yet counted at its last checkpoint is
-read again by the spout: :func:`plan_catch_up` re-reads each partition from the first record at
-or after the checkpoint's ``resume_from_ms`` (records earlier than it are behind the restored
-watermark: late, never counted) up to the group's committed offset (from there on the spout
-reads as usual). Those records are emitted as *catch-up*: their topic carries
+read again by the spout: :func:`plan_catch_up` finds, per partition, the first record at or
+after the checkpoint's ``resume_from_ms`` (records earlier than it are behind the restored
+watermark: late, never counted), not before the group's *origin*, and the range from there up
+to the group's committed offset (from there on the spout reads as usual) is streamed by
+``squall.kafka.catch_up_read``. Those records are emitted as *catch-up*: their topic carries
 :data:`CATCHUP_MARK`, so the app routes them to the state only (the health topology's
 ``ThresholdBolt`` sends their alerts to the trend feed, not to the alerts topic again), and the
 restored state de-duplicates what it had counted already (the trend panes' offset bitmaps).
 
-Record value (JSON, gzip-compressed by the producer)::
+The origin. The group's first run with checkpoints (no checkpoint, no origin under the prefix)
+starts its windows where the group is, not at the beginning of the readings (the windows of
+earlier runs were not kept; recounting the whole history is not what a first run means):
+before its first poll the spout writes the origin record, key ``<prefix>origin``, the offsets
+it starts from, and re-reads nothing. A crash before the first checkpoint then finds the
+origin and re-reads from it; later catch-ups never go back before it either. An unreadable
+checkpoint is recounted from the origin (where the windows began), or from the beginning of
+the readings without one (changelogs written before origins existed), never started empty.
+
+Checkpoint value (JSON, gzip-compressed by the producer); records written before the origin
+existed have the same format and restore as they are::
 
     {"format": "squall.changelog/1", "resume_from_ms": <epoch ms | null>, "state": {...}}
 
-``resume_from_ms`` null means "re-read from the beginning" (the state had no watermark yet).
+``resume_from_ms`` null means "re-read from the origin, or the beginning" (no watermark yet).
+
+Origin value (its own format: a reader of checkpoints refuses it rather than misreads it)::
+
+    {"format": "squall.changelog-origin/1", "offsets": [[topic, partition, offset], ...],
+     "written_ms": <epoch ms>}
 
 Every Kafka client of this module is made by :func:`new_client` (one place for the connection
 and security settings).
@@ -37,6 +53,10 @@ from squall.kafka.offsets import TopicPart
 from squall.kafka.security import PLAIN, ClientSecurity
 
 FORMAT = "squall.changelog/1"
+# The origin record (key ``<prefix>origin``): where a group's first run with checkpoints
+# started reading; a format of its own, so no reader takes it for a checkpoint.
+ORIGIN_FORMAT = "squall.changelog-origin/1"
+ORIGIN_KEY = "origin"
 # Prefixed to a catch-up record's topic in what the spout emits (its source becomes
 # "catchup|topic:partition:offset"): '|' is not allowed in Kafka topic names, so no real topic
 # starts with it.
@@ -166,6 +186,14 @@ def read_latest(
     """The latest record of every key starting with ``prefix``, read from the beginning of
     ``topic`` to its end as of now; deleted keys (tombstones) left out. Readable ones in the
     first dict, unreadable ones (with the reason) in the second."""
+    return split_latest(read_latest_raw(bootstrap, topic, prefix, security))
+
+
+def read_latest_raw(
+    bootstrap: Iterable[str] | str, topic: str, prefix: str, security: ClientSecurity = PLAIN
+) -> dict[str, tuple[int, bytes | None]]:
+    """key -> (offset, value) of the latest record of every key starting with ``prefix``
+    (value None: a tombstone), from the beginning of ``topic`` to its end as of now."""
     from kafka import TopicPartition
 
     consumer = new_client(
@@ -188,6 +216,13 @@ def read_latest(
                         latest[key] = (record.offset, record.value)
     finally:
         consumer.close(autocommit=False)
+    return latest
+
+
+def split_latest(
+    latest: Mapping[str, tuple[int, bytes | None]],
+) -> tuple[dict[str, Checkpoint], dict[str, BadCheckpoint]]:
+    """The checkpoints of ``read_latest_raw``: readable, unreadable; tombstones left out."""
     good: dict[str, Checkpoint] = {}
     bad: dict[str, BadCheckpoint] = {}
     for key, (offset, value) in latest.items():
@@ -257,15 +292,6 @@ class ChangelogWriter:
 # ------------------------------------------------------------------------------ catch-up
 
 
-@dataclass(frozen=True)
-class CatchUpRecord:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
-    timestamp_ms: int | None
-
-
 def resume_point(checkpoints: Mapping[str, Checkpoint], bad: Mapping[str, BadCheckpoint]) -> int:
     """The event time to re-read from: the earliest ``resume_from_ms`` of the checkpoints, 0
     (the beginning) if there is none, or one is unreadable or has no watermark yet."""
@@ -275,6 +301,67 @@ def resume_point(checkpoints: Mapping[str, Checkpoint], bad: Mapping[str, BadChe
     return 0 if any(p is None for p in points) else min(p for p in points if p is not None)
 
 
+def encode_origin(offsets: Mapping[TopicPart, int], written_ms: int) -> bytes:
+    """The origin record's value: where a group's first checkpointed run started reading."""
+    listed = [[topic, partition, offset] for (topic, partition), offset in sorted(offsets.items())]
+    doc = {"format": ORIGIN_FORMAT, "offsets": listed, "written_ms": written_ms}
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def decode_origin(raw: bytes) -> dict[TopicPart, int]:
+    """(topic, partition) -> offset of an origin record; ValueError saying what is wrong."""
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"not JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != ORIGIN_FORMAT:
+        shown = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise ValueError(f"format is {shown!r}, expected {ORIGIN_FORMAT!r}")
+    offsets: dict[TopicPart, int] = {}
+    items = doc.get("offsets")
+    for item in items if isinstance(items, list) else [items]:
+        if not (
+            isinstance(item, list)
+            and len(item) == 3
+            and isinstance(item[0], str)
+            and all(type(n) is int and n >= 0 for n in item[1:])
+        ):
+            raise ValueError(f"offsets: expected [topic, partition, offset], got {item!r:.80}")
+        offsets[(item[0], item[1])] = item[2]
+    return offsets
+
+
+def catch_up_ranges(
+    committed: Mapping[TopicPart, int | None],
+    at_resume: Mapping[TopicPart, int | None],
+    origin: Mapping[TopicPart, int] | None,
+) -> dict[TopicPart, tuple[int, int]]:
+    """``[from, committed)`` per partition: from the first offset at or after the resume point
+    (``at_resume``; None: no record that late), never before the origin (what came before it
+    the windows never counted, so re-reading it would count more than an uninterrupted run);
+    partitions with nothing committed or nothing to re-read left out."""
+    ranges: dict[TopicPart, tuple[int, int]] = {}
+    for tp, end in committed.items():
+        start = at_resume.get(tp)
+        if end is None or start is None:
+            continue  # nothing committed, or no record at/after the resume point before it
+        start = max(start, (origin or {}).get(tp, 0))
+        if start < end:
+            ranges[tp] = (start, end)
+    return ranges
+
+
+@dataclass(frozen=True)
+class CatchUpPlan:
+    """What a spout re-reads at start (``ranges``: ``[from, committed)`` per partition), and
+    why (``note``; ``problem``: an unreadable origin record, to log as an error)."""
+
+    ranges: dict[TopicPart, tuple[int, int]]
+    origin: dict[TopicPart, int] | None
+    note: str
+    problem: str | None = None
+
+
 def plan_catch_up(
     bootstrap: Iterable[str] | str,
     topics: Iterable[str],
@@ -282,18 +369,38 @@ def plan_catch_up(
     changelog: str,
     prefix: str,
     security: ClientSecurity = PLAIN,
-) -> tuple[list[CatchUpRecord], dict[TopicPart, tuple[int, int]]]:
-    """The records the state behind ``changelog`` (keys starting with ``prefix``) must count
-    again, oldest event time first, and the range read per partition ``[from, committed)``.
+    *,
+    starts: Mapping[TopicPart, int] | None = None,
+    reset: str = "earliest",
+) -> CatchUpPlan:
+    """The ranges the state behind ``changelog`` (keys starting with ``prefix``) must count
+    again (see the module); to call before the spout's first poll, so that no commit of this
+    run has moved the group's offsets yet. Reads no record of ``topics``: the spout streams
+    them (``squall.kafka.catch_up_read``).
 
-    Sorted by record timestamp (then partition, offset) so that catch-up, spread over several
-    partitions, does not push the watermark past records of a partition read later.
+    No checkpoint and no origin under ``prefix`` (the group's first run with checkpoints): it
+    writes the origin record ``<prefix>origin``, the offsets this run starts reading from
+    (``starts``: a backfill's, else the committed ones, else where ``reset`` puts a partition
+    with no commit), and returns no range.
     """
     from kafka import TopicPartition
 
     ensure_changelog(bootstrap, changelog, security)
-    checkpoints, bad = read_latest(bootstrap, changelog, prefix, security)
-    resume_ms = resume_point(checkpoints, bad)
+    latest = read_latest_raw(bootstrap, changelog, prefix, security)
+    origin_key = prefix + ORIGIN_KEY
+    origin_offset, origin_raw = latest.pop(origin_key, (-1, None))
+    checkpoints, bad = split_latest(latest)
+    origin: dict[TopicPart, int] | None = None
+    problem = None
+    if origin_raw is not None:
+        try:
+            origin = decode_origin(origin_raw)
+        except ValueError as exc:
+            problem = (
+                f"origin record {changelog}:0:{origin_offset} (key {origin_key}) is unreadable: "
+                f"{exc}; the catch-up is not bounded by it (from the beginning of the readings "
+                f"without a checkpoint)"
+            )
     consumer = new_client(
         "consumer",
         bootstrap,
@@ -302,41 +409,77 @@ def plan_catch_up(
         enable_auto_commit=False,
         client_id=f"squall-catchup-{group_id}",
     )
-    ranges: dict[TopicPart, tuple[int, int]] = {}
-    records: list[CatchUpRecord] = []
     try:
         parts = [
             TopicPartition(topic, p)
             for topic in topics
             for p in sorted(consumer.partitions_for_topic(topic) or ())
         ]
+        committed = {(tp.topic, tp.partition): consumer.committed(tp) for tp in parts}
+        if not checkpoints and not bad and origin_raw is None:
+            origin = _first_offsets(consumer, parts, committed, starts or {}, reset)
+            _write_origin(bootstrap, changelog, origin_key, origin, security)
+            shown = {f"{t}:{p}": o for (t, p), o in sorted(origin.items())}
+            note = (
+                f"no checkpoint under {prefix!r} yet: the windows start at this run's first "
+                f"offsets {shown}, written as the origin (key {origin_key})"
+            )
+            return CatchUpPlan({}, origin, note, problem)
+        resume_ms = resume_point(checkpoints, bad)
         found = consumer.offsets_for_times({tp: resume_ms for tp in parts}) if parts else {}
-        for tp in parts:
-            committed = consumer.committed(tp)
-            start = found.get(tp)
-            if committed is None or start is None or start.offset >= committed:
-                continue  # nothing committed, or no record at/after resume_ms before it
-            ranges[(tp.topic, tp.partition)] = (start.offset, committed)
-        if ranges:
-            wanted = [TopicPartition(*tp) for tp in ranges]
-            consumer.unsubscribe()
-            consumer.assign(wanted)
-            for tp in wanted:
-                consumer.seek(tp, ranges[(tp.topic, tp.partition)][0])
-            deadline = time.monotonic() + 120
-            while any(consumer.position(tp) < ranges[(tp.topic, tp.partition)][1] for tp in wanted):
-                if time.monotonic() > deadline:
-                    raise KafkaRuntimeError(
-                        f"catch-up read of {sorted(ranges)} from {bootstrap} not done after 120 s"
-                    )
-                for tp, batch in consumer.poll(timeout_ms=500).items():
-                    end = ranges[(tp.topic, tp.partition)][1]
-                    records.extend(
-                        CatchUpRecord(r.topic, r.partition, r.offset, r.value, r.timestamp)
-                        for r in batch
-                        if r.offset < end
-                    )
     finally:
         consumer.close(autocommit=False)
-    records.sort(key=lambda r: (r.timestamp_ms or 0, r.partition, r.offset))
-    return records, ranges
+    at_resume = {(tp.topic, tp.partition): (o.offset if o else None) for tp, o in found.items()}
+    ranges = catch_up_ranges(committed, at_resume, origin)
+    start = "the origin" if origin is not None else "the beginning"
+    if bad:
+        note = f"unreadable checkpoint(s) {sorted(bad)}: recounted from {start}"
+    elif resume_ms == 0:
+        note = f"no checkpoint with a watermark under {prefix!r}: recounted from {start}"
+    else:
+        note = f"{len(checkpoints)} checkpoint(s): from {resume_ms} ms, not before {start}"
+    return CatchUpPlan(ranges, origin, note, problem)
+
+
+def _first_offsets(
+    consumer: Any,
+    parts: list[Any],
+    committed: Mapping[TopicPart, int | None],
+    starts: Mapping[TopicPart, int],
+    reset: str,
+) -> dict[TopicPart, int]:
+    """Where this run reads each partition from: a backfill's offset, the commit, or where
+    ``reset`` puts a partition with no commit (for ``latest``, the end as of now: records
+    written before the spout's first poll would be re-read after a crash, not lost)."""
+    edge = consumer.beginning_offsets if reset == "earliest" else consumer.end_offsets
+    edges = {(tp.topic, tp.partition): o for tp, o in (edge(parts).items() if parts else ())}
+    first: dict[TopicPart, int] = {}
+    for tp in committed:
+        given = starts.get(tp, committed[tp])
+        first[tp] = given if given is not None else edges[tp]
+    return first
+
+
+def _write_origin(
+    bootstrap: Iterable[str] | str,
+    changelog: str,
+    key: str,
+    offsets: Mapping[TopicPart, int],
+    security: ClientSecurity,
+) -> None:
+    """Write the origin and wait for the broker's ack: a crash right after the spout's first
+    commit must find it."""
+    from kafka.errors import KafkaError
+
+    producer = new_client("producer", bootstrap, security, acks="all", client_id="squall-origin")
+    try:
+        value = encode_origin(offsets, time.time_ns() // 1_000_000)
+        producer.send(changelog, key=key.encode(), value=value).get(timeout=30)
+    except KafkaError as exc:
+        raise KafkaRuntimeError(
+            f"could not write the origin record {key!r} to the changelog {changelog!r} on "
+            f"{bootstrap}: {exc}; without it a crash before the first checkpoint would lose "
+            f"this run's counts, so the spout does not start"
+        ) from exc
+    finally:
+        producer.close(timeout=5)

@@ -172,6 +172,8 @@ class ReliableKafkaSpout(DeadLetters, Spout):
 
     def close(self) -> None:
         """Commit what is done, then leave the group (its partitions move to the others)."""
+        if self.catch_up is not None:
+            self.catch_up.close()  # its own consumer, if the catch-up was not over
         if self.consumer is None:
             return  # never reached the broker: nothing fetched, nothing to commit
         try:
@@ -184,6 +186,8 @@ class ReliableKafkaSpout(DeadLetters, Spout):
             self.producer.close(timeout=5)
 
     def deactivate(self) -> None:
+        if self.catch_up is not None:
+            self.catch_up.suspend()  # consumer closed; re-read from where it was if activated
         if self.consumer is not None:
             self._commit(force=True)
 
