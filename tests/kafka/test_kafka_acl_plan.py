@@ -15,6 +15,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient
@@ -140,3 +141,41 @@ def test_acls_follow_the_last_plan_and_a_narrower_plan_really_narrows(broker: Br
     assert acls_of(broker) == expected(
         ["health.readings"], ["health.alerts", "health.invalid", "health.trends"], "squall-health"
     )
+
+
+def test_a_refused_changelog_client_is_one_line_not_a_bootstrap_timeout(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """The trend windows' changelog clients with a wrong password: the run stops at the trend
+    bolt's start with the broker's refusal in one line (was: kafka-python's disconnects, then
+    ``KafkaTimeoutError: Unable to bootstrap`` -- nothing saying it was the password)."""
+    state = broker.start()
+    tag = uuid.uuid4().hex[:6]
+    readings = f"health.readings-{tag}"
+    ensure_topics(state.bootstrap, {readings: 1}, broker.security())
+    wrong = tmp_path / "wrong.password"
+    wrong.write_text("not-the-password\n")
+    options = {
+        "health.kafka.bootstrap.servers": state.bootstrap,
+        "health.kafka.readings.topic": readings,
+        "health.kafka.group.id": f"squall-health-{tag}",
+        "health.kafka.trends.changelog.topic": DEFAULT_CHANGELOG,
+        "health.sinks.console": "false",
+        "squall.kafka.security.protocol": "SASL_SSL",
+        "squall.kafka.security.ca.file": str(broker.secrets.dir / "ca.pem"),
+        "squall.kafka.security.username": "topology",
+        "squall.kafka.security.password.file": str(wrong),
+    }
+    argv = [*SQUALL, "run", "topologies/health_kafka.py", "--seconds", "20", "--quiet"]
+    for key, value in options.items():
+        argv += ["-o", f"{key}={value}"]
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=180, cwd=Path(__file__).parents[2]
+    )
+    err = done.stdout + done.stderr
+    assert done.returncode != 0, err[-3000:]
+    assert "Traceback" not in err and "Unable to bootstrap" not in err, err[-3000:]
+    line = next((x for x in err.splitlines() if "component 'trend'" in x), None)
+    assert line is not None, err[-3000:]
+    assert "failed to initialize: KafkaRefused: Kafka at" in line, line
+    assert "refused user 'topology' (SCRAM-SHA-512): wrong password" in line, line

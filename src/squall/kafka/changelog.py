@@ -50,7 +50,7 @@ from typing import Any
 
 from squall.kafka.errors import KafkaConfigError, KafkaRuntimeError
 from squall.kafka.offsets import TopicPart
-from squall.kafka.security import PLAIN, ClientSecurity
+from squall.kafka.security import PLAIN, ClientSecurity, check_access
 
 FORMAT = "squall.changelog/1"
 # The origin record (key ``<prefix>origin``): where a group's first run with checkpoints
@@ -85,6 +85,13 @@ def new_client(
     classes = {"admin": KafkaAdminClient, "consumer": KafkaConsumer, "producer": KafkaProducer}
     if kind not in classes:
         raise ValueError(f"client kind {kind!r}: valid kinds are {sorted(classes)}")
+    if security.secured and servers:
+        # A refused login is, to kafka-python, disconnects until "Unable to bootstrap" after
+        # its timeout; asked once first, the refusal is one line naming what to fix.
+        try:
+            check_access(servers[0].split(",")[0].strip(), security)
+        except OSError:
+            pass  # not answering: the client's own wait reports it
     return classes[kind](bootstrap_servers=servers, **security.kafka_kwargs(), **kwargs)
 
 

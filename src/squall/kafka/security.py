@@ -245,10 +245,31 @@ def _password_source(security: ClientSecurity) -> str:
     return f"{security.name('password_env')} {security.password_env}"
 
 
-def _untrusted(bootstrap: str, security: ClientSecurity, detail: str) -> str:
+# OpenSSL's verify codes (x509_vfy.h) for a certificate the CA did sign but that is not good
+# here: the fix is a new certificate, not another CA
+_NOT_YET_VALID, _EXPIRED, _HOSTNAME_MISMATCH, _IP_MISMATCH = 9, 10, 62, 64
+_REISSUE = (
+    "issue the broker a new certificate (the project's secured broker makes its own at "
+    "set-up: remove the instance and start it again, docs/security.md)"
+)
+
+
+def _untrusted(bootstrap: str, security: ClientSecurity, detail: str, code: int = 0) -> str:
+    detail = detail.strip()[:160]
+    if code in (_EXPIRED, _NOT_YET_VALID) or "expired" in detail or "not yet valid" in detail:
+        when = "has expired" if code == _EXPIRED or "expired" in detail else "is not valid yet"
+        return (
+            f"the certificate of Kafka at {bootstrap} {when} ({detail}): {_REISSUE}; if the "
+            "broker's is current, check this host's clock"
+        )
+    if code in (_HOSTNAME_MISMATCH, _IP_MISMATCH) or "mismatch" in detail:
+        return (
+            f"the certificate of Kafka at {bootstrap} is for another host ({detail}): connect "
+            f"to the address the certificate names, or {_REISSUE}"
+        )
     return (
         f"the certificate of Kafka at {bootstrap} is not trusted by "
-        f"{security.name('ca_file')} {security.ca_file} ({detail.strip()[:160]}): give the CA "
+        f"{security.name('ca_file')} {security.ca_file} ({detail}): give the CA "
         "that signed it (the secured broker's is ca.pem in `squall kafka secrets`)"
     )
 
@@ -275,7 +296,9 @@ def check_access(bootstrap: str, security: ClientSecurity, timeout_s: float = 5.
         try:
             sock = context.wrap_socket(raw, server_hostname=host)
         except ssl.SSLCertVerificationError as exc:
-            raise KafkaRefused(_untrusted(address, security, exc.verify_message)) from None
+            raise KafkaRefused(
+                _untrusted(address, security, exc.verify_message, exc.verify_code)
+            ) from None
         except ssl.SSLError as exc:  # a plaintext listener closes on a ClientHello
             raise KafkaRefused(
                 f"Kafka at {address} does not speak TLS ({type(exc).__name__}: {exc}): it is "
