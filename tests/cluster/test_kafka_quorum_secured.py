@@ -2,9 +2,10 @@
 on k1-k3, every client on a "client" host (the machine has no route to the test hosts).
 
 The producer user writes readings with acks=all to a replication-factor-3 topic and the
-topology user reads every one back; an unauthenticated client, a wrong password and the
-producer user reading alerts are each refused with one line (exit 2) by the CLI the course
-uses (`squall produce`, `squall kafka read`, which ask the broker through
+topology user reads every one back; the nodes elect and replicate over a controller listener
+that is SSL with client certificates (a client without a certificate of the cluster's CA is
+refused there); an unauthenticated client, a wrong password and the producer user reading
+alerts are each refused with one line (exit 2) by the CLI the course uses (`squall produce`, `squall kafka read`, which ask the broker through
 ``squall.kafka.security.check_access`` first); a broker host lost while the producer writes
 loses no acknowledged reading. No password appears in any output.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -23,9 +25,11 @@ from typing import Any
 
 import pytest
 
+from squall.kafka.provision import lib_dir
 from squall.kafka.provision import provision as provision_kafka
-from squall.kafka.quorum import CLIENT_PORT, Quorum
+from squall.kafka.quorum import CLIENT_PORT, CONTROLLER_PORT, Quorum
 from squall.netns import TestHosts, available
+from squall.services import java_command
 from tests.cluster.kafka_cluster import BROKERS, CLIENT, ROOT, expected_ids
 from tests.polling import eventually
 
@@ -35,6 +39,7 @@ SQUALL = [sys.executable, "-m", "squall.cli"]
 PARTITIONS = 3
 READINGS = "health.readings"  # a prefix the producer may write and the topology read
 ALERTS = "health.alerts"
+PROBE = ROOT / "tests" / "kafka" / "QuorumProbe.java"  # Kafka's Admin: the quorum's status
 
 # Admin calls as the admin super user, run inside the client host: python -c ADMIN COMMAND
 # BOOTSTRAP SECRETS_DIR [ARGS]; one JSON document on stdout.
@@ -211,6 +216,39 @@ def test_each_broker_certificate_names_its_own_address_only(secured: Secured) ->
             capture_output=True, text=True, check=True,
         ).stdout.splitlines()[-1].strip()  # fmt: skip
         assert san == f"IP Address:{secured.hosts[name].address}", (name, san)
+
+
+def test_the_controller_listener_wants_a_certificate_of_the_cluster_ca(
+    secured: Secured, tmp_path: Path
+) -> None:
+    """Kafka's Admin client at k1's controller port (``describe --status``, QuorumProbe.java)
+    from the client host: refused in plaintext and over TLS without a certificate; with a node's
+    own certificate it sees the three voters (which elect and replicate over that listener)."""
+    java = [java_command(), "-Xmx128m", "-cp", str(lib_dir(ROOT) / "*"), str(PROBE)]
+    controller = f"{secured.hosts['k1'].address}:{CONTROLLER_PORT}"
+    secrets = secured.quorum.secrets
+    trust = ["security.protocol=SSL", "ssl.truststore.type=PEM"]
+    trust.append(f"ssl.truststore.location={secrets.ca_file}")
+    no_cert, own = tmp_path / "nocert.properties", tmp_path / "own.properties"
+    no_cert.write_text("\n".join(trust) + "\n")
+    password = (secrets.dir / "keystore.password").read_text().strip()
+    own.write_text(
+        "\n".join([*trust, "ssl.keystore.type=PKCS12", f"ssl.keystore.password={password}"])
+        + f"\nssl.keystore.location={secrets.keystore_of('k2')}\n"
+    )
+    own.chmod(0o600)
+    code, out, _ = secured.run([*java, controller])
+    assert code == 1 and "refused: TimeoutException" in out, out
+    code, out, _ = secured.run([*java, controller, str(no_cert)])
+    assert code == 1 and "refused: SslAuthenticationException" in out, out
+    code, out, err = secured.run([*java, controller, str(own)])
+    assert code == 0 and re.fullmatch(r"leader [123] voters 1,2,3", out.strip()), out + err
+    for name in BROKERS:
+        properties = secured.quorum.node(name).properties_file.read_text()
+        assert "listener.security.protocol.map=CONTROLLER:SSL,SASL_SSL:SASL_SSL" in properties
+        addresses = [secured.hosts[n].address for n in BROKERS]
+        nodes = ";".join(f"User:CN={address}" for address in addresses)
+        assert f"super.users=User:admin;{nodes}\n" in properties, name
 
 
 def test_an_unauthenticated_client_is_refused(secured: Secured) -> None:

@@ -12,10 +12,12 @@ git-ignored ``.runtime/``; never committed):
 
 The users are created by the storage format (``--add-scram``) from salted passwords, so no
 password is ever on a command line. The client listener is ``SASL_SSL`` on 127.0.0.1; the
-KRaft controller listener stays PLAINTEXT on 127.0.0.1 (broker and controller are one process;
-its principal is ``ANONYMOUS``, which therefore is a super user: a process on this host can
-reach it -- docs/security.md says so). :func:`grant` gives the roles their ACLs
-(StandardAuthorizer, ``allow.everyone.if.no.acl.found=false``).
+KRaft controller listener is ``SSL`` with client certificates required, trusting this CA only:
+the node presents its own certificate there (as a server, and as a client of the other
+controllers), and the principal of a controller connection is that certificate's subject
+(``User:CN=127.0.0.1``), which is a super user -- nothing without a certificate signed by this
+CA reaches the controller. :func:`grant` gives the roles their ACLs (StandardAuthorizer,
+``allow.everyone.if.no.acl.found=false``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ MECHANISM = "SCRAM-SHA-512"
 SCRAM_ITERATIONS = 8192
 CERT_DAYS = 825
 LISTENER = "SASL_SSL"
+CONTROLLER = "CONTROLLER"  # the KRaft listener (controller.listener.names): SSL, mutual TLS
 LOCAL_SANS = ("IP:127.0.0.1", "DNS:localhost")  # the single broker's certificate
 
 
@@ -164,6 +167,37 @@ class BrokerSecrets:
         (self.dir / f"{name}.csr").unlink()
         return self.keystore_of(name)
 
+    def principal_of(self, name: str) -> str:
+        """``User:<subject>`` of ``<name>.pem``, as Kafka names a TLS client with that
+        certificate (its subject in RFC 2253 form, e.g. ``User:CN=127.0.0.1``)."""
+        proc = subprocess.run(
+            ["openssl", "x509", "-in", str(self.dir / f"{name}.pem"), "-noout", "-subject",
+             "-nameopt", "RFC2253"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        subject = proc.stdout.strip().removeprefix("subject=").strip()
+        if proc.returncode != 0 or not subject:
+            raise KafkaRuntimeError(
+                f"reading the subject of {self.dir / f'{name}.pem'} failed: "
+                f"{proc.stderr.strip()[-500:]}"
+            )
+        return f"User:{subject}"
+
+    def controller_properties(self, keystore: Path) -> dict[str, str]:
+        """The KRaft controller listener: ``SSL`` with ``keystore``'s certificate, client
+        certificates required and trusted only when this CA signed them. A node uses the same
+        settings as a client of the controllers (its broker side and the Raft peers)."""
+        prefix = f"listener.name.{CONTROLLER.lower()}.ssl"
+        return {
+            f"{prefix}.keystore.type": "PKCS12",
+            f"{prefix}.keystore.location": str(keystore),
+            f"{prefix}.keystore.password": self._read("keystore.password"),
+            f"{prefix}.truststore.type": "PEM",
+            f"{prefix}.truststore.location": str(self.ca_file),
+            f"{prefix}.client.auth": "required",
+            f"{prefix}.endpoint.identification.algorithm": "https",
+        }
+
     def _openssl(self, *steps: list[str]) -> None:
         env = {**os.environ, "SQUALL_KEYSTORE_PASSWORD": self._read("keystore.password")}
         for args in steps:
@@ -199,17 +233,20 @@ class BrokerSecrets:
             "advertised.listeners": (
                 f"{LISTENER}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"
             ),
-            **self.security_properties(self.keystore),
+            **self.security_properties(self.keystore, ["broker"]),
         }
 
-    def security_properties(self, keystore: Path) -> dict[str, str]:
+    def security_properties(self, keystore: Path, nodes: Sequence[str]) -> dict[str, str]:
         """Everything of a secured broker but its listeners' addresses: the ``SASL_SSL``
         listener (clients and, as ``admin``, the brokers among themselves) with ``keystore``'s
-        certificate, SCRAM, the authorizer; the controller listener PLAINTEXT."""
+        certificate, SCRAM, the authorizer; the controller listener ``SSL`` with client
+        certificates (:meth:`controller_properties`). The super users are ``admin`` and the
+        certificates of ``nodes`` (names given to :meth:`issue`: every node of the quorum)."""
         admin_password = self._read(f"{ADMIN}.password")
+        node_principals = [self.principal_of(node) for node in nodes]
         return {
             "inter.broker.listener.name": LISTENER,
-            "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{LISTENER}:SASL_SSL",
+            "listener.security.protocol.map": f"{CONTROLLER}:SSL,{LISTENER}:SASL_SSL",
             "sasl.enabled.mechanisms": MECHANISM,
             "sasl.mechanism.inter.broker.protocol": MECHANISM,
             f"listener.name.{LISTENER.lower()}.{MECHANISM.lower()}.sasl.jaas.config": (
@@ -224,8 +261,10 @@ class BrokerSecrets:
             "ssl.client.auth": "none",
             "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "allow.everyone.if.no.acl.found": "false",
-            # ANONYMOUS: the broker's own requests to its controller (plaintext)
-            "super.users": f"User:{ADMIN};User:ANONYMOUS",
+            # the nodes' certificates: their requests on the controller listener (registration,
+            # heartbeats, Raft) before any ACL exists
+            "super.users": ";".join([f"User:{ADMIN}", *node_principals]),
+            **self.controller_properties(keystore),
         }
 
 

@@ -257,7 +257,7 @@ def _start(args: argparse.Namespace) -> int:
     if state.secure:
         print(
             f"  secured: SASL_SSL (TLS + SCRAM-SHA-512) on {state.bootstrap}; controller "
-            "listener PLAINTEXT on 127.0.0.1"
+            f"listener SSL (client certificates) on 127.0.0.1:{state.controller_port}"
         )
         print(f"  users {', '.join(USERS)}: CA and passwords in {broker.secrets.dir}")
         for line in describe_plan(broker.access_plan()):

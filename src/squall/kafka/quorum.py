@@ -18,8 +18,9 @@ one CA for the cluster, each node's certificate valid for its own address only, 
 listener ``SASL_SSL`` (TLS + SCRAM-SHA-512), the brokers among themselves on that listener as the
 ``admin`` super user, the SCRAM users formatted into every node, the ACLs granted by
 :func:`~squall.kafka.broker_security.grant` from a client host. The Raft/controller listener
-stays PLAINTEXT at the host's address (its principal ``ANONYMOUS`` is a super user: every node
-registers and heartbeats through it before any ACL exists).
+at the host's address is ``SSL`` with client certificates required (this cluster's CA only):
+each node presents its own certificate to the others, and the nodes' certificate subjects are
+the super users (every node registers and heartbeats through it before any ACL exists).
 
 Processes start through a launcher (:class:`squall.netns.TestHosts`: ``popen(host, argv)`` in
 that host's namespace) and are stopped by the pid recorded here, never by name.
@@ -117,15 +118,18 @@ def node_properties(
     return "".join(f"{key}={value}\n" for key, value in props.items())
 
 
-def secured_properties(address: str, secrets: BrokerSecrets, keystore: Path) -> dict[str, str]:
+def secured_properties(
+    address: str, secrets: BrokerSecrets, keystore: Path, nodes: Sequence[str]
+) -> dict[str, str]:
     """A secured node's keys over :func:`node_properties`: clients and the other brokers on
     ``SASL_SSL`` at ``address`` (``keystore``: a certificate for that address), the controller
-    listener PLAINTEXT there."""
+    listener ``SSL`` there, with client certificates: those of ``nodes`` (every node's
+    certificate name) are the super users."""
     listener = f"{LISTENER}://{address}:{CLIENT_PORT}"
     return {
         "listeners": f"{listener},CONTROLLER://{address}:{CONTROLLER_PORT}",
         "advertised.listeners": listener,
-        **secrets.security_properties(keystore),
+        **secrets.security_properties(keystore, nodes),
     }
 
 
@@ -191,12 +195,16 @@ class Quorum:
         voters = [(n.node_id, n.address) for n in self.nodes.values()]
         if self.secure:  # one CA and one set of users for the cluster
             self.secrets.create_authority()
+            for node in self.nodes.values():  # a certificate for this node's address only
+                self.secrets.issue(node.host, [f"IP:{node.address}"])
         for node in self.nodes.values():
             node.logs_dir.mkdir(parents=True, exist_ok=True)
             overrides = None
-            if self.secure:  # a certificate for this node's address only
-                keystore = self.secrets.issue(node.host, [f"IP:{node.address}"])
-                overrides = secured_properties(node.address, self.secrets, keystore)
+            if self.secure:
+                keystore = self.secrets.keystore_of(node.host)
+                overrides = secured_properties(
+                    node.address, self.secrets, keystore, list(self.nodes)
+                )
             node.properties_file.write_text(
                 node_properties(node.node_id, node.address, voters, node.data_dir, overrides)
             )
