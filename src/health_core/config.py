@@ -9,6 +9,8 @@ Precedence, lowest to highest:
    as flat ``health.*`` keys;
 4. command-line overrides of those keys, e.g. ``squall run ... -o health.producers.count=8`` or
    ``sparse run/submit -o health.producers.count=8`` (streamparse: CLI > topology > config.json).
+   Not the ``parallelism`` section: it shapes the topology when its file is read (``par=``),
+   so ``squall run`` refuses an override of it (``Setting.fixed_by``).
 
 Components never read config.yaml: under ``sparse submit`` only ``src/`` reaches the workers.
 They rebuild the object from the Storm config they are given with
@@ -423,6 +425,13 @@ HEALTH_SCHEMA = register(
                     _READERS[section][f.name],
                     f.default,
                     f"config.yaml {yaml_key(section, f.name)}",
+                    # the topology files read it when they define their specs (par=)
+                    fixed_by=(
+                        f"{yaml_key(section, f.name)} in config.yaml, or in the file "
+                        f"${ENV_CONFIG_PATH} names"
+                        if section == "parallelism"
+                        else ""
+                    ),
                 )
                 for section, f in _FIELDS
             ),

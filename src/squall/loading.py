@@ -15,6 +15,7 @@ import yaml
 from streamparse import Topology
 
 from squall.errors import ConfigError, TopologyError
+from squall.settings import check_overrides
 
 
 def _topologies_in(module: Any) -> list[type[Topology]]:
@@ -109,7 +110,10 @@ def run_conf(
     environment: str | None = None,
 ) -> dict[str, Any]:
     """A run's options, lowest precedence first: ``config``'s environment, the topology's own
-    config, then ``options`` (the command line's ``-o``) — sparse's order."""
+    config, then ``options`` (the command line's ``-o``) — sparse's order. An option that
+    would change a setting the topology's shape was built from is refused
+    (:func:`squall.settings.check_overrides`)."""
+    check_overrides(options, topology.config or {})
     conf = config_file_options(config, environment)
     conf.update(topology.config or {})
     conf.update(options)

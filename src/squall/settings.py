@@ -184,6 +184,10 @@ class Setting:
     reader: Reader
     default: Any = None
     help: str = ""
+    # Where the setting is fixed, when it shapes the topology as its class is defined (a
+    # parallelism): an ``-o`` override reaches only the components' conf, not the shape, so
+    # :func:`check_overrides` refuses one that differs. Empty: an ordinary setting.
+    fixed_by: str = ""
 
 
 class Schema:
@@ -326,3 +330,24 @@ def check_known(conf: Mapping[str, Any]) -> None:
         raise ConfigError(
             unknown_key_message(key, valid, renamed, "no component of this run reads it")
         )
+
+
+def check_overrides(options: Mapping[str, Any], defined: Mapping[str, Any]) -> None:
+    """Refuse an override of a setting that shapes the topology (``Setting.fixed_by``).
+
+    An ``-o`` option that differs from what the topology was defined with (``defined``: its
+    own config) raises the schema's ConfigError: applied, it would change the components'
+    conf and not the shape, so the run would silently not be what was asked.
+    """
+    for key, value in options.items():
+        for schema in _SCHEMAS.values():
+            setting = schema.settings.get(key)
+            if setting is None or not setting.fixed_by:
+                continue
+            if key in defined and str(defined[key]) == str(value):
+                continue  # the same as defined: harmless
+            raise schema.error(
+                f"-o {key}={value}: {key} shapes the topology when it is defined "
+                f"({setting.fixed_by}; {defined.get(key)!r} for this topology), and an "
+                "override cannot change the shape; set it there instead"
+            )

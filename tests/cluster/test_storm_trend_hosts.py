@@ -200,8 +200,6 @@ class Run:
             "health.kafka.trends.topic": self.trends,
             "health.kafka.group.id": self.group,
             "health.sinks.console": "false",  # under Storm, stdout is the multilang pipe
-            # one path: alerts reach the windows in order (for B, see the config.yaml below)
-            "health.parallelism.parse": "1",
             "squall.kafka.spout.session.timeout.ms": "6000",
         }
 
@@ -260,8 +258,10 @@ def test_trend_counts_after_losing_the_worker_host_equal_an_uninterrupted_run(
     kafka.client("create", changelog, "1", "cleanup.policy=compact")
     a, b = Run.fresh(kafka, "a"), Run.fresh(kafka, "b")
     project = health_project(storm, tmp_path / "project")
-    # The topology's shape comes from the project's config.yaml when sparse builds it (an -o
-    # reaches only the components' settings): one parse task, as for run A.
+    # One parse task, one path: alerts reach the windows in order. The topology's shape comes
+    # from config.yaml when its file is read (an -o reaches only the components' settings, and
+    # squall run refuses one), so both runs read this copy: B as the project's, A through
+    # $SQUALL_HEALTH_CONFIG.
     config = project / "config.yaml"
     assert "\nparallelism:\n  parse: 2\n" in config.read_text()
     config.write_text(
@@ -298,7 +298,12 @@ def test_trend_counts_after_losing_the_worker_host_equal_an_uninterrupted_run(
     try:
         with open(log_a, "wb") as out:
             run_a = kafka.hosts.popen(
-                CLIENT, [*command_a, "--quiet"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+                CLIENT,
+                [*command_a, "--quiet"],
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "SQUALL_HEALTH_CONFIG": str(config)},
             )
         producer_argv = [sys.executable, "-c", PRODUCE, kafka.bootstrap, readings, str(T0_MS)]
         producer_argv += [str(STEP_MS), str(MAX_READINGS), str(stop_file), str(RATE_HZ)]

@@ -76,6 +76,13 @@ def _produce_paced(bootstrap: str, topic: str) -> None:
     producer.close()
 
 
+def one_parse_task(config: Path) -> str:
+    """``config``'s text with one parse task instead of the project's two."""
+    text = config.read_text()
+    assert "\nparallelism:\n  parse: 2\n" in text, "config.yaml's parallelism.parse moved"
+    return text.replace("\nparallelism:\n  parse: 2\n", "\nparallelism:\n  parse: 1\n")
+
+
 class Run:
     """One `squall run topologies/health_kafka.py` over the readings, its own group and topics."""
 
@@ -98,7 +105,6 @@ class Run:
             "health.kafka.trends.topic": self.trends,
             "health.kafka.group.id": self.group,
             "health.sinks.console": "false",
-            "health.parallelism.parse": "1",  # one path: alerts reach the windows in order
             "squall.kafka.spout.session.timeout.ms": "6000",
         }
         if self.changelog:
@@ -111,13 +117,21 @@ class Run:
         for key, value in options.items():
             self.command += ["-o", f"{key}={value}"]
         self.log = ROOT / ".runtime" / "kafka" / f"trend-changelog-{tag}.log"
+        # One parse task, one path: alerts reach the windows in order. A parallelism shapes
+        # the topology when its file is read, so it comes from a config file, not from -o.
+        self.config = self.log.with_suffix(".yaml")
+        self.config.write_text(one_parse_task(ROOT / "config.yaml"))
         self.proc: subprocess.Popen[bytes] | None = None
         self.probe: KafkaConsumer | None = None
 
     def start(self) -> None:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [*self.command, "--quiet"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+                [*self.command, "--quiet"],
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "SQUALL_HEALTH_CONFIG": str(self.config)},
             )
 
     def alive(self) -> bool:
