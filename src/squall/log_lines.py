@@ -40,18 +40,12 @@ def describe(exc: object) -> str:
 
 
 def log_one_line_per_record(level: int = logging.INFO) -> None:
-    """``logging.basicConfig(level=level)`` with one line per record.
-
-    Like ``basicConfig`` it adds no handler when the root logger already has one of someone
-    else's (an embedding application's, or pytest's); called again after it installed its own,
-    it only sets the level."""
+    """``logging.basicConfig(level=level)`` with one line per record: like it, nothing is
+    added when the root logger already has a handler (an embedding application's, pytest's)."""
     root = logging.getLogger()
-    ours = [h for h in root.handlers if getattr(h, "squall_one_line", False)]
-    if root.handlers and not ours:
+    if root.handlers:
         return
-    if not ours:
-        handler = logging.StreamHandler()
-        handler.squall_one_line = True  # type: ignore[attr-defined]
-        handler.setFormatter(OneLineFormatter(LINE_FORMAT))
-        root.addHandler(handler)
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter(LINE_FORMAT))
+    root.addHandler(handler)
     root.setLevel(level)

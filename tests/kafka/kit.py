@@ -82,9 +82,12 @@ class HealthTopics:
         return options
 
 
-def read_topic(bootstrap: str, topic: str) -> list[Any]:
-    """Every record of ``topic`` up to its current end (waits for the end, not for a timeout)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+def read_topic(bootstrap_servers: str, topic: str, **client: Any) -> list[Any]:
+    """Every record of ``topic`` up to its current end (waits for the end, not for a timeout);
+    ``client``: more KafkaConsumer arguments (a secured broker's)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, **client
+    )
     try:
         parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
         consumer.assign(parts)

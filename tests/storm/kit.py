@@ -15,10 +15,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from squall.storm.cluster import StormCluster
 from squall.storm.home import StormHome
 
 FIXTURE_PROJECT = Path(__file__).parent / "fixture_project"
+ROOT = Path(__file__).parents[2]
+# what sparse needs of this project
+PROJECT_ENTRIES = ("src", "topologies", "virtualenvs", "config.json", "project.clj", "config.yaml")
 # sparse prints these on every call (paramiko, pkg_resources); they only clutter failure output.
 NOISE = ("CryptographyDeprecationWarning", "TripleDES", "pkg_resources", "parse_version")
 
@@ -152,3 +157,29 @@ def listening_sockets(pids: set[int]) -> list[str]:
         if owners & pids:
             found.append(line.split()[3])
     return found
+
+
+def health_project(
+    target: Path,
+    nimbus_port: int | None = None,
+    ui_port: int | None = None,
+    **config_changes: dict[str, Any],
+) -> Path:
+    """A copy of this project (what sparse needs) at ``target``, its "local" env pointing at
+    the cluster on ``nimbus_port`` (``copy_project``), with config.yaml sections changed."""
+    staging = target.parent / f"{target.name}-staging"
+    staging.mkdir(parents=True)
+    for name in PROJECT_ENTRIES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, staging / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, staging / name)
+    if config_changes:
+        config = yaml.safe_load((staging / "config.yaml").read_text())
+        for section, values in config_changes.items():
+            config[section] = {**config.get(section, {}), **values}
+        (staging / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    project = copy_project(staging, target, nimbus_port, ui_port)
+    shutil.rmtree(staging)
+    return project

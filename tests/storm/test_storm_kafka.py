@@ -13,7 +13,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kafka import KafkaProducer
 
 from squall.kafka.admin import ensure_topics
@@ -40,7 +38,7 @@ from tests.kafka.kit import (
 )
 from tests.polling import eventually
 
-from .kit import NOISE, copy_project, run, storm_env
+from .kit import NOISE, health_project, run, storm_env
 
 # isolated: each runs in a pytest process of its own after the main run (tests/run_isolated.sh),
 # with its own broker, so the heaviest tests (a Storm JVM, a broker, Python workers) never run
@@ -48,7 +46,6 @@ from .kit import NOISE, copy_project, run, storm_env
 pytestmark = [pytest.mark.storm, pytest.mark.kafka, pytest.mark.slow, pytest.mark.isolated]
 
 ROOT = Path(__file__).parents[2]
-PROJECT_ENTRIES = ("src", "topologies", "virtualenvs", "config.json", "project.clj", "config.yaml")
 EVENT_BASE_MS = 1_795_000_000_000
 
 
@@ -62,27 +59,6 @@ def bootstrap() -> Iterator[str]:
     finally:
         broker.stop()
         broker.remove()
-
-
-def health_project(
-    target: Path, nimbus_port: int | None = None, **config_changes: dict[str, Any]
-) -> Path:
-    """A copy of this project (what sparse needs), with config.yaml sections changed."""
-    staging = target.parent / f"{target.name}-staging"
-    staging.mkdir(parents=True)
-    for name in PROJECT_ENTRIES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, staging / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, staging / name)
-    config = yaml.safe_load((staging / "config.yaml").read_text())
-    for section, values in config_changes.items():
-        config[section] = {**config.get(section, {}), **values}
-    (staging / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    project = copy_project(staging, target, nimbus_port)
-    shutil.rmtree(staging)
-    return project
 
 
 def load_topology(project: Path, name: str) -> Any:

@@ -36,18 +36,17 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from squall.kafka.broker import Broker
-from squall.kafka.provision import instance_dir
 from squall.storm.cluster import StormCluster
 from squall.storm.nimbus import nimbus_client
+from tests.kafka.kit import read_topic, remove_orphans
 from tests.kafka.oracle import alerts_of, rules, valid_reading
 from tests.polling import eventually
 
-from .kit import copy_project, run, storm_env, topology_id
+from .kit import health_project, run, storm_env, topology_id
 
 pytestmark = [pytest.mark.storm, pytest.mark.kafka, pytest.mark.slow, pytest.mark.isolated]
 
 ROOT = Path(__file__).parents[2]
-PROJECT_ENTRIES = ("src", "topologies", "virtualenvs", "config.json", "project.clj", "config.yaml")
 SQUALL = [sys.executable, "-m", "squall.cli"]
 USERS = ("admin", "producer", "topology", "keystore")  # keystore: the broker's store password
 TOPICS = "health.readings:4,health.alerts:2,health.invalid,health.trends"
@@ -98,18 +97,9 @@ class Secured:
         return out
 
 
-def _remove_orphans() -> None:
-    """Instances of this module's sessions that were killed: stopped by recorded pid, removed."""
-    instances = instance_dir("x").parent
-    for home in instances.glob("storm-sec-*") if instances.is_dir() else []:
-        owner = home.name.removeprefix("storm-sec-")
-        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
-            Broker(home.name).remove()
-
-
 @pytest.fixture(scope="module")
 def secured() -> Iterator[Secured]:
-    _remove_orphans()
+    remove_orphans("storm-sec-")
     setup = Secured(f"storm-sec-{os.getpid()}")
     setup.broker.remove()  # a leftover of a crashed session with the same pid
     try:
@@ -138,35 +128,14 @@ def storm_project(target: Path, cluster: StormCluster) -> Path:
     """A copy of this project whose "local" env is the test cluster, with the refused twin."""
     state = cluster.state()
     assert state is not None
-    staging = target.parent / f"{target.name}-staging"
-    staging.mkdir(parents=True)
-    for name in PROJECT_ENTRIES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, staging / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, staging / name)
-    shutil.copy(staging / "topologies" / f"{GOOD}.py", staging / "topologies" / f"{REFUSED}.py")
-    project = copy_project(staging, target, state.ports.nimbus, state.ports.ui)
-    shutil.rmtree(staging)
+    project = health_project(target, state.ports.nimbus, state.ports.ui)
+    shutil.copy(project / "topologies" / f"{GOOD}.py", project / "topologies" / f"{REFUSED}.py")
     return project
 
 
 def records(secured: Secured, topic: str) -> list[Any]:
     """Every record of ``topic`` up to its current end, read as admin."""
-    consumer = KafkaConsumer(enable_auto_commit=False, **secured.kafka_kwargs("admin"))
-    try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-        consumer.assign(parts)
-        consumer.seek_to_beginning()
-        ends = consumer.end_offsets(parts)
-        found: list[Any] = []
-        while any(consumer.position(tp) < ends[tp] for tp in parts):
-            for batch in consumer.poll(timeout_ms=500).values():
-                found.extend(batch)
-        return found
-    finally:
-        consumer.close()
+    return read_topic(**secured.kafka_kwargs("admin"), topic=topic)
 
 
 def committed_all(secured: Secured) -> bool:

@@ -170,15 +170,21 @@ def encode(resume_from_ms: int | None, state: Mapping[str, Any]) -> bytes:
     ).encode()
 
 
-def decode(raw: bytes) -> tuple[int | None, dict[str, Any]]:
-    """(resume_from_ms, state) of a record value; ValueError saying what is wrong."""
+def _document(raw: bytes, expected: str) -> dict[str, Any]:
+    """A changelog record's JSON object of format ``expected``; ValueError saying what is wrong."""
     try:
         doc = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"not JSON ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+    if not isinstance(doc, dict) or doc.get("format") != expected:
         shown = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        raise ValueError(f"format is {shown!r}, expected {FORMAT!r}")
+        raise ValueError(f"format is {shown!r}, expected {expected!r}")
+    return doc
+
+
+def decode(raw: bytes) -> tuple[int | None, dict[str, Any]]:
+    """(resume_from_ms, state) of a record value; ValueError saying what is wrong."""
+    doc = _document(raw, FORMAT)
     resume, state = doc.get("resume_from_ms"), doc.get("state")
     if resume is not None and type(resume) is not int:
         raise ValueError(f"resume_from_ms is {resume!r}, expected epoch ms or null")
@@ -317,13 +323,7 @@ def encode_origin(offsets: Mapping[TopicPart, int], written_ms: int) -> bytes:
 
 def decode_origin(raw: bytes) -> dict[TopicPart, int]:
     """(topic, partition) -> offset of an origin record; ValueError saying what is wrong."""
-    try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(f"not JSON ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != ORIGIN_FORMAT:
-        shown = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        raise ValueError(f"format is {shown!r}, expected {ORIGIN_FORMAT!r}")
+    doc = _document(raw, ORIGIN_FORMAT)
     offsets: dict[TopicPart, int] = {}
     items = doc.get("offsets")
     for item in items if isinstance(items, list) else [items]:
