@@ -28,6 +28,7 @@ run takes none of these paths.
 from __future__ import annotations
 
 import itertools
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -41,8 +42,14 @@ from squall.realtime.context import RELEASE_ATTRIBUTE, Overload, RealtimeContext
 from squall.realtime.deadlines import Deadlines, StreamDeadline
 from squall.realtime.metrics import Metrics, StreamMetrics
 from squall.realtime.scheduling import Edf, Job, PriorityScheduler, Scheduler, make_scheduler
+from squall.realtime.tree import Tree
 
 SLACK_EVERY = 8  # one dispatched job in this many has its slack recorded
+# A dispatch turn lasts at most the shortest hard deadline / QUANTUM_SHARE: then the spouts of
+# hard streams are asked for what is due (their roots are not jobs in the queue: a long turn
+# would hold them back whatever their deadline)
+QUANTUM_SHARE = 20
+URGENT_TURN = 1024  # next_tuple calls a hard stream's spout gets per turn, at most
 # ``Executor.run_one`` returns its end on ``perf_counter``: the dispatch loop's next ``now`` when
 # that is the run clock's own (Linux: both are CLOCK_MONOTONIC), one clock read per job less
 _SAME_CLOCK = (
@@ -53,32 +60,6 @@ _new_job = tuple.__new__  # skips the namedtuple's Python-level __new__: same ob
 
 if TYPE_CHECKING:
     from squall.engine.executor import Executor
-
-
-class Tree:
-    """Release, absolute deadline and class of one tuple tree, shared by all its tuples."""
-
-    __slots__ = ("release", "deadline", "decl", "metrics", "sheddable", "shed", "key")
-
-    def __init__(
-        self,
-        release: float,
-        deadline: float,
-        decl: StreamDeadline,
-        metrics: StreamMetrics | None,
-        sheddable: bool,
-    ) -> None:
-        self.release = release
-        self.deadline = deadline
-        self.decl = decl
-        self.metrics = metrics  # None in a worker that does not own the tree's root
-        self.sheddable = sheddable
-        self.shed = False
-        self.key = f"{decl.component}.{decl.stream}"  # its stream's name in metrics and rates
-
-    def wire(self) -> tuple[float, float, str, str]:
-        """What crosses to another worker: times and the declaring stream (not the metrics)."""
-        return (self.release, self.deadline, self.decl.component, self.decl.stream)
 
 
 def declared_streams(model: TopologyModel) -> set[tuple[str, str]]:
@@ -154,6 +135,10 @@ class RealtimeRuntime:
                     sheddable,
                 )
         self._urgent = {d.component for d in deadlines if d.criticality == "hard"}
+        hard = [d.deadline_s for d in deadlines if d.criticality == "hard"]
+        scheduled = self.scheduler is not None  # (an empty scheduler is falsy: len 0)
+        self.quantum_s = min(hard) / QUANTUM_SHARE if hard and scheduled else math.inf
+        self.urgent_turn = URGENT_TURN if scheduled else settings.spout_batch
         self._rate_limited = {d.component for d in deadlines if "rate" in d.policies}
         # a policy that gives up work for others: without one, overload cannot be shed
         self.shedding = any(d.policies - {"late"} for d in deadlines)
@@ -305,7 +290,7 @@ class RealtimeRuntime:
         """Dispatch up to ``budget`` jobs, the scheduler's choice each time; True if any ran.
 
         ``pop_feasible`` inlined: a hopeless sheddable job is shed, not run, and is not counted
-        against the budget.
+        against the budget. The turn ends after ``quantum_s`` too, for the hard streams' spouts.
         """
         assert isinstance(self.scheduler, PriorityScheduler)
         heap = self.scheduler.heap
@@ -316,8 +301,9 @@ class RealtimeRuntime:
         manual, spent, runs = self.manual, self._spent, self._runs
         n, sample = 0, self._slack_countdown
         now = clock()
+        stop = now + self.quantum_s
         entry: Any
-        while n < budget:
+        while n < budget and now < stop:
             entry = self._next
             if entry is not None:  # the minimum, kept off the heap (``pusher``)
                 self._next = None

@@ -233,7 +233,8 @@ class Worker:
             max_pending = ex.max_pending
             stats = ex.stats
             next_tuple = comp.next_tuple
-            for _ in range(self.settings.spout_batch):
+            # a hard stream's spout gives all that is due (the scheduler runs it first)
+            for _ in range(rt.urgent_turn if rt.urgent(ex.name) else self.settings.spout_batch):
                 if max_pending is not None and pending_by_task.get(ex.task, 0) >= max_pending:
                     break
                 before = stats.emitted
