@@ -594,3 +594,30 @@ def test_a_dead_letter_write_does_not_block_the_loop() -> None:
     drain(harness, rounds=1)
     assert last_commit(consumer)[(TOPIC, 0)] == 2
     assert harness.spout.stats["dead_lettered"] == 1
+
+
+def test_a_poll_that_drained_the_fetched_records_pauses_the_next_one(monkeypatch) -> None:
+    # A poll is a round trip to kafka-python's network thread; a hard stream's spout is asked
+    # until it has nothing due, so after a poll that returned fewer records than it asked for
+    # (the fetched ones are drained) the next poll waits DRAINED_PAUSE_S.
+    from squall.kafka import spout as spout_module
+
+    harness, consumer, _ = spout()
+    asked: list[int | None] = []
+    poll = consumer.poll
+
+    def counting(timeout_ms: int = 0, max_records: int | None = None) -> Any:
+        asked.append(max_records)
+        return poll(timeout_ms, max_records)
+
+    consumer.poll = counting  # type: ignore[method-assign]
+    now = [1_000.0]
+    monkeypatch.setattr(spout_module.time, "monotonic", lambda: now[0])
+    harness.spout._idle_until = 0.0
+    consumer.queue = records(0, range(3))
+    assert len(harness.next_tuple()) == 3 and len(asked) == 1 and asked[0] > 3
+    consumer.queue = records(0, range(3, 5))
+    now[0] += spout_module.DRAINED_PAUSE_S / 2
+    assert harness.next_tuple() == [] and len(asked) == 1  # within the pause: not polled
+    now[0] += spout_module.DRAINED_PAUSE_S / 2
+    assert len(harness.next_tuple()) == 2 and len(asked) == 2
