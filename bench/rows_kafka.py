@@ -12,6 +12,8 @@ One broker (its own instance folder, free ports) serves five measurements, in th
 4. **topology, backlog**: HealthKafkaTopology (KafkaHealthSpout -> parse -> BMI -> threshold ->
    AlertsKafkaSink / trends / DeadLetterKafkaSink) on the embedded runner draining the same
    backlog. Target >= 0.8x the kafka-python hand loop (issue 13; issue 5's: 0.8x the ceiling);
+   then again on the confluent-kafka backend (``squall.kafka.client=confluent``, a group and
+   output topics of its own), target >= 0.4x the confluent-kafka hand loop;
 5. **latency at fixed offered rates**: a producer process sends readings paced at R/s, each
    carrying its produce time as ``ts``; the topology runs meanwhile. Latency of an alert =
    its record's CreateTime (set when the alerts sink sends it) - the reading's ``ts``, for
@@ -46,6 +48,12 @@ from bench.kafka_hand_loops import COMMIT_EVERY, LOOPS, OutputTopics
 Progress = Callable[[int], None]
 PARTITIONS = 4
 TOPOLOGY_ROW = "HealthKafkaTopology, backlog, 1 proc"
+# row 4 per backend (squall.kafka.client): (client, row name, baseline, its target's note)
+TOPOLOGY_ROWS = (
+    ("kafka-python", TOPOLOGY_ROW, "hand loop, kafka-python", 0.8),
+    ("confluent", "HealthKafkaTopology, confluent-kafka backend, backlog, 1 proc",
+     "hand loop, confluent-kafka", 0.4),
+)  # fmt: skip
 
 
 def _percentile(sorted_values: list[float], q: float) -> float | None:
@@ -300,19 +308,25 @@ def _run_topology(
     producer_done: Callable[[], bool],
     progress: Progress | None,
     timeout_s: float,
+    client: str = "kafka-python",
 ) -> dict[str, str]:
     """Run HealthKafkaTopology until its group committed every reading; its topics, and
-    ``errors`` (a note: component errors are reported, the measurement stands)."""
+    ``errors`` (a note: component errors are reported, the measurement stands). ``client``:
+    squall.kafka.client; another than the default reads ``tag``'s readings in a group and
+    into output topics of its own."""
     from squall import run_topology
+    from squall.kafka.admin import ensure_topics
     from squall.loading import load_topology
 
+    out = tag if client == "kafka-python" else f"{tag}-{client}"
     topics = {
         "readings": f"readings-{tag}",
-        "alerts": f"alerts-{tag}",
-        "invalid": f"invalid-{tag}",
-        "trends": f"trends-{tag}",
+        "alerts": f"alerts-{out}",
+        "invalid": f"invalid-{out}",
+        "trends": f"trends-{out}",
     }
-    group = f"bench-{tag}"
+    ensure_topics(bootstrap, {topics[k]: 1 for k in ("alerts", "invalid", "trends")})
+    group = f"bench-{out}"
     topology = load_topology("topologies/health_kafka.py")
     conf = {
         "health.kafka.bootstrap.servers": bootstrap,
@@ -326,6 +340,7 @@ def _run_topology(
         # A saturated single-process topology can miss the consumer's 10 s session deadline and
         # be dropped from its group (seen at 10,000/s offered); 30 s keeps the member.
         "squall.kafka.spout.session.timeout.ms": 30_000,
+        "squall.kafka.client": client,
     }
     started = time.monotonic()
     commits = _CommitWatch(bootstrap, group, topics["readings"])
@@ -379,15 +394,8 @@ def kafka_rows(
 
         def fresh() -> str:
             tag = uuid.uuid4().hex[:8]
-            ensure_topics(
-                bootstrap,
-                {
-                    f"readings-{tag}": PARTITIONS,
-                    f"alerts-{tag}": 1,
-                    f"invalid-{tag}": 1,
-                    f"trends-{tag}": 1,
-                },
-            )
+            # the output topics: _run_topology's, per backend
+            ensure_topics(bootstrap, {f"readings-{tag}": PARTITIONS})
             return tag
 
         # 1 + 2: producer and consumer ceilings on one backlog, which rows 3 and 4 drain too.
@@ -424,21 +432,24 @@ def kafka_rows(
             elif got is not None:
                 _check_outputs(row, got, reference)
             rows.append(row)
-        # 4: the topology drains the backlog.
-        print("    HealthKafkaTopology draining the backlog ...", flush=True)
-        topics = _run_topology(bootstrap, tag, records, lambda: True, progress, timeout_s=600)
-        got = _read_outputs(bootstrap, topics)
-        row = {
-            "name": TOPOLOGY_ROW,
-            # From the first alert, not from start: the consumer group's join (seconds) is not
-            # throughput, and the ceiling is timed from its first fetch too.
-            "records_per_s": got.rate(records),
-            "baseline": "hand loop, kafka-python",
-            "outputs": got.text(),
-            "note": "target >= 0.8x the kafka-python hand loop" + topics["errors"],
-        }
-        _check_outputs(row, got, reference)
-        rows.append(row)
+        # 4: the topology drains the backlog, on each backend.
+        for client, name, base, target in TOPOLOGY_ROWS:
+            print(f"    HealthKafkaTopology ({client}) draining the backlog ...", flush=True)
+            topics = _run_topology(
+                bootstrap, tag, records, lambda: True, progress, timeout_s=600, client=client
+            )
+            got = _read_outputs(bootstrap, topics)
+            row = {
+                "name": name,
+                # From the first alert, not from start: the consumer group's join (seconds) is
+                # not throughput, and the ceiling is timed from its first fetch too.
+                "records_per_s": got.rate(records),
+                "baseline": base,
+                "outputs": got.text(),
+                "note": f"target >= {target}x the {base}" + topics["errors"],
+            }
+            _check_outputs(row, got, reference)
+            rows.append(row)
         # 5: latency at fixed offered rates.
         for rate in rates:
             tag = fresh()

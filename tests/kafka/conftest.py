@@ -41,3 +41,10 @@ def topic_name(request: pytest.FixtureRequest) -> str:
     """A fresh topic name per test (uuid-suffixed), so tests never see each other's records."""
     base = "".join(c if c.isalnum() else "-" for c in request.node.name)[:40]
     return f"t-{base}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(params=["kafka-python", "confluent"])
+def client(request: pytest.FixtureRequest) -> str:
+    """The Kafka client library under the spout, the sinks and `squall produce`
+    (``squall.kafka.client``): a fault test that asks for it runs once on each backend."""
+    return str(request.param)

@@ -42,11 +42,14 @@ def backlog(kafka_bootstrap: str) -> tuple[str, str, dict[int, tuple[int, int]]]
     return topic, group, where
 
 
-def read_ids(bootstrap: str, topic: str, group: str, start: str | None, expect: int) -> set[int]:
+def read_ids(
+    bootstrap: str, topic: str, group: str, start: str | None, expect: int, client: str
+) -> set[int]:
     conf = {
         "health.kafka.bootstrap.servers": bootstrap,
         "health.kafka.readings.topic": topic,
         "health.kafka.group.id": group,
+        "squall.kafka.client": client,  # each test runs on both backends (conftest.py)
     }
     if start is not None:
         conf["squall.kafka.spout.start"] = start
@@ -68,25 +71,29 @@ def read_ids(bootstrap: str, topic: str, group: str, start: str | None, expect: 
     return ids
 
 
-def test_the_default_goes_on_from_the_commits(kafka_bootstrap, backlog) -> None:
+def test_the_default_goes_on_from_the_commits(kafka_bootstrap, backlog, client) -> None:
     topic, group, _ = backlog
-    assert read_ids(kafka_bootstrap, topic, group, None, expect=0) == set()
+    assert read_ids(kafka_bootstrap, topic, group, None, 0, client) == set()
 
 
-def test_earliest_reads_everything_again(kafka_bootstrap, backlog) -> None:
+def test_earliest_reads_everything_again(kafka_bootstrap, backlog, client) -> None:
     topic, group, _ = backlog
-    assert read_ids(kafka_bootstrap, topic, group, "earliest", RECORDS) == set(range(RECORDS))
+    assert read_ids(kafka_bootstrap, topic, group, "earliest", RECORDS, client) == set(
+        range(RECORDS)
+    )
 
 
-def test_a_timestamp_reads_from_the_first_record_at_or_after_it(kafka_bootstrap, backlog) -> None:
+def test_a_timestamp_reads_from_the_first_record_at_or_after_it(
+    kafka_bootstrap, backlog, client
+) -> None:
     topic, group, _ = backlog
-    got = read_ids(kafka_bootstrap, topic, group, f"timestamp:{T0 + 6000}", expect=4)
+    got = read_ids(kafka_bootstrap, topic, group, f"timestamp:{T0 + 6000}", 4, client)
     assert got == {6, 7, 8, 9}
 
 
-def test_offsets_start_the_named_partitions_there(kafka_bootstrap, backlog) -> None:
+def test_offsets_start_the_named_partitions_there(kafka_bootstrap, backlog, client) -> None:
     topic, group, where = backlog
     # partition 0 from offset 3; partition 1 not named: from its commit (its end)
     expected = {i for i, (p, o) in where.items() if p == 0 and o >= 3}
-    got = read_ids(kafka_bootstrap, topic, group, "offsets:0=3", expect=len(expected))
+    got = read_ids(kafka_bootstrap, topic, group, "offsets:0=3", len(expected), client)
     assert got == expected and expected

@@ -47,6 +47,11 @@ from topologies.health_kafka import SINK_CONF, HealthKafkaTopology
 # and the seven pass in one process.
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
+# The fault tests take the `client` fixture (tests/kafka/conftest.py): each runs on kafka-python
+# and on confluent-kafka (`squall.kafka.client`, `squall produce --client`), against the same
+# oracle. The long fault-free ones run on the default backend only.
+CLIENT = "squall.kafka.client"
+
 MALFORMED: list[bytes] = [
     b"not json",
     b"\xff\xfe\x00 not utf-8",
@@ -58,7 +63,11 @@ MALFORMED: list[bytes] = [
 
 
 def produce_readings(
-    topics: HealthTopics, per_producer: int, fmt: str = "json", id_base: int = 0
+    topics: HealthTopics,
+    per_producer: int,
+    fmt: str = "json",
+    id_base: int = 0,
+    client: str = "kafka-python",
 ) -> None:
     result = produce(
         ProduceSpec(
@@ -70,13 +79,16 @@ def produce_readings(
             unique_ids=True,
             id_base=id_base,
             seed=11,
+            client=client,
         )
     )
     assert result.errors == ()
     assert result.acked == result.sent == 4 * per_producer
 
 
-def paced_producer(topics: HealthTopics, per_producer: int, rate: int) -> subprocess.Popen[bytes]:
+def paced_producer(
+    topics: HealthTopics, per_producer: int, rate: int, client: str = "kafka-python"
+) -> subprocess.Popen[bytes]:
     """`squall produce` in a process of its own: 4 producers, ``rate`` readings/s each.
 
     Ids start at 100,000,000 (the up-front readings of ``produce_readings`` count from 0).
@@ -104,6 +116,8 @@ def paced_producer(topics: HealthTopics, per_producer: int, rate: int) -> subpro
             "100000000",
             "--seed",
             "11",
+            "--client",
+            client,
             "--quiet",
         ],
         cwd=Path(__file__).resolve().parents[2],
@@ -184,13 +198,17 @@ def kafka_health_topology(
     return Wiring
 
 
-def test_a_bolt_failing_10_percent_at_random_loses_nothing(kafka_bootstrap: str) -> None:
+def test_a_bolt_failing_10_percent_at_random_loses_nothing(
+    kafka_bootstrap: str, client: str
+) -> None:
     topics = HealthTopics.fresh(kafka_bootstrap)
-    produce_readings(topics, 2_500)
+    produce_readings(topics, 2_500, client=client)
     bad = produce_malformed(topics, copies=1)
     # Enough attempts that no valid reading is dead-lettered by chance (0.1^20).
     result = run_until_committed(
-        kafka_health_topology(FlakyBolt), topics, **{"squall.kafka.spout.max.attempts": 20}
+        kafka_health_topology(FlakyBolt),
+        topics,
+        **{"squall.kafka.spout.max.attempts": 20, CLIENT: client},
     )
     failed = result.stats["kafka"].failed
     assert failed > 500  # ~10% of 10,000 trees failed at least once and were replayed
@@ -198,13 +216,13 @@ def test_a_bolt_failing_10_percent_at_random_loses_nothing(kafka_bootstrap: str)
 
 
 def test_two_spout_tasks_in_one_process_share_the_partitions(
-    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture, client: str
 ) -> None:
     """Two group members in one worker process join together (a rebalance at start-up)."""
     caplog.set_level(logging.INFO, logger="squall.component")
     topics = HealthTopics.fresh(kafka_bootstrap)
     produce_readings(topics, 2_500)
-    result = run_until_committed(kafka_health_topology(spouts=2), topics)
+    result = run_until_committed(kafka_health_topology(spouts=2), topics, **{CLIENT: client})
     assert result.errors == []
     assigned = [r.getMessage() for r in caplog.records if " assigned [" in r.getMessage()]
     tasks_with_partitions = {m.split()[1] for m in assigned if not m.endswith("assigned []")}
@@ -220,11 +238,15 @@ class AlwaysFailingBolt(ThresholdBolt):
         super().process(tup)
 
 
-def test_a_record_that_always_fails_goes_to_the_dead_letter_topic(kafka_bootstrap: str) -> None:
+def test_a_record_that_always_fails_goes_to_the_dead_letter_topic(
+    kafka_bootstrap: str, client: str
+) -> None:
     topics = HealthTopics.fresh(kafka_bootstrap, partitions=2)
     produce_readings(topics, 500)  # ids p*1e9 + n: 4 of them (n = 0) are multiples of 1000
     run_until_committed(
-        kafka_health_topology(AlwaysFailingBolt), topics, **{"squall.kafka.spout.max.attempts": 3}
+        kafka_health_topology(AlwaysFailingBolt),
+        topics,
+        **{"squall.kafka.spout.max.attempts": 3, CLIENT: client},
     )
     dead = [json.loads(r.value) for r in read_topic(kafka_bootstrap, topics.invalid)]
     spout_dead = [d for d in dead if d["stage"] == "spout"]
@@ -237,7 +259,7 @@ def test_a_record_that_always_fails_goes_to_the_dead_letter_topic(kafka_bootstra
 
 
 def test_broker_restart_mid_stream_recovers_by_itself(
-    kafka_broker: Broker, kafka_bootstrap: str
+    kafka_broker: Broker, kafka_bootstrap: str, client: str
 ) -> None:
     topics = HealthTopics.fresh(kafka_bootstrap)
     produce_readings(topics, 5_000)
@@ -251,7 +273,9 @@ def test_broker_restart_mid_stream_recovers_by_itself(
         if not restarted and done >= total // 5:
             restarted.append(in_background(restart))
 
-    run_until_committed(HealthKafkaTopology, topics, on_progress=on_progress, timeout_s=300)
+    run_until_committed(
+        HealthKafkaTopology, topics, on_progress=on_progress, timeout_s=300, **{CLIENT: client}
+    )
     assert restarted, "the broker was never restarted"
     restarted[0].join(120)
     assert kafka_broker.is_running()
@@ -305,7 +329,9 @@ def test_readings_written_by_kcat_are_consumed(kafka_bootstrap: str, tmp_path: A
     assert all('"rule"' in line for line in out)
 
 
-def test_kill_9_of_the_topology_process_and_restart_loses_nothing(kafka_bootstrap: str) -> None:
+def test_kill_9_of_the_topology_process_and_restart_loses_nothing(
+    kafka_bootstrap: str, client: str
+) -> None:
     """`squall run` as a real process: SIGKILL it mid-stream, start it again, nothing missing.
 
     10,000 readings are written up front and 30,000 arrive paced (4 x 250/s, for 30 s) while
@@ -323,7 +349,7 @@ def test_kill_9_of_the_topology_process_and_restart_loses_nothing(kafka_bootstra
         "run",
         "topologies/health_kafka.py",
         "--quiet",
-        *topics.cli_options(**{"squall.kafka.spout.session.timeout.ms": 6000}),
+        *topics.cli_options(**{"squall.kafka.spout.session.timeout.ms": 6000, CLIENT: client}),
     ]
     root = Path(__file__).resolve().parents[2]
     log = root / ".runtime" / "kafka" / f"kill9-{topics.group}.log"
@@ -333,7 +359,7 @@ def test_kill_9_of_the_topology_process_and_restart_loses_nothing(kafka_bootstra
             return subprocess.Popen(command, cwd=root, stdout=out, stderr=subprocess.STDOUT)
 
     first = start()
-    paced = paced_producer(topics, per_producer=7_500, rate=250)
+    paced = paced_producer(topics, per_producer=7_500, rate=250, client=client)
     second: subprocess.Popen[bytes] | None = None
     try:
         eventually(
@@ -370,7 +396,7 @@ def test_kill_9_of_the_topology_process_and_restart_loses_nothing(kafka_bootstra
 
 
 def test_a_rebalance_mid_stream_loses_nothing(
-    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture, client: str
 ) -> None:
     """A second group member (`squall run` in another process) works a while, then leaves.
 
@@ -387,7 +413,7 @@ def test_a_rebalance_mid_stream_loses_nothing(
     root = Path(__file__).resolve().parents[2]
     command = [sys.executable, "-m", "squall.cli", "run", "topologies/health_kafka.py", "--quiet"]
     other = subprocess.Popen(
-        [*command, *topics.cli_options()],
+        [*command, *topics.cli_options(**{CLIENT: client})],
         cwd=root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -409,12 +435,13 @@ def test_a_rebalance_mid_stream_loses_nothing(
         )
         assert other.poll() is None, "the other member ended before this one joined"
         # The rest, 4 x 10,000 paced over 10 s, from a process of its own (`squall produce`).
-        paced = paced_producer(topics, per_producer=10_000, rate=1_000)
+        paced = paced_producer(topics, per_producer=10_000, rate=1_000, client=client)
         run_until_committed(
             HealthKafkaTopology,
             topics,
             on_progress=stop_the_other,
             input_complete=lambda: paced.poll() is not None,
+            **{CLIENT: client},
         )
         assert paced.wait() == 0
         assert stopped, "this run never had tuples in flight while the other was a member"

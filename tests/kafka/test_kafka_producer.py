@@ -24,6 +24,7 @@ from squall.kafka.producer import (
     readings,
     record_key,
 )
+from tests.kafka.kit import read_topic as read_records
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,20 +124,27 @@ def test_four_producers_every_send_acknowledged(kafka_bootstrap: str, topic_name
 
 @pytest.mark.kafka
 def test_cli_prints_progress_and_the_acknowledged_count(
-    kafka_bootstrap: str, topic_name: str
+    kafka_bootstrap: str, topic_name: str, client: str
 ) -> None:
     ensure_topics(kafka_bootstrap, {topic_name: 2})
     proc = subprocess.run(
         [sys.executable, "-m", "squall.cli", "produce", "--bootstrap", kafka_bootstrap,
-         "--topic", topic_name, "--producers", "2", "--count", "500", "--format", "seed"],
+         "--topic", topic_name, "--producers", "2", "--count", "500", "--format", "seed",
+         "--client", client],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     # the live line ('\r'-rewritten; text mode shows each rewrite on its own line)
     assert "acked      1,000  failed      0" in proc.stderr
     assert "acknowledged by the broker: 1,000 of 1,000 sent (0 failed)" in proc.stdout
-    values = [json.loads(v) for v in read_topic(kafka_bootstrap, topic_name)]
+    records = read_records(kafka_bootstrap, topic_name)
+    values = [json.loads(r.value) for r in records]
     assert len(values) == 1_000 and all(isinstance(v, list) and len(v) == 2 for v in values)
+    # keyed by the patient, and one patient's readings on one partition on either backend
+    partitions: dict[bytes, set[int]] = {}
+    for r in records:
+        partitions.setdefault(r.key, set()).add(r.partition)
+    assert all(len(p) == 1 for p in partitions.values())
 
 
 def test_cli_names_a_missing_broker() -> None:

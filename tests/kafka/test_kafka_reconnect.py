@@ -30,7 +30,7 @@ def warnings_about(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
 
 
 def test_spout_and_sink_wait_for_a_broker_that_comes_up_later(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, client: str
 ) -> None:
     caplog.set_level(logging.WARNING)
     port = free_port()
@@ -40,6 +40,7 @@ def test_spout_and_sink_wait_for_a_broker_that_comes_up_later(
         "health.kafka.readings.topic": "readings",
         "health.kafka.alerts.topic": "alerts",
         "squall.kafka.spout.commit.interval.secs": 0,
+        "squall.kafka.client": client,
     }
     now = [0.0]
     spout = SpoutHarness(KafkaHealthSpout, conf, component="kafka")  # no broker: must not raise

@@ -113,13 +113,18 @@ def test_docs_run_secured_end_to_end(secured: Secured) -> None:
     assert acked is not None and acked.group(1) == acked.group(2) == "400", out
     shown = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert len(shown) == 3 and all("reading_id" in alert for alert in shown), out
+    assert_every_alert_there(secured, readings=400)
+
+
+def assert_every_alert_there(secured: Secured, readings: int | None = None) -> None:
+    """Every alert the readings topic implies (the oracle's rules) is in the alerts topic."""
     admin = secured.broker.security("admin")
-    readings = read_topic(secured.bootstrap, "health.readings", None, admin)
-    assert len(readings) == 400
+    records = read_topic(secured.bootstrap, "health.readings", None, admin)
+    assert readings is None or len(records) == readings
     config_rules = rules()
     expected = {
         (rule, int(reading["id"]))
-        for reading in filter(None, map(valid_reading, readings))
+        for reading in filter(None, map(valid_reading, records))
         for rule in alerts_of(reading, config_rules)
     }
     seen = {
@@ -127,6 +132,30 @@ def test_docs_run_secured_end_to_end(secured: Secured) -> None:
         for doc in map(json.loads, read_topic(secured.bootstrap, "health.alerts", None, admin))
     }
     assert expected and expected <= seen, f"missing {sorted(expected - seen)[:5]}"
+
+
+def test_confluent_runs_secured_end_to_end(secured: Secured) -> None:
+    """The same path on the confluent-kafka backend (docs/kafka.md, "Client backend"): its
+    producers as the producer user, the topology's spout and sinks as the topology user, TLS
+    with the project's CA and SCRAM-SHA-512; every alert its readings imply is there."""
+    produced = secured.squall(
+        "produce", *secured.client("producer"), "--topic", "health.readings",
+        "--producers", "2", "--count", "150", "--quiet", "--client", "confluent",
+    )  # fmt: skip
+    assert produced.returncode == 0, produced.stderr[-3000:]
+    assert "acknowledged by the broker: 300 of 300 sent (0 failed)" in produced.stdout
+    out = secured.squall(
+        "run", "topologies/health_kafka.py", "--seconds", "12", "--quiet",
+        "-o", f"health.kafka.bootstrap.servers={secured.bootstrap}",
+        "-o", "health.sinks.console=false", "-o", "squall.kafka.client=confluent",
+        "-o", "squall.kafka.security.protocol=SASL_SSL",
+        "-o", f"squall.kafka.security.ca.file={secured.secrets / 'ca.pem'}",
+        "-o", "squall.kafka.security.username=topology",
+        "-o", f"squall.kafka.security.password.file={secured.secrets / 'topology.password'}",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "refused by Kafka" not in out.stderr and "Traceback" not in out.stderr
+    assert_every_alert_there(secured)
 
 
 def test_secrets_are_private_and_ignored_by_git(secured: Secured) -> None:
@@ -198,7 +227,7 @@ def _topology(secured: Secured, *options: str) -> subprocess.CompletedProcess[st
 
 @pytest.mark.parametrize("refused", ["wrong password", "plaintext"])
 def test_a_refused_topology_logs_one_line_per_component_and_runs_on(
-    secured: Secured, refused: str, tmp_path: Path
+    secured: Secured, refused: str, tmp_path: Path, client: str
 ) -> None:
     if refused == "plaintext":
         options: list[str] = []
@@ -213,7 +242,7 @@ def test_a_refused_topology_logs_one_line_per_component_and_runs_on(
             "-o", f"squall.kafka.security.password.file={wrong}",
         ]  # fmt: skip
         expected = "refused user 'topology' (SCRAM-SHA-512): wrong password"
-    out = _topology(secured, *options)
+    out = _topology(secured, *options, "-o", f"squall.kafka.client={client}")
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Traceback" not in out.stdout + out.stderr
     refusals = [line for line in out.stderr.splitlines() if "refused by Kafka" in line]

@@ -16,6 +16,7 @@ from pathlib import Path
 from squall.kafka.admin import list_topics, parse_topics, read_topic, require_broker
 from squall.kafka.broker import DEFAULT_HEAP, Broker
 from squall.kafka.broker_security import USERS, AccessPlan, describe_plan
+from squall.kafka.clients import CLIENTS, KAFKA_PYTHON
 from squall.kafka.errors import KafkaRuntimeError
 from squall.kafka.producer import (
     FORMATS,
@@ -176,6 +177,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "e.g. 0-19 for the ward's critical patients (default: the course's 0-1000)",
     )
     prod.add_argument("--seed", type=int, default=None, help="random seed (reproducible values)")
+    prod.add_argument(
+        "--client",
+        choices=CLIENTS,
+        default=KAFKA_PYTHON,
+        help="Kafka client library (default %(default)s; confluent: confluent-kafka, "
+        "the squall[confluent] extra)",
+    )
     prod.add_argument("--quiet", "-q", action="store_true", help="no live progress line")
     prod.set_defaults(func=_produce)
 
@@ -375,6 +383,7 @@ def _produce(args: argparse.Namespace) -> int:
         seed=args.seed,
         patients=patients,
         security=security,
+        client=args.client,
     )
     result = produce(spec, progress=None if args.quiet else progress_printer(sys.stderr))
     if not args.quiet:

@@ -1,7 +1,8 @@
 """The course's reading producer, grown up: N simultaneous producers, a rate, a live count.
 
 Each producer is its own process (kafka-python is pure Python: threads would share one core
-through the GIL) with its own ``KafkaProducer``. A send counts as delivered only when the broker
+through the GIL) with its own producer of the library ``--client`` names (kafka-python, or
+confluent-kafka: ``squall.kafka.clients``). A send counts as delivered only when the broker
 acknowledged it (``acks=all``); the final line reports exactly that number.
 
 Payload forms (``--format``):
@@ -26,8 +27,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal, TextIO
 
+from squall.kafka.clients import CLIENTS, CONFLUENT, KAFKA_PYTHON, new_producer
 from squall.kafka.errors import KafkaConfigError
 from squall.kafka.security import PLAIN, ClientSecurity
+from squall.kafka.settings import require_client
 
 Format = Literal["seed", "json"]
 FORMATS: tuple[str, ...] = ("seed", "json")
@@ -150,6 +153,7 @@ class ProduceSpec:
     seed: int | None = None
     patients: tuple[int, int] | None = None  # ids drawn from this range (inclusive)
     security: ClientSecurity = PLAIN  # TLS and SCRAM (squall.kafka.security)
+    client: str = KAFKA_PYTHON  # the client library (squall.kafka.client): or "confluent"
 
     def validate(self) -> None:
         if self.producers < 1:
@@ -164,6 +168,9 @@ class ProduceSpec:
             raise KafkaConfigError(f"--count must be >= 0 readings per producer, got {self.count}")
         if self.id_base < 0:
             raise KafkaConfigError(f"--id-base must be >= 0, got {self.id_base}")
+        if self.client not in CLIENTS:
+            raise KafkaConfigError(f"--client {self.client!r} is not one of {list(CLIENTS)}")
+        require_client(self.client, "--client")
         if self.fmt not in FORMATS:
             raise KafkaConfigError(f"--format {self.fmt!r} is not one of {list(FORMATS)}")
         if self.patients is not None:
@@ -196,8 +203,6 @@ _SLOTS = 4
 
 def _producer_main(spec: ProduceSpec, index: int, counters: object, errors: object) -> None:
     """One producer process: send, count the broker's acknowledgements, flush, report."""
-    from kafka import KafkaProducer
-
     base = index * _SLOTS
     shared = counters  # multiprocessing.Array('q'); each process writes only its own slots
 
@@ -209,7 +214,8 @@ def _producer_main(spec: ProduceSpec, index: int, counters: object, errors: obje
         if shared[base + _FAILED] <= 5:  # type: ignore[index]
             errors.put(f"producer {index}: {type(exc).__name__}: {exc}")  # type: ignore[attr-defined]
 
-    producer = KafkaProducer(
+    producer = new_producer(
+        spec.client,
         bootstrap_servers=spec.bootstrap,
         acks="all",
         linger_ms=5,
@@ -250,8 +256,14 @@ def produce(
     """Run ``spec.producers`` producer processes to the end; returns the acknowledged count."""
     spec.validate()
     # fork: the children only build their own clients, and spawn would require every
-    # calling script to guard its main module.
-    ctx = multiprocessing.get_context("fork")
+    # calling script to guard its main module. Not for confluent-kafka: a child forked from a
+    # process that has librdkafka clients (a test's, a topology's) inherits librdkafka's
+    # state without its threads and crashed building its own (seen: SIGSEGV, exit -11).
+    ctx = (
+        multiprocessing.get_context("spawn")
+        if spec.client == CONFLUENT
+        else multiprocessing.get_context("fork")
+    )
     errors = ctx.Queue()
     counters = ctx.Array("q", spec.producers * _SLOTS, lock=False)
     procs = [

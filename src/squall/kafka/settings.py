@@ -27,6 +27,10 @@ the CA that signed the broker), ``sasl.mechanism`` (SCRAM-SHA-512), ``username``
 password is on each host: ``password.file`` or ``password.env``. ``password`` itself is refused:
 Nimbus shows a topology's conf to anyone who asks.
 
+Client library of all three (``squall.kafka.client``): ``kafka-python`` (the default) or
+``confluent`` (confluent-kafka on librdkafka, the ``squall[confluent]`` extra; see
+``squall.kafka.clients``).
+
 The snake_case spellings squall used before (``squall.kafka.spout.max_attempts``...) are
 refused with a message naming the new key.
 """
@@ -55,6 +59,7 @@ from squall.settings import (
 SPOUT_PREFIX = "squall.kafka.spout."
 SINK_PREFIX = "squall.kafka.sink."
 SECURITY_PREFIX = "squall.kafka.security."
+CLIENT_KEY = "squall.kafka.client"
 
 
 def _spout(name: str, reader: Reader, default: Any, about: str) -> Setting:
@@ -173,6 +178,45 @@ SECURITY_SCHEMA = register(
         error=KafkaConfigError,
     )
 )
+
+
+CLIENT_SCHEMA = register(
+    Schema(
+        "the Kafka client library",
+        CLIENT_KEY,  # as a prefix: squall.kafka.client.<anything> is a typo of this key
+        (
+            Setting(
+                CLIENT_KEY,
+                choice("kafka-python", "confluent"),
+                "kafka-python",
+                "kafka-python, or confluent (confluent-kafka on librdkafka)",
+            ),
+        ),
+        error=KafkaConfigError,
+    )
+)
+
+
+def kafka_client(conf: Mapping[str, Any], where: str = "setting") -> str:
+    """``squall.kafka.client`` of a Storm config: ``"kafka-python"`` or ``"confluent"``.
+
+    A bad value names the key and the valid ones; ``confluent`` where confluent-kafka is not
+    installed says how to install it (at start, not at the first record).
+    """
+    client: str = CLIENT_SCHEMA.read(conf, where)[CLIENT_KEY]
+    require_client(client, f"{where} {CLIENT_KEY}")
+    return client
+
+
+def require_client(client: str, where: str) -> None:
+    """Raise KafkaConfigError if ``client`` is ``confluent`` and confluent-kafka is missing."""
+    from squall.kafka.clients import INSTALL_CONFLUENT, confluent_available
+
+    if client == "confluent" and not confluent_available():
+        raise KafkaConfigError(
+            f"{where} is 'confluent' but confluent-kafka is not installed here; "
+            f"`{INSTALL_CONFLUENT}` installs it (or use the default, 'kafka-python')"
+        )
 
 
 def _default(name: str) -> Any:

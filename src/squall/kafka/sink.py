@@ -18,10 +18,16 @@ from typing import Any
 
 from streamparse import Bolt
 
+from squall.kafka.clients import new_producer
 from squall.kafka.errors import KafkaConfigError
 from squall.kafka.reconnect import BOOTSTRAP_TIMEOUT_MS
 from squall.kafka.security import ClientSecurity, KafkaRefused, SecureReconnect, refusal
-from squall.kafka.settings import SINK_FLUSH_TIMEOUT, SINK_MAX_PENDING, SINK_SCHEMA
+from squall.kafka.settings import (
+    SINK_FLUSH_TIMEOUT,
+    SINK_MAX_PENDING,
+    SINK_SCHEMA,
+    kafka_client,
+)
 
 
 def name_values(values: Sequence[Any], fields: Sequence[str] | None) -> dict[str, Any]:
@@ -55,6 +61,7 @@ class KafkaSinkBolt(Bolt):
         settings = SINK_SCHEMA.read(storm_conf)
         self.max_pending: int = settings[SINK_MAX_PENDING]
         self.flush_timeout_s: float = settings[SINK_FLUSH_TIMEOUT]
+        self.client = kafka_client(storm_conf)  # squall.kafka.client: the library underneath
         self.fields_by_source: dict[str, dict[str, list[str]]] = (
             context.get("source->stream->fields") or {} if isinstance(context, dict) else {}
         )
@@ -73,7 +80,6 @@ class KafkaSinkBolt(Bolt):
     def _connect(self) -> bool:
         """Make the producer; False (logged, retried later with backoff) while the broker does
         not answer. A missing topic raises: configuration, not a wait."""
-        from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
         try:
@@ -84,7 +90,10 @@ class KafkaSinkBolt(Bolt):
             self.reconnect.failed(exc)
             return False
         try:
-            self.producer = KafkaProducer(
+            # confluent: each send and each future's is_done polls the producer, so the
+            # delivery reports that ack the tuples run in this loop (squall.kafka.clients)
+            self.producer = new_producer(
+                self.client,
                 bootstrap_servers=self.bootstrap_servers(self.conf),
                 acks="all",
                 linger_ms=5,

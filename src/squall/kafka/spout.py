@@ -27,6 +27,7 @@ from streamparse import Spout
 
 from squall.errors import ConfigError
 from squall.kafka.catch_up import first_task_catch_up
+from squall.kafka.clients import new_consumer, new_producer
 from squall.kafka.dead_letters import DeadLetters
 from squall.kafka.errors import KafkaConfigError
 from squall.kafka.offsets import OffsetTracker, Outcome, TopicPart, format_tup_id
@@ -38,7 +39,7 @@ from squall.kafka.security import (
     SecureReconnect,
     check_consumer_access,
 )
-from squall.kafka.settings import SPOUT_SETTINGS, KafkaSpoutSettings
+from squall.kafka.settings import SPOUT_SETTINGS, KafkaSpoutSettings, kafka_client
 from squall.kafka.start import start_offsets
 from squall.realtime.context import realtime_of, set_release
 from squall.realtime.standalone import attach
@@ -91,6 +92,7 @@ class ReliableKafkaSpout(DeadLetters, Spout):
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         self.settings = self.settings_from_conf(storm_conf)
         s = self.settings
+        self.client = kafka_client(storm_conf)  # squall.kafka.client: the library underneath
         self.tracker = OffsetTracker(max_attempts=s.max_attempts)
         self.in_flight: dict[str, _InFlight] = {}
         self.replay: deque[str] = deque()
@@ -138,7 +140,6 @@ class ReliableKafkaSpout(DeadLetters, Spout):
     def _connect(self) -> bool:
         """Make the consumer and the dead-letter producer; False (logged, retried later with
         backoff) while the broker does not answer. A missing topic raises: configuration."""
-        from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
         s = self.settings
@@ -155,7 +156,8 @@ class ReliableKafkaSpout(DeadLetters, Spout):
             self.reconnect.failed(exc)
             return False
         try:
-            self.producer = KafkaProducer(
+            self.producer = new_producer(
+                self.client,
                 bootstrap_servers=list(s.bootstrap_servers),
                 acks="all",
                 client_id=f"squall-spout-dlq-{self._task}",
@@ -194,10 +196,9 @@ class ReliableKafkaSpout(DeadLetters, Spout):
             self._commit(force=True)
 
     def _new_consumer(self) -> Any:
-        from kafka import KafkaConsumer
-
         s = self.settings
-        consumer = KafkaConsumer(
+        consumer = new_consumer(
+            self.client,
             bootstrap_servers=list(s.bootstrap_servers),
             group_id=s.group_id,
             client_id=f"squall-spout-{s.group_id}-{self._task}",
