@@ -106,7 +106,7 @@ def emitted_in_first_turn(urgent_turn: int | None = None) -> tuple[int, int]:
         topo, {**conf(), "squall.spout.batch": 16}, clock=topo.clock, replace_spouts=[]
     )
     if urgent_turn is not None:
-        d._worker.rt.urgent_turn = urgent_turn
+        {ex.name: ex for ex in d._worker.spouts}["critical"].turn = urgent_turn
     t0 = topo.clock.now()
     routine, critical = spouts(d)
     routine.feed.extend((f"r{i}", t0) for i in range(100))

@@ -77,6 +77,7 @@ class Executor:
         pending = conf.get("topology.max.spout.pending")
         self.max_pending: int | None = None if pending is None else int(pending)
         self.rate_credit = 0.0  # a spout under the ``rate`` policy runs when this reaches 1
+        self.turn = 0  # a spout's next_tuple calls per turn of the loop (RealtimeRuntime.set_turns)
         # per output stream, what the worker's general emit path needs (its ``_stream_out``)
         self.out: dict[str, tuple[Any, Any, int, Any]] = {}
 

@@ -134,11 +134,13 @@ class RealtimeRuntime:
                     self.metrics.stream(f"{d.component}.{d.stream}"),
                     sheddable,
                 )
-        self._urgent = {d.component for d in deadlines if d.criticality == "hard"}
-        hard = [d.deadline_s for d in deadlines if d.criticality == "hard"]
-        scheduled = self.scheduler is not None  # (an empty scheduler is falsy: len 0)
-        self.quantum_s = min(hard) / QUANTUM_SHARE if hard and scheduled else math.inf
-        self.urgent_turn = URGENT_TURN if scheduled else settings.spout_batch
+        hard = [d for d in deadlines if d.criticality == "hard"]
+        self._urgent = {d.component for d in hard}
+        self.quantum_s = (
+            min(d.deadline_s for d in hard) / QUANTUM_SHARE
+            if hard and self.scheduler is not None  # (an empty scheduler is falsy: len 0)
+            else math.inf
+        )
         self._rate_limited = {d.component for d in deadlines if "rate" in d.policies}
         # a policy that gives up work for others: without one, overload cannot be shed
         self.shedding = any(d.policies - {"late"} for d in deadlines)
@@ -178,6 +180,14 @@ class RealtimeRuntime:
     def rate_limited(self, component: str) -> bool:
         """True when one of ``component``'s streams declares the ``rate`` policy."""
         return component in self._rate_limited
+
+    def set_turns(self, spouts: list[Executor], default: int) -> None:
+        """Each spout's ``next_tuple`` calls per turn of the loop (``ex.turn``): ``default``,
+        but under a scheduler a hard stream's spout gives all that is due (the scheduler runs
+        its jobs first), ``URGENT_TURN`` at most."""
+        for ex in spouts:
+            urgent = self.scheduler is not None and self.urgent(ex.name)
+            ex.turn = URGENT_TURN if urgent else default
 
     def spout_turn(self, ex: Executor, paused: bool, only_backpressure: bool) -> bool:
         """Whether spout ``ex`` is asked for tuples this turn of the loop.

@@ -85,6 +85,7 @@ class Worker:
             self._prefer_local_tasks()
         self.spouts = [e for e in self.executors.values() if e.is_spout]
         self.bolts = [e for e in self.executors.values() if not e.is_spout]
+        self.rt.set_turns(self.spouts, settings.spout_batch)
         self.acker = Acker(self._tree_done, self.rt.tree_done if self.rt.active else None)
         self.result = RunResult()
         self.new_tuple_id = tuple_ids()
@@ -233,8 +234,7 @@ class Worker:
             max_pending = ex.max_pending
             stats = ex.stats
             next_tuple = comp.next_tuple
-            # a hard stream's spout gives all that is due (the scheduler runs it first)
-            for _ in range(rt.urgent_turn if rt.urgent(ex.name) else self.settings.spout_batch):
+            for _ in range(ex.turn):
                 if max_pending is not None and pending_by_task.get(ex.task, 0) >= max_pending:
                     break
                 before = stats.emitted
