@@ -141,3 +141,29 @@ def test_without_the_weights_the_same_discards_undercount_by_far() -> None:
             panes.add(RULE, None, T + i)
     counted = sum(w.counts.get(RULE, 0) for w in panes.advance(T + 21_000)) / 5  # 5 per alert
     assert counted < 0.5 * alerts
+
+
+def test_a_kept_job_leaves_one_claim_for_the_root_emitted_next() -> None:
+    ctx = context((3, 4), overloaded=True)
+    assert [ctx.keep_weight("default", "p1") for _ in range(3)] == [0, 0, 0]
+    assert ctx.take_claim() is None  # discards claim nothing: they are never emitted
+    assert ctx.keep_weight("default", "p1") == 4
+    assert ctx.take_claim() == ("default", "p1", 4)
+    assert ctx.take_claim() is None  # taken once: a replay emitted next claims nothing
+
+
+def test_handed_on_weight_goes_to_the_key_s_next_kept_job_with_its_discards() -> None:
+    ctx = context((3, 4), overloaded=True)
+    ctx.hand_on("default", "p1", 4)  # a kept job of weight 4 was dropped unrun
+    # the next kept job of p1 stands for the 4 handed on, 3 discards and itself; p2 untouched
+    assert [ctx.keep_weight("default", "p1") for _ in range(4)] == [0, 0, 0, 8]
+    assert [ctx.keep_weight("default", "p2") for _ in range(4)] == [0, 0, 0, 4]
+    calm = context((3, 4), overloaded=False)
+    calm.hand_on("default", 7, 2)
+    assert [calm.keep_weight("default", 7) for _ in range(2)] == [3, 1]
+
+
+def test_handing_on_less_than_one_job_is_refused_naming_the_value() -> None:
+    ctx = context((3, 4), overloaded=True)
+    with pytest.raises(ValueError, match=r"hand_on\('default', 'p1', 0\): weight must be >= 1"):
+        ctx.hand_on("default", "p1", 0)

@@ -128,6 +128,67 @@ def test_edf_with_discard_drops_the_hopeless_job_and_meets_the_rest():
     assert d.failed("jobs") == []
 
 
+class WeighingSpout(ReleasedSpout):
+    """As ReleasedSpout, each job with a key: asks ``keep_weight`` and emits ``[job, weight]``
+    (the discard policy's per-key weight, as the ward's spouts do)."""
+
+    outputs = [Stream(fields=["job", "weight"], name="default")]
+    feed: ClassVar[deque[tuple[Any, float, str]]]
+
+    def next_tuple(self) -> None:
+        if self.feed:
+            job, release, key = self.feed.popleft()
+            weight = realtime_of(self).keep_weight("default", key)
+            if not weight:
+                return  # discarded at the spout: done, never emitted
+            set_release(self, release)
+            self.emit([job, weight], tup_id=job)
+
+
+def test_a_job_dropped_as_hopeless_hands_its_weight_to_its_key_s_next_kept_job():
+    # One bolt, 10 ms a job, D = 100 ms, firm with discard and (m,k) = (0,1), so the spout
+    # discards nothing: a kept job stands for 1 unless weight was handed on to it.
+    # Round 1 at T0: A (key p, due T0 + 9: hopeless), B (q), C (p); C is emitted before A is
+    # dropped, so C stands for itself only. Round 2: D (p, hopeless) carries A's 1 + its own
+    # = 2 and is dropped too; E (q). Round 3: F (p) stands for A, D and itself = 3; G (q) for
+    # itself. Without the hand-on every weight would be 1 and A and D would count nowhere:
+    # the weights of the jobs that ran add up to every job fed.
+    clock, log = ManualClock(), []
+    feed: deque[tuple[Any, float, str]] = deque()
+
+    class Weighed(Bolt):
+        outputs: ClassVar[list[Stream]] = []
+
+        def process(self, tup: Any) -> None:
+            clock.advance(10 * MS)
+            log.append(tuple(tup.values))
+
+    spout = type("weighing", (WeighingSpout,), {"feed": feed}).spec(par=1)
+    topo = type("RTW", (Topology,), {"jobs": spout, "work": Weighed.spec(inputs=[spout])})
+    conf = {"squall.scheduler": "edf", **declare("jobs", 100, "firm", mk="0,1", policies="discard")}
+    d = TopologyDriver(topo, {"squall.overload.check.secs": 0.001, **conf}, clock=clock,
+                       replace_spouts=[])  # fmt: skip
+    feed.append(("warm", clock.now(), "w"))
+    d.run()
+    d.advance(0.01)  # past a check: the bolt's cost (10 ms) is measured
+
+    def round_(*jobs: tuple[str, float, str]) -> None:
+        t0 = clock.now()
+        feed.extend((job, t0 + due_ms * MS - 100 * MS, key) for job, due_ms, key in jobs)
+        d.run()
+
+    round_(("A", 9, "p"), ("B", 50, "q"), ("C", 60, "p"))
+    round_(("D", 5, "p"), ("E", 50, "q"))
+    round_(("F", 50, "p"), ("G", 60, "q"))
+    assert log == [("warm", 1), ("B", 1), ("C", 1), ("E", 1), ("F", 3), ("G", 1)]
+    assert sum(w for job, w in log if job != "warm") == len("ABCDEFG")
+    m = d.result.realtime.streams["jobs.default"]
+    assert m.shed["discard"] == 2  # A and D, each counted once, as shed
+    # shed means done: acked, never failed or replayed
+    assert sorted(d.acked("jobs")) == ["A", "B", "C", "D", "E", "F", "G", "warm"]
+    assert d.failed("jobs") == []
+
+
 def test_a_hard_job_is_never_shed_even_when_hopeless():
     topo = topology({"jobs": 10 * MS})
     d = driver(topo, {"squall.scheduler": "edf", **declare("jobs", 100, "hard")})

@@ -15,8 +15,9 @@ run takes none of these paths.
   inboxes visited in turn (and its compiled emit paths).
 - **Hopeless firm jobs** (firm streams with the ``discard`` policy) are not run: a late firm
   result is worthless, and running it would make the jobs behind it late too (EDF's domino
-  effect). They are acked as shed, counted, never failed or replayed. Hard and soft jobs run,
-  late or not.
+  effect). They are acked as shed, counted, never failed or replayed; a tree's (m,k) weight
+  goes to its key's next kept job (``RealtimeContext.hand_on``). Hard and soft jobs run, late
+  or not.
 - **Overload** (``Overload``, hysteresis): entered when, over one check interval, the loop was
   busy above ``squall.overload.enter.utilization`` with a growing backlog, or deadlines were
   missed; left only after ``squall.overload.hold.secs`` of calm. Components see it through
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from squall.engine.clock import Clock, ManualClock, MonotonicClock, cpu_demand_s
 from squall.engine.model import TopologyModel
 from squall.engine.run_settings import RunSettings
+from squall.realtime.context import ATTRIBUTE as CONTEXT_ATTRIBUTE
 from squall.realtime.context import RELEASE_ATTRIBUTE, Overload, RealtimeContext
 from squall.realtime.deadlines import Deadlines, StreamDeadline
 from squall.realtime.metrics import Metrics, StreamMetrics
@@ -217,7 +219,13 @@ class RealtimeRuntime:
             return None
         decl, metrics, sheddable = entry
         release = now if released is None else float(released) - self.wall_offset
-        return Tree(release, release + decl.deadline_s, decl, metrics, sheddable)
+        tree = Tree(release, release + decl.deadline_s, decl, metrics, sheddable)
+        ctx = ex.instance.__dict__.get(CONTEXT_ATTRIBUTE)
+        if sheddable and isinstance(ctx, RealtimeContext):
+            claim = ctx.take_claim()  # the (m,k) weight this root carries, if the spout kept it
+            if claim is not None:
+                tree.claim = (ctx, *claim)
+        return tree
 
     def remote_tree(self, wire: tuple[float, float, str, str] | None) -> Tree | None:
         """A tree of another worker's root, as its tuples arrive here (no metrics: not ours)."""
@@ -360,6 +368,9 @@ class RealtimeRuntime:
                     f"{tree.decl.component}.{tree.decl.stream}"
                 )
                 metrics.add_shed("discard")
+                if tree.claim is not None:  # its readings weigh on with the key's next kept job
+                    ctx, stream, key, weight = tree.claim
+                    ctx.hand_on(stream, key, weight)
             # acked, not failed: a shed job is done, its spout must not replay it
             inbox.executor.instance.ack(job[0])
 

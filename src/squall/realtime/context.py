@@ -18,7 +18,10 @@ spout ``routine``'s ``default`` stream (``squall.realtime.routine.default.*``).
 - ``keep_weight(stream, key)``: the same decision as a number: 0 = discard; otherwise how many
   jobs of ``key`` the kept one stands for (itself and the ones discarded since the key's last
   kept job). Carried with the job, it lets a count downstream estimate what the discarded jobs
-  would have added (``health_core.trend_panes``), instead of silently undercounting.
+  would have added (``health_core.trend_panes``), instead of silently undercounting. A kept
+  job that the runner then drops unrun (hopeless at dispatch: see
+  ``squall.engine.realtime_runtime``) hands its weight on to its key's next kept job
+  (``hand_on``), so that a count downstream weighs those readings too.
 - ``degraded(stream)``: True while the runner is in overload and the stream declares
   ``imprecise``: the component runs its mandatory part only, or an approximate mode, and says
   so with ``set_precision``.
@@ -72,6 +75,9 @@ class RealtimeContext:
         self._mk: dict[str, MKFirm[Any] | None] = {}
         # stream -> key -> jobs discarded since the key's last kept one (keep_weight)
         self._skipped: dict[str, dict[Hashable, int]] = {}
+        # (stream, key, weight) of the job keep_weight last kept, until the runner takes it for
+        # the root the spout emits next (``take_claim``): that tree may be dropped unrun
+        self._claim: tuple[str, Hashable, int] | None = None
 
     @property
     def overloaded(self) -> bool:
@@ -92,7 +98,7 @@ class RealtimeContext:
         mk = self._mk.get(stream, _UNSET)
         if mk is _UNSET:
             mk = self._mk[stream] = self._controller(stream)
-            self._skipped[stream] = {}
+            self._skipped.setdefault(stream, {})
         if mk is None:
             return 1
         skipped = self._skipped[stream]
@@ -100,7 +106,23 @@ class RealtimeContext:
             self._metrics.stream(self.name(stream)).add_shed("discard")
             skipped[key] = skipped.get(key, 0) + 1
             return 0
-        return 1 + skipped.pop(key, 0) if skipped else 1
+        weight = 1 + skipped.pop(key, 0) if skipped else 1
+        self._claim = (stream, key, weight)
+        return weight
+
+    def take_claim(self) -> tuple[str, Hashable, int] | None:
+        """The runner's, at each root the spout emits: ``(stream, key, weight)`` of the job
+        ``keep_weight`` kept just before it, or None (a replay, a stream without (m,k))."""
+        claim, self._claim = self._claim, None
+        return claim
+
+    def hand_on(self, stream: str, key: Hashable, weight: int) -> None:
+        """A kept job of ``key`` was dropped unrun: its ``weight`` goes to the key's next kept
+        job, as if this one had been discarded at the spout (its shed is counted elsewhere)."""
+        if weight < 1:
+            raise ValueError(f"hand_on({stream!r}, {key!r}, {weight!r}): weight must be >= 1")
+        skipped = self._skipped.setdefault(stream, {})
+        skipped[key] = skipped.get(key, 0) + weight
 
     def degraded(self, stream: str = "default") -> bool:
         """True while overloaded and ``stream`` declares ``imprecise``: run the mandatory part."""

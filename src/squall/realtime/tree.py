@@ -6,6 +6,9 @@ stream declares a deadline; every ``Track`` of the tree points at the same objec
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from typing import Any
+
 from squall.realtime.deadlines import StreamDeadline
 from squall.realtime.metrics import StreamMetrics
 
@@ -13,7 +16,7 @@ from squall.realtime.metrics import StreamMetrics
 class Tree:
     """Release, absolute deadline and class of one tuple tree, shared by all its tuples."""
 
-    __slots__ = ("release", "deadline", "decl", "metrics", "sheddable", "shed", "key")
+    __slots__ = ("release", "deadline", "decl", "metrics", "sheddable", "shed", "key", "claim")
 
     def __init__(
         self,
@@ -30,6 +33,9 @@ class Tree:
         self.sheddable = sheddable
         self.shed = False
         self.key = f"{decl.component}.{decl.stream}"  # its stream's name in metrics and rates
+        # (context, stream, key, weight): whom a sheddable tree dropped unrun hands its (m,k)
+        # weight back to (RealtimeContext.hand_on); None: nobody
+        self.claim: tuple[Any, str, Hashable, int] | None = None
 
     def wire(self) -> tuple[float, float, str, str]:
         """What crosses to another worker: times and the declaring stream (not the metrics)."""
