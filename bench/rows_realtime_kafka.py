@@ -68,9 +68,11 @@ def ward_kafka_run(
     max_s: float,
     force: bool | None = None,
     progress: Any = None,
+    client: str = "kafka-python",
 ) -> dict[str, Any]:
     """HealthWardKafkaTopology on ``topics`` under ``policy``, pinned to ``TOPOLOGY_CPU``,
-    until ``stop_file`` exists (the group process writes it) or ``max_s``."""
+    until ``stop_file`` exists (the group process writes it) or ``max_s``; its spouts and sinks
+    on ``client`` (``squall.kafka.client``)."""
     pinned = _pin(TOPOLOGY_CPU)
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["kafka"].update(
@@ -94,6 +96,7 @@ def ward_kafka_run(
         **TREND_DECLARATION,
         **POLICY_SETS[policy],
         "squall.overload.force": bool(force),  # None: a load run (not forced)
+        "squall.kafka.client": client,
         # the synthetic group's windows: evaluated several times per run
         "health.windows.window.secs": 5,
         "health.windows.slide.secs": 1,
@@ -156,10 +159,18 @@ class _TopologyThread(threading.Thread):
     the group process can produce and watch meanwhile."""
 
     def __init__(
-        self, label: str, topics: Topics, policy: str, stop: Path, max_s: float, force: bool | None
+        self,
+        label: str,
+        topics: Topics,
+        policy: str,
+        stop: Path,
+        max_s: float,
+        force: bool | None,
+        client: str = "kafka-python",
     ) -> None:
         super().__init__(daemon=True, name="bench-ward-kafka")
         self.args = (label, topics, policy, stop, max_s, force)
+        self.client = client
         self.got: dict[str, Any] = {"error": "the topology process did not report"}
 
     def run(self) -> None:
@@ -172,6 +183,7 @@ class _TopologyThread(threading.Thread):
             "stop_file": str(stop),
             "max_s": max_s,
             "force": force,
+            "client": self.client,
         }
         self.got = run_row("bench.rows_realtime_kafka:ward_kafka_run", kwargs, label, max_s + 90)
 
@@ -191,14 +203,21 @@ def _steady_rate(samples: list[tuple[float, int]], total: int) -> float | None:
 
 
 def capacity_run(
-    bootstrap: str, work: Path, label: str, policy: str, backlog: int, force: bool, seed: int
+    bootstrap: str,
+    work: Path,
+    label: str,
+    policy: str,
+    backlog: int,
+    force: bool,
+    seed: int,
+    client: str = "kafka-python",
 ) -> dict[str, Any]:
     """Drain a pre-produced backlog; readings committed per second in steady state."""
     topics = Topics.fresh(bootstrap)
     proc, out = _producer(topics, None, None, backlog, "kafka-python", seed)
     made = _result(proc, out, 300)
     stop = work / f"stop-{topics.group}"
-    thread = _TopologyThread(label, topics, policy, stop, max_s=600.0, force=force)
+    thread = _TopologyThread(label, topics, policy, stop, max_s=600.0, force=force, client=client)
     thread.start()
     watch = _Watch(topics)
     samples: list[tuple[float, int]] = []
@@ -234,12 +253,15 @@ def load_run(
     seconds: float,
     tool: str,
     seed: int,
+    client: str = "kafka-python",
 ) -> dict[str, Any]:
-    """The topology first (joined), then ``offered`` readings/s for ``seconds``, then the
-    drain; its row's numbers."""
+    """The topology first (joined, its Kafka client ``client``), then ``offered`` readings/s
+    for ``seconds``, then the drain; its row's numbers."""
     topics = Topics.fresh(bootstrap)
     stop = work / f"stop-{topics.group}"
-    thread = _TopologyThread(label, topics, policy, stop, seconds + JOIN_TIMEOUT_S + 60, None)
+    thread = _TopologyThread(
+        label, topics, policy, stop, seconds + JOIN_TIMEOUT_S + 60, None, client
+    )
     thread.start()
     watch = _Watch(topics)
     try:
