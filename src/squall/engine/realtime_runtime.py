@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from squall.engine.clock import Clock, ManualClock, MonotonicClock, cpu_demand_s
 from squall.engine.model import TopologyModel
+from squall.engine.remaining_cost import downstream, remaining_costs
 from squall.engine.run_settings import RunSettings
 from squall.realtime.context import ATTRIBUTE as CONTEXT_ATTRIBUTE
 from squall.realtime.context import RELEASE_ATTRIBUTE, Overload, RealtimeContext
@@ -151,7 +152,7 @@ class RealtimeRuntime:
         self.remaining: dict[str, float] = dict.fromkeys(model.components, 0.0)
         self._spent: dict[str, float] = dict.fromkeys(model.components, 0.0)
         self._runs: dict[str, int] = dict.fromkeys(model.components, 0)
-        self._downstream = _downstream(model)
+        self._downstream = downstream(model)
         self._slack_countdown = 1  # the first job with a deadline is sampled
         self.hopeless = 0  # firm jobs dropped unrun because they could no longer make it
         self._last_hopeless = 0
@@ -479,22 +480,5 @@ class RealtimeRuntime:
             for ex in executors:
                 spent[ex.name] = spent.get(ex.name, 0.0) + ex.stats.exec_seconds
                 runs[ex.name] = runs.get(ex.name, 0) + ex.stats.executed
-        own = {c: (spent[c] / runs[c] if runs.get(c) else 0.0) for c in spent}
-        memo: dict[str, float] = {}
-
-        def remaining(c: str, seen: frozenset[str]) -> float:
-            if c in memo:
-                return memo[c]
-            after = [remaining(d, seen | {c}) for d in self._downstream.get(c, ()) if d not in seen]
-            memo[c] = own.get(c, 0.0) + max(after, default=0.0)
-            return memo[c]
-
-        for c in self.model.components:
-            self.remaining[c] = remaining(c, frozenset())
-
-
-def _downstream(model: TopologyModel) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for (source, _stream), subs in model.subscribers.items():
-        out.setdefault(source, set()).update(s.consumer for s in subs)
-    return out
+        # in place: the push closures hold this dict
+        self.remaining.update(remaining_costs(self.model.components, self._downstream, spent, runs))
