@@ -296,7 +296,10 @@ def test_a_broker_host_dies_while_the_producer_writes_and_none_is_lost(
         assert producer.poll() is None, "the producer ended before the fault"
         victim = "k2"  # not the first of the bootstrap list, which the CLI checks access with
         assert secured.quorum.kill(victim) >= 1
-        out, err = producer.communicate(timeout=120)
+        # The producer's own bounds, not a guess: a send may wait max.block.ms (60 s) for
+        # metadata and a batch delivery.timeout.ms (120 s, squall produce) while the partitions
+        # of the dead host move; 120 s here once cut a run that was still within them (CI).
+        out, err = producer.communicate(timeout=240)
     finally:
         if producer.poll() is None:
             producer.kill()

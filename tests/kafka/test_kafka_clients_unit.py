@@ -349,3 +349,16 @@ def test_no_broker_raises_as_kafka_python_does_within_the_bootstrap_timeout(make
 
 def test_the_setting_is_registered_for_runs() -> None:
     assert settings.CLIENT_SCHEMA.declares("squall.kafka.client")
+
+
+def test_produce_forks_only_while_no_librdkafka_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A child forked from a process with librdkafka loaded (a test's or a topology's
+    # confluent-kafka clients) crashed with SIGSEGV in its first garbage collection, on the
+    # kafka-python backend too (CI, test_broker_restart_mid_stream_recovers_by_itself).
+    from squall.kafka.producer import _librdkafka_here
+
+    monkeypatch.delitem(sys.modules, "confluent_kafka", raising=False)
+    assert not _librdkafka_here(ProduceSpec("h:1", "t", count=1))
+    assert _librdkafka_here(ProduceSpec("h:1", "t", count=1, client="confluent"))
+    monkeypatch.setitem(sys.modules, "confluent_kafka", object())
+    assert _librdkafka_here(ProduceSpec("h:1", "t", count=1))

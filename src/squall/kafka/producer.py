@@ -248,6 +248,11 @@ def _producer_main(spec: ProduceSpec, index: int, counters: object, errors: obje
         shared[base + _DONE] = 1  # type: ignore[index]
 
 
+def _librdkafka_here(spec: ProduceSpec) -> bool:
+    """Whether this process has (or is about to have) librdkafka loaded: then no fork."""
+    return spec.client == CONFLUENT or "confluent_kafka" in sys.modules
+
+
 def produce(
     spec: ProduceSpec,
     progress: Callable[[int, int, int, float], None] | None = None,
@@ -256,12 +261,13 @@ def produce(
     """Run ``spec.producers`` producer processes to the end; returns the acknowledged count."""
     spec.validate()
     # fork: the children only build their own clients, and spawn would require every
-    # calling script to guard its main module. Not for confluent-kafka: a child forked from a
-    # process that has librdkafka clients (a test's, a topology's) inherits librdkafka's
-    # state without its threads and crashed building its own (seen: SIGSEGV, exit -11).
+    # calling script to guard its main module. Not once librdkafka is loaded here (a test's
+    # or a topology's clients, whichever backend this run writes with): a forked child
+    # inherits librdkafka's state without its threads, and crashed building its own client
+    # and, on kafka-python, in its first garbage collection (seen: SIGSEGV, exit -11).
     ctx = (
         multiprocessing.get_context("spawn")
-        if spec.client == CONFLUENT
+        if _librdkafka_here(spec)
         else multiprocessing.get_context("fork")
     )
     errors = ctx.Queue()
