@@ -9,11 +9,21 @@ import pytest
 from squall import run_topology
 from tests.squall import scenarios as sc
 
-MODES = [pytest.param(1, id="single-process"), pytest.param(2, id="multi-process")]
+# Every semantic holds with operator chaining on (the default) and off: a chained task runs its
+# tuple inside the emitter's execute instead of from its queue (squall.engine.chaining). With 2
+# workers only components whose tasks and sources all share a worker chain.
+MODES = [
+    pytest.param((1, True), id="single-process"),
+    pytest.param((1, False), id="single-process-unchained"),
+    pytest.param((2, True), id="multi-process"),
+    pytest.param((2, False), id="multi-process-unchained"),
+]
 
 
-def run(topology, workers, conf=None, **kw):
+def run(topology, mode, conf=None, **kw):
+    workers, chaining = mode if isinstance(mode, tuple) else (mode, True)
     kw.setdefault("until_idle", True)
+    conf = {**(conf or {}), "squall.chaining": chaining}
     return run_topology(topology, conf, workers=workers, capture=True, **kw)
 
 

@@ -24,7 +24,7 @@ from pystorm.component import Tuple
 from squall.engine.acker import Acker
 from squall.engine.model import ComponentDef
 from squall.engine.routing import SHUFFLE_LIKE, Route
-from squall.engine.tracking import Track, check_values, link_anchors
+from squall.engine.tracking import Track, check_values, deliver_chained, link_anchors
 
 _new_tuple = tuple.__new__
 
@@ -37,6 +37,7 @@ class PlanTarget(Protocol):
 
     inflight: dict[int, Track]
     fifo_append: Callable[[Any], None] | None
+    chained: bool  # fifo_append runs the tuple at once (engine.chaining)
 
 
 class PlanHost(Protocol):
@@ -163,6 +164,14 @@ def bolt_plan(host: PlanHost, ex: PlanSource, plan_stream: str) -> BoltPlan | No
         if anchors is None:
             anchors = comp._current_tups if comp.auto_anchor else ()
         tid = new_id()
+        if target.chained and inflight and len(anchors) == 1:
+            anchor = anchors[0]
+            track = inflight.get(anchor.id if type(anchor) is Tuple else anchor)
+            if track is not None:  # the chained task's edge is linked only if it holds it
+                tvalues = _new_tuple(vtype, values) if vtype is not None else tuple(values)
+                tup = _new_tuple(Tuple, (tid, name, plan_stream, task, tvalues))
+                deliver_chained(target.inflight, target.fifo_append, tup, track, new_edge)
+                return
         if anchors and inflight:  # nothing tracked (acking off): no anchor can be
             roots, entered, tree = link_anchors(inflight, anchors, new_edge)
             if roots is not None:
@@ -224,7 +233,8 @@ def spout_plan(host: PlanHost, ex: PlanSource, plan_stream: str) -> SpoutPlan | 
             return
         edge = getrandbits(64) or 1
         target.inflight[tid] = Track({root: edge}, now)
-        target.fifo_append(_new_tuple(Tuple, (tid, name, plan_stream, task, tvalues)))
+        # the tree exists before its first tuple is delivered: a chained task acks it at once
         acker_init(root, edge, task, msg_id, now)
+        target.fifo_append(_new_tuple(Tuple, (tid, name, plan_stream, task, tvalues)))
 
     return emit

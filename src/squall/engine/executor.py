@@ -8,6 +8,7 @@ pystorm's own, and answers the multilang messages of classes that override them.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from time import perf_counter
 from typing import Any, Protocol
 
@@ -33,6 +34,7 @@ class ExecutorHost(PlanHost, Protocol):
 
     clocked: frozenset[str]
     clock: Clock
+    chain_spent: list[float]
     model: TopologyModel
     settings: RunSettings
 
@@ -69,6 +71,10 @@ class Executor:
         # None when the worker's scheduler owns the queue: then every push goes through it
         self.fifo_append: Any = self.inbox.push_item
         self.inflight: dict[int, Track] = {}
+        # the worker's one cell of time spent in chained tasks (``inline_runner``); a list so that
+        # every executor shares it without an attribute lookup on the worker per execute
+        self.chain_spent: list[float] = worker.chain_spent
+        self.chained = False  # tuples bound for this task run at once (``inline_runner``)
         self.completions: deque[tuple[bool, Any]] = deque()
         self.current: Tuple | None = None
         self.instance: Any = None
@@ -128,8 +134,10 @@ class Executor:
         if stock:
             process, process_tick, ack = comp.process, comp.process_tick, comp.ack
             auto_ack = comp.auto_ack
+        cell = self.chain_spent
         for _ in range(n):
             tup = pop()
+            inner = cell[0]
             start = clock()
             try:
                 if stock:
@@ -150,7 +158,8 @@ class Executor:
                 comp._current_tups = [tup]
                 comp._handle_run_exception(exc)
                 comp._current_tups = []
-            elapsed = clock() - start
+            # what chained tasks ran inside this execute is theirs (``inline_runner``)
+            elapsed = clock() - start - (cell[0] - inner)
             total += elapsed
             if elapsed > peak:
                 peak, peak_at = elapsed, start
@@ -159,40 +168,58 @@ class Executor:
         stats.exec_max_seconds = peak
         stats.exec_max_started = peak_at
 
-    def run_one(self, tup: Any) -> float:
-        """Run one tuple the worker's scheduler chose (``run_batch``'s body, for one tuple:
-        under a scheduler every tuple is its own choice, and a batch set-up per tuple cost
-        more than the tuple's own dispatch). Returns when it ended (``perf_counter``): the
-        scheduler's next ``now`` without another clock read."""
-        comp = self.instance
-        start = perf_counter()
-        try:
-            if self.stock_run:
-                comp._current_tups = [tup]
-                if tup[2] == "__tick" and tup[1] == "__system":
-                    comp.process_tick(tup)
+    def inline_runner(self) -> Callable[[Any], float]:
+        """``run(tup)``: run one tuple now and return when it ended (``perf_counter``). Built
+        after ``start``, for two callers that run one tuple at a time: a chained task's
+        ``fifo_append`` (the tuple runs inside its emitter's execute; the emit paths deliver to
+        it as to a queue), and the worker's scheduler, which picks every job itself (its next
+        ``now`` is the end returned, without another clock read). ``run_batch``'s body, with
+        everything bound once as ``run_batch`` hoists it out of its loop: a batch set-up per
+        tuple would cost more than the tuple's own dispatch.
+
+        Its execute time is its own: what chained tasks below it took is taken out, and its
+        own time is added to the worker's ``chain_spent``, so that every task up the chain can
+        take out the whole of what ran inside it (execute times stay per component, as the
+        plan's calibration and the overload detection read them).
+        """
+        comp, cell, stats, clock = self.instance, self.chain_spent, self.stats, perf_counter
+        stock = self.stock_run
+        if stock:
+            process, process_tick, ack = comp.process, comp.process_tick, comp.ack
+            auto_ack = comp.auto_ack
+
+        def run(tup: Any) -> float:
+            inner = cell[0]
+            start = clock()
+            try:
+                if stock:
+                    comp._current_tups = [tup]
+                    if tup[2] == "__tick" and tup[1] == "__system":
+                        process_tick(tup)
+                    else:
+                        process(tup)
+                    if auto_ack:
+                        ack(tup)
+                    comp._current_tups = []
                 else:
-                    comp.process(tup)
-                if comp.auto_ack:
-                    comp.ack(tup)
+                    previous, self.current = self.current, tup
+                    comp._run()
+                    self.current = previous
+            except Exception as exc:  # noqa: BLE001 - as in run_batch
+                comp._current_tups = [tup]
+                comp._handle_run_exception(exc)
                 comp._current_tups = []
-            else:
-                self.current = tup
-                comp._run()
-                self.current = None
-        except Exception as exc:  # noqa: BLE001 - as in run_batch
-            comp._current_tups = [tup]
-            comp._handle_run_exception(exc)
-            comp._current_tups = []
-        end = perf_counter()
-        elapsed = end - start
-        stats = self.stats
-        stats.executed += 1
-        stats.exec_seconds += elapsed
-        if elapsed > stats.exec_max_seconds:
-            stats.exec_max_seconds = elapsed
-            stats.exec_max_started = start
-        return end
+            end = clock()
+            elapsed = end - start - (cell[0] - inner)
+            cell[0] += elapsed
+            stats.executed += 1
+            stats.exec_seconds += elapsed
+            if elapsed > stats.exec_max_seconds:
+                stats.exec_max_seconds = elapsed
+                stats.exec_max_started = start
+            return end
+
+        return run
 
     def _read_tuple(self) -> Tuple | None:
         return self.current

@@ -53,7 +53,7 @@ SLACK_EVERY = 8  # one dispatched job in this many has its slack recorded
 # would hold them back whatever their deadline)
 QUANTUM_SHARE = 20
 URGENT_TURN = 1024  # next_tuple calls a hard stream's spout gets per turn, at most
-# ``Executor.run_one`` returns its end on ``perf_counter``: the dispatch loop's next ``now`` when
+# ``Executor.inline_runner`` returns its end on ``perf_counter``: the dispatch loop's next ``now`` when
 # that is the run clock's own (Linux: both are CLOCK_MONOTONIC), one clock read per job less
 _SAME_CLOCK = (
     time.get_clock_info("perf_counter").implementation
@@ -63,6 +63,10 @@ _new_job = tuple.__new__  # skips the namedtuple's Python-level __new__: same ob
 
 if TYPE_CHECKING:
     from squall.engine.executor import Executor
+
+
+def _not_started(_tup: Any) -> float:
+    raise RuntimeError("a scheduled job ran before the worker started its components")
 
 
 def declared_streams(model: TopologyModel) -> set[tuple[str, str]]:
@@ -88,11 +92,12 @@ class ScheduledInbox:
         self.runtime = runtime
         self.executor = executor
         self.n = 0  # this executor's jobs in the queue: back-pressure and locality read it
-        self.run = executor.run_one  # bound once: the dispatch loop calls it per job
+        # the dispatch loop calls it per job: ``Executor.inline_runner``, bound at start
+        self.run: Callable[[Any], float] = _not_started
         self.push: Callable[..., None] = runtime.pusher(self)
 
     def pop(self) -> Any:
-        # the worker's scheduler hands each job to its executor (``Executor.run_one``)
+        # the worker's scheduler hands each job to its executor (``Executor.inline_runner``)
         raise RuntimeError(f"task {self.executor.task}: a scheduled inbox is not popped")
 
     def __len__(self) -> int:
@@ -316,7 +321,7 @@ class RealtimeRuntime:
         # the monotonic clock's own C function: the same time, without a Python call per job
         monotonic = type(self.clock) is MonotonicClock
         clock = time.monotonic if monotonic else self.clock.now
-        ends_now = monotonic and _SAME_CLOCK  # a job's end (run_one's) is the clock's now
+        ends_now = monotonic and _SAME_CLOCK  # a job's end (its runner's) is the clock's now
         manual, spent, runs = self.manual, self._spent, self._runs
         n, sample = 0, self._slack_countdown
         now = clock()

@@ -79,6 +79,8 @@ class RunResult:
     overload_episodes: int = 0
     rate_factor_min: float = 1.0  # the lowest share of turns a ``rate`` spout was asked on
     overload_alarms: list[str] = field(default_factory=list)  # hard streams that missed anyway
+    # bolt -> why its tasks are not chained, None when they are (squall.engine.chaining)
+    chaining: dict[str, str | None] = field(default_factory=dict)
 
     def merge(self, other: RunResult) -> None:
         for name, stats in other.stats.items():
@@ -100,6 +102,10 @@ class RunResult:
         self.overload_episodes += other.overload_episodes
         self.rate_factor_min = min(self.rate_factor_min, other.rate_factor_min)
         self.overload_alarms += [a for a in other.overload_alarms if a not in self.overload_alarms]
+        for name, reason in other.chaining.items():
+            # chained only where every worker holding its tasks chained it
+            if self.chaining.get(name) is None:
+                self.chaining[name] = reason
 
     def output(self, component: str, stream: str = "default") -> list[list[Any]]:
         return self.outputs.get(component, {}).get(stream, [])
@@ -117,6 +123,17 @@ class RunResult:
             f"{self.elapsed_s:.1f} s, {self.workers} worker(s), {self.timed_out} tree(s) timed out, "
             f"{self.pending_at_stop} in flight at stop, {len(self.errors)} error(s)"
         )
+        chained = sorted(n for n, why in self.chaining.items() if why is None)
+        if chained:
+            lines.append(f"chained (run inside their emitter's execute): {', '.join(chained)}")
+        unchained = sorted((n, why) for n, why in self.chaining.items() if why is not None)
+        reasons = {why for _, why in unchained}
+        if not chained and len(reasons) == 1 and len(unchained) > 1:
+            lines.append(f"not chained: {reasons.pop()}")  # off, or a scheduler: one line
+        else:
+            # a bolt left queued says why, never silently (squall.chaining)
+            for name, why in unchained:
+                lines.append(f"not chained: {name}: {why}")
         if self.realtime is not None and self.realtime.streams:
             slowed = (
                 f"; rate policy slowed sources to {self.rate_factor_min:.0%}"

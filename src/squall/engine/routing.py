@@ -90,3 +90,23 @@ def locality_picker(local_tasks: list[int], inboxes: list[Any], threshold: int) 
         return cycle()
 
     return pick
+
+
+def prefer_local_tasks(
+    routes: dict[tuple[str, str], list[Route]], executors: dict[int, Any], queue_capacity: int
+) -> None:
+    """Shuffle-like routes keep tuples in this process while its tasks keep up.
+
+    Storm 2 does the same by default (load-aware, locality-aware shuffle; off with
+    ``topology.disable.loadaware.messaging``): a tuple crossing processes costs a pickle
+    and a pipe, far more than the work of a light bolt.
+    """
+    threshold = max(1, queue_capacity // 4)
+    for stream_routes in routes.values():
+        for route in stream_routes:
+            if route.sub.grouping not in SHUFFLE_LIKE:
+                continue
+            local = [t for t in route.tasks if t in executors]
+            if local and len(local) < len(route.tasks):
+                inboxes = [executors[t].inbox for t in local]
+                route.prefer_local = locality_picker(local, inboxes, threshold)

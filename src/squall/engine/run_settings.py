@@ -101,6 +101,13 @@ RUN_SCHEMA = register(
             ),
             Setting("squall.batch", integer(1), 64, "tuples a task runs per turn of the loop"),
             Setting(
+                "squall.chaining",
+                boolean,
+                True,
+                "run a tuple bound for a chained task at once, inside its emitter's execute, "
+                "instead of queueing it (docs/engine.md, Operator chaining)",
+            ),
+            Setting(
                 "squall.spout.batch", integer(1), 16, "next_tuple calls per spout task per turn"
             ),
             Setting(
@@ -149,6 +156,7 @@ class RunSettings:
     overload_exit_utilization: float = 0.7
     overload_hold_s: float = 2.0
     overload_force: bool = False
+    chaining: bool = False
 
     @classmethod
     def from_conf(cls, conf: Mapping[str, Any]) -> RunSettings:
@@ -168,6 +176,7 @@ class RunSettings:
             overload_hold_s=v["squall.overload.hold.secs"],
             overload_force=v["squall.overload.force"],
             batch=v["squall.batch"],
+            chaining=v["squall.chaining"],
             spout_batch=v["squall.spout.batch"],
             drain_s=v["squall.drain.secs"],
             drain_idle_s=v["squall.drain.idle.secs"],

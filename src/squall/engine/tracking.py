@@ -118,3 +118,44 @@ def link_anchors(
             if other is not None and (tree is None or other.deadline < tree.deadline):
                 tree = other
     return roots, entered, tree
+
+
+def deliver_chained(
+    inflight: dict[int, Track],
+    run: Callable[[Any], None],
+    tup: Any,
+    anchor: Track,
+    new_edge: Callable[[], int],
+) -> None:
+    """Deliver ``tup``, anchored to the one tracked tuple ``anchor``, to a chained task (its
+    ``inflight`` and its inline ``run``): the task runs it now, inside the emitter's execute.
+
+    If the task acks (or fails) it before returning, its edge would be XORed into the tree and
+    out again while the emitter still holds its own input's edge, so the edge is left out (0).
+    If the task holds the tuple (a window), the edge is linked after it returns, as
+    ``link_anchors`` would have: the tree cannot have completed meanwhile, the emitter has not
+    acked its input yet.
+    """
+    tid = tup[0]
+    held = Track(dict.fromkeys(anchor.roots, 0), anchor.entered, anchor.tree)
+    inflight[tid] = held
+    run(tup)
+    if tid in inflight:
+        edge = new_edge()
+        anchor.ackval ^= edge
+        held.roots = dict.fromkeys(held.roots, edge)
+
+
+def forget_abandoned(
+    inflight: dict[int, Track], cutoff: float, index: int, alive: Callable[[int], Any]
+) -> None:
+    """Drop the tracking of a task's input tuples entered by ``cutoff`` whose trees are all
+    over (``alive(root)`` None) and owned by worker ``index``: the bolt never acked them."""
+    stale = [
+        tid
+        for tid, track in inflight.items()
+        if track.entered <= cutoff
+        and all(owner_of(r) == index and alive(r) is None for r in track.roots)
+    ]
+    for tid in stale:
+        del inflight[tid]

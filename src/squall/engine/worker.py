@@ -15,18 +15,21 @@ from typing import Any, Protocol
 from pystorm.component import Tuple
 
 from squall.engine.acker import Acker, new_edge_id
+from squall.engine.chaining import chain_executors, install_runners
 from squall.engine.clock import Clock
 from squall.engine.executor import Executor
 from squall.engine.hosting import values_type
 from squall.engine.model import TopologyModel
 from squall.engine.realtime_runtime import RealtimeRuntime, ScheduledInbox, load_deadlines
 from squall.engine.results import ComponentError, ComponentStats, RunResult, Snapshot
-from squall.engine.routing import SHUFFLE_LIKE, build_routes, locality_picker
+from squall.engine.routing import SHUFFLE_LIKE, build_routes, prefer_local_tasks
 from squall.engine.run_settings import RunSettings
 from squall.engine.tracking import (
     RootIds,
     Track,
     check_values,
+    deliver_chained,
+    forget_abandoned,
     link_anchors,
     owner_of,
     tuple_ids,
@@ -70,6 +73,7 @@ class Worker:
             for c in model.components.values()
             for s in c.streams.values()
         }
+        self.chain_spent = [0.0]  # time spent in chained tasks (Executor.inline_runner)
         self.executors: dict[int, Executor] = {}
         for task in tasks:
             comp = model.components[model.task_component[task]]
@@ -82,7 +86,8 @@ class Worker:
                     inbox = ex.inbox = ScheduledInbox(self.rt, ex)
                     ex.fifo_append = inbox.push  # see RealtimeRuntime.pusher
         if transport is not None and settings.load_aware:
-            self._prefer_local_tasks()
+            prefer_local_tasks(self.routes, self.executors, settings.queue_capacity)
+        self.chain_reasons = chain_executors(model, self.executors, settings, self.rt.scheduler)
         self.spouts = [e for e in self.executors.values() if e.is_spout]
         self.bolts = [e for e in self.executors.values() if not e.is_spout]
         self.rt.set_turns(self.spouts, settings.spout_batch)
@@ -107,23 +112,6 @@ class Worker:
         self.clocked: frozenset[str] = frozenset()
         self.pollers: list[Executor] = []
 
-    def _prefer_local_tasks(self) -> None:
-        """Shuffle-like routes keep tuples in this process while its tasks keep up.
-
-        Storm 2 does the same by default (load-aware, locality-aware shuffle; off with
-        ``topology.disable.loadaware.messaging``): a tuple crossing processes costs a pickle
-        and a pipe, far more than the work of a light bolt.
-        """
-        threshold = max(1, self.settings.queue_capacity // 4)
-        for routes in self.routes.values():
-            for route in routes:
-                if route.sub.grouping not in SHUFFLE_LIKE:
-                    continue
-                local = [t for t in route.tasks if t in self.executors]
-                if local and len(local) < len(route.tasks):
-                    inboxes = [self.executors[t].inbox for t in local]
-                    route.prefer_local = locality_picker(local, inboxes, threshold)
-
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> None:
         now = self.clock.now()
@@ -136,6 +124,7 @@ class Worker:
             ex.install_default_plan()
             ex.install_local_ack()
             ex.instance.realtime = self.rt.context(ex.name)
+        install_runners(self.executors, self.rt.scheduler is not None)
         for ex in self.spouts:
             ex.instance.activate()
         # components waiting on I/O (a sink on its broker's answers) look once per turn
@@ -166,7 +155,11 @@ class Worker:
                 progressed = True
         if now >= self._next_sweep:
             self._next_sweep = now + self.settings.message_timeout_s
-            self._forget_abandoned(now)
+            # trees over (timed out, failed) whose tuples a bolt never acked: Storm keeps
+            # nothing for them either; only trees this worker's acker owns can be checked
+            cutoff = now - self.settings.message_timeout_s
+            for ex in self.bolts:
+                forget_abandoned(ex.inflight, cutoff, self.index, self.acker.entered)
         batch = self.settings.batch
         if self.rt.scheduler is not None:
             # one queue for the worker: the scheduler picks each job, across tasks
@@ -188,22 +181,6 @@ class Worker:
         if self.transport is not None:
             self.transport.flush()
         return progressed
-
-    def _forget_abandoned(self, now: float) -> None:
-        """Drop the tracking of input tuples a bolt never acked, once all their trees are over
-        (Storm keeps nothing for them either: the trees time out, late acks are ignored). Only
-        trees this worker's acker owns can be checked (multi-process mode)."""
-        cutoff = now - self.settings.message_timeout_s
-        index, alive = self.index, self.acker.entered
-        for ex in self.bolts:
-            stale = [
-                tid
-                for tid, track in ex.inflight.items()
-                if track.entered <= cutoff
-                and all(owner_of(r) == index and alive(r) is None for r in track.roots)
-            ]
-            for tid in stale:
-                del ex.inflight[tid]
 
     def _run_spouts(self) -> bool:
         progressed = False
@@ -234,8 +211,14 @@ class Worker:
             max_pending = ex.max_pending
             stats = ex.stats
             next_tuple = comp.next_tuple
+            # a tree is pending until the spout is told (Storm): one completed within this
+            # turn (a chained task acked it) still counts until its ack is delivered
+            told = ex.completions if self.acking else ()
             for _ in range(ex.turn):
-                if max_pending is not None and pending_by_task.get(ex.task, 0) >= max_pending:
+                if (
+                    max_pending is not None
+                    and pending_by_task.get(ex.task, 0) + len(told) >= max_pending
+                ):
                     break
                 before = stats.emitted
                 try:
@@ -310,19 +293,32 @@ class Worker:
                     ex.completions.append((True, msg_id))
                 return targets if need_task_ids else None
             root = self.new_root()
+            edges = [new_edge_id() for _ in targets]
             xor = 0
-            for t in targets:
-                edge = new_edge_id()
+            for edge in edges:
                 xor ^= edge
-                deliver(t, ex, stream, tvalues, {root: edge}, entered, tree)
+            # the tree exists before its first tuple is delivered: a chained task acks it at once
             self.acker.init(root, xor, ex.task, msg_id, entered, tree)
+            for t, edge in zip(targets, edges, strict=True):
+                deliver(t, ex, stream, tvalues, {root: edge}, entered, tree)
             return targets if need_task_ids else None
         inflight = ex.inflight
         if not anchors or not inflight:  # nothing tracked (acking off): no anchor can be
             for t in targets:
                 deliver(t, ex, stream, tvalues, None, now)
             return targets if need_task_ids else None
+        single = len(anchors) == 1
         for t in targets:
+            target = self.executors.get(t)
+            if single and target is not None and target.chained:
+                anchor = anchors[0]
+                track = inflight.get(anchor.id if isinstance(anchor, Tuple) else anchor)
+                if track is not None:  # its edge is linked only if the chained task holds it
+                    tup = _new_tuple(
+                        Tuple, (self.new_tuple_id(), ex.name, stream, ex.task, tvalues)
+                    )
+                    deliver_chained(target.inflight, target.fifo_append, tup, track, new_edge_id)
+                    continue
             roots, entered, tree = link_anchors(inflight, anchors, new_edge_id)
             deliver(t, ex, stream, tvalues, roots, entered if roots is not None else now, tree)
         return targets if need_task_ids else None
@@ -402,8 +398,8 @@ class Worker:
             target.inflight[tid] = Track(roots, entered, tree)
         # tuple.__new__ skips namedtuple's Python-level __new__: same object, less overhead
         tup = _new_tuple(Tuple, (tid, ex.name, stream, ex.task, values))
-        if tree is None and target.fifo_append is not None:
-            target.fifo_append(tup)
+        if (tree is None or target.chained) and target.fifo_append is not None:
+            target.fifo_append(tup)  # a chained task runs it now: its tree is in the Track
         else:  # the tree's deadline goes with the tuple, tracked or not
             target.inbox.push(tup, entered, tree)
 
@@ -490,6 +486,7 @@ class Worker:
         result.stats = {}
         for ex in self.executors.values():
             result.stats.setdefault(ex.name, ComponentStats()).merge(ex.stats)
+        result.chaining = dict(self.chain_reasons)
         result.timed_out = self.acker.timed_out
         result.pending_at_stop = len(self.acker)
         if self.realtime_active:
