@@ -105,7 +105,7 @@ RUN_SCHEMA = register(
                 boolean,
                 True,
                 "run a tuple bound for a chained task at once, inside its emitter's execute, "
-                "instead of queueing it (docs/engine.md, Operator chaining)",
+                "instead of queueing it (README, Operator chaining)",
             ),
             Setting(
                 "squall.spout.batch", integer(1), 16, "next_tuple calls per spout task per turn"
@@ -156,7 +156,7 @@ class RunSettings:
     overload_exit_utilization: float = 0.7
     overload_hold_s: float = 2.0
     overload_force: bool = False
-    chaining: bool = False
+    chaining: bool = True
 
     @classmethod
     def from_conf(cls, conf: Mapping[str, Any]) -> RunSettings:
