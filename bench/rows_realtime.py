@@ -404,39 +404,42 @@ def realtime_rows(
             rows.append(
                 _row(f"{policy} burst {burst[2]:g}x for {burst[1]:g} s on 0.6x", got, None, full)
             )
-    # The scheduler's cost: CPU per reading at 0.5x, edf against fifo, in interleaved pairs
-    # (one pair swings +-5-10% on two shared cores); the pairs of the load rows count too.
+    # The scheduler's cost: CPU per reading at 0.5x, edf against fifo, in pairs of adjacent
+    # runs (one run swings +-5-10% on two shared cores, and the machine drifts between
+    # minutes): the ratio is taken within each pair, so drift cancels, and the pairs' median
+    # is the row's. Every other pair runs edf first, so neither side always has the warm slot.
+    # (The load rows' 0.5x runs are minutes apart: not a pair.)
     pairs: list[tuple[float, float]] = []
-    half = {r["extra"]["policy"]: r["extra"] for r in rows if r.get("extra", {}).get("x") == 0.5}
-    if "fifo/late" in half and SHEDDING in half:
-        pairs.append(
-            (half["fifo/late"]["cpu_per_reading_us"], half[SHEDDING]["cpu_per_reading_us"])
-        )
     for k in range(cost_pairs):
-        a = run(
-            f"realtime: cost pair {k + 1}/{cost_pairs}, fifo",
-            offered=0.5 * full,
-            policy="fifo/late",
-        )
-        b = run(
-            f"realtime: cost pair {k + 1}/{cost_pairs}, edf", offered=0.5 * full, policy=SHEDDING
-        )
-        if "error" not in a and "error" not in b:
-            pairs.append((a["cpu_per_reading_us"], b["cpu_per_reading_us"]))
+        order = ("fifo/late", SHEDDING) if k % 2 == 0 else (SHEDDING, "fifo/late")
+        got = {
+            policy: run(
+                f"realtime: cost pair {k + 1}/{cost_pairs}, {policy}",
+                offered=0.5 * full,
+                policy=policy,
+            )
+            for policy in order
+        }
+        if all("error" not in g for g in got.values()):
+            pairs.append(
+                (got["fifo/late"]["cpu_per_reading_us"], got[SHEDDING]["cpu_per_reading_us"])
+            )
     if pairs:
         fifo_us = statistics.median(p[0] for p in pairs)
         edf_us = statistics.median(p[1] for p in pairs)
+        ratio = statistics.median(b / a for a, b in pairs)
         rows.append(
             {
                 "name": "scheduler cost at 0.5x (edf vs fifo, CPU per reading)",
                 "records_per_s": 0.5 * full,
-                "note": f"medians of {len(pairs)} interleaved pairs: fifo {fifo_us:.1f} us, edf "
-                f"{edf_us:.1f} us ({edf_us / fifo_us:.3f}x); pairs "
-                + ", ".join(f"{b / a:.3f}" for a, b in pairs),
+                "note": f"median of {len(pairs)} paired ratios {ratio:.3f}x (pairs "
+                + ", ".join(f"{b / a:.3f}" for a, b in pairs)
+                + f"); medians fifo {fifo_us:.1f} us, edf {edf_us:.1f} us",
                 "extra": {
                     "realtime": "cost",
                     "fifo_us": fifo_us,
                     "edf_us": edf_us,
+                    "ratio": ratio,
                     "pairs": pairs,
                 },
             }

@@ -230,7 +230,7 @@ def realtime_specs(quick: bool) -> list[Spec]:
                 "probe": 1_000.0 if quick else 2_000.0,
                 "probes": 2 if quick else 3,
                 "knee_steps": 1 if quick else 6,
-                "cost_pairs": 0 if quick else 2,
+                "cost_pairs": 1 if quick else 4,
             },
             baseline=None,
             timeout_s=1_200,

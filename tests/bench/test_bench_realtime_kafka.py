@@ -31,14 +31,25 @@ def test_a_quick_kafka_realtime_run_writes_its_rows_and_targets(tmp_path: Path) 
     [md] = tmp_path.glob("*-quick.md")
     text = md.read_text()
     rows = dict(re.findall(r"^\| realtime-kafka \| ([^|]+?) \| ([\d,]+) \|", text, re.M))
-    assert list(rows) == [
-        "kafka: capacity (full work)",
+    names = list(rows)
+    assert names[0] == "kafka: capacity (full work)", text
+    assert re.fullmatch(rf"kafka: path floor at {NUMBER}/s \(no topology\)", names[1]), text
+    assert names[2:] == [
         "kafka: edf+imprecise+discard at 0.5x",
         "kafka: edf+imprecise+discard at 2x",
     ], text
     assert all(int(v.replace(",", "")) > 0 for v in rows.values()), text
     assert re.search(rf"mandatory-only {NUMBER}/s", text), text
-    for name in list(rows)[1:]:
+    # the floor: the Kafka path's own latency, measured through the broker, no topology
+    [floor] = [ln for ln in text.splitlines() if f"| {names[1]} |" in ln]
+    assert re.search(
+        rf"acknowledged: p50 {NUMBER} ms, p99 {NUMBER} ms, max {NUMBER} ms; over 50 ms "
+        rf"{NUMBER}% of {NUMBER}",
+        floor,
+    ), floor
+    assert not re.search(r"of 0\b", floor), floor  # critical records were relayed and timed
+    assert "The Kafka path alone (no topology" in text
+    for name in names[2:]:
         [line] = [ln for ln in text.splitlines() if f"| {name} |" in ln]
         for field in (
             rf"offered {NUMBER}/s, achieved {NUMBER}/s",
