@@ -338,6 +338,9 @@ def target_lines(rows: list[Row]) -> list[str]:
 
     lines += ui_target_lines(rows)
     lines += _window_rss_lines(by_name)
+    from bench.kafka_latency import latency_target_lines
+
+    lines += latency_target_lines(rows)
     keyed = [r for r in rows if r.group == "scaling" and "keys" in r.name and r.peak_rss_mb]
     if keyed:
         low, high = min(r.peak_rss_mb or 0 for r in keyed), max(r.peak_rss_mb or 0 for r in keyed)

@@ -14,11 +14,11 @@ One broker (its own instance folder, free ports) serves five measurements, in th
    backlog. Target >= 0.8x the kafka-python hand loop (issue 13; issue 5's: 0.8x the ceiling);
    then again on the confluent-kafka backend (``squall.kafka.client=confluent``, a group and
    output topics of its own), target >= 0.4x the confluent-kafka hand loop;
-5. **latency at fixed offered rates**: a producer process sends readings paced at R/s, each
-   carrying its produce time as ``ts``; the topology runs meanwhile. Latency of an alert =
-   its record's CreateTime (set when the alerts sink sends it) - the reading's ``ts``, for
-   readings produced from 1 s after the first alert (steady state; the start-up wait for the
-   group join is reported in the note).
+5. **latency at fixed offered rates** (bench/kafka_latency.py): a producer process (librdkafka
+   when installed, pinned to CPU 0) sends readings paced at R/s, each carrying the time it was
+   made as ``ts``; the topology runs meanwhile, pinned to CPU 1. Latency of an alert = its
+   record's CreateTime (set when the alerts sink sends it) - the reading's ``ts``, for readings
+   produced from 1 s after the first alert (the group join's wait is reported in the note).
 
 Rows 3 and 4 are measured alike, one run each: rate = readings / (CreateTime of the last alert
 record - of the first), read back from the row's alerts topic (the group join is not counted);
@@ -42,8 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.health_workload import STEP_MS, T0_MS, payload
 from bench.kafka_hand_loops import COMMIT_EVERY, LOOPS, OutputTopics
+from bench.kafka_latency import latency_rows, now_payload
 
 Progress = Callable[[int], None]
 PARTITIONS = 4
@@ -54,19 +54,6 @@ TOPOLOGY_ROWS = (
     ("confluent", "HealthKafkaTopology, confluent-kafka backend, backlog, 1 proc",
      "hand loop, confluent-kafka", 0.4),
 )  # fmt: skip
-
-
-def _percentile(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
-        return None
-    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[k]
-
-
-def _now_payload(i: int) -> str:
-    """Reading ``i`` with its produce time as event time (``payload`` uses a fixed clock)."""
-    text = payload(i, 1000)
-    return text.replace(f'"ts": {T0_MS + i * STEP_MS}', f'"ts": {time.time_ns() // 1_000_000}')
 
 
 def _produce(bootstrap: str, topic: str, count: int, rate: float | None, out: Any) -> None:
@@ -81,7 +68,7 @@ def _produce(bootstrap: str, topic: str, count: int, rate: float | None, out: An
             delay = due - time.monotonic()
             if delay > 0.0005:
                 time.sleep(delay)
-        producer.send(topic, _now_payload(i).encode())
+        producer.send(topic, now_payload(i).encode())
     producer.flush()
     elapsed = time.monotonic() - start
     producer.close()
@@ -450,57 +437,10 @@ def kafka_rows(
             }
             _check_outputs(row, got, reference)
             rows.append(row)
-        # 5: latency at fixed offered rates.
-        for rate in rates:
-            tag = fresh()
-            count = int(rate * seconds)
-            queue = ctx.Queue()
-            proc = ctx.Process(
-                target=_produce, args=(bootstrap, f"readings-{tag}", count, rate, queue)
-            )
-            print(f"    offering {rate:,}/s for {seconds:.0f} s ...", flush=True)
-            proc.start()
-            produced: list[tuple[int, float]] = []
-
-            def producer_done(queue: Any = queue, produced: list[Any] = produced) -> bool:
-                if not produced and not queue.empty():
-                    produced.append(queue.get())
-                return bool(produced)
-
-            topics = _run_topology(
-                bootstrap, tag, count, producer_done, progress, timeout_s=seconds * 4 + 60
-            )
-            proc.join()
-            alerts = _read_alerts(bootstrap, topics["alerts"])
-            # Steady state: readings produced from 1 s after the first alert on. The producer
-            # starts with the topology, so the first readings wait for the group join (a few
-            # hundred ms): counted, they were the whole p99 (~400 ms at 1,000/s offered).
-            steady_from = min((created for created, _ in alerts), default=0) + 1000
-            latencies = sorted(created - ts for created, ts in alerts if ts >= steady_from)
-            startup = [created - ts for created, ts in alerts if ts < steady_from]
-            sent, produce_s = produced[0]
-            achieved = sent / produce_s
-            rows.append(
-                {
-                    "name": f"HealthKafkaTopology at {rate:,}/s offered",
-                    "records_per_s": achieved,
-                    "baseline": None,
-                    "p50_ms": _percentile(latencies, 0.50),
-                    "p99_ms": _percentile(latencies, 0.99),
-                    "outputs": f"{len(alerts)} alerts",
-                    "note": (
-                        f"offered {achieved:,.0f}/s achieved; latency from 1 s after the first"
-                        f" alert (before it, {len(startup):,} alerts waited for the group join,"
-                        f" up to {max(startup, default=0):,} ms)"
-                        + (
-                            ""
-                            if achieved >= 0.95 * rate
-                            else f" — kafka-python could not offer {rate:,}/s here"
-                        )
-                    )
-                    + topics["errors"],
-                }
-            )
+        # 5: latency at fixed offered rates (bench/kafka_latency.py)
+        rows += latency_rows(
+            bootstrap, rates, seconds, fresh, _run_topology, _read_alerts, progress
+        )
     finally:
         broker.stop()
         broker.remove()
