@@ -22,8 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.health_workload import STEP_MS, T0_MS, payload
-
-PRODUCER_CPU, TOPOLOGY_CPU = 0, 1
+from bench.kafka_ward_load import PRODUCER_CPU, TOPOLOGY_CPU  # the ward rows' placement
 
 
 def generator_tool() -> str:

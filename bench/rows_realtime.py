@@ -323,7 +323,7 @@ def realtime_rows(
     probes: int = 3,
     progress: Any = None,
     knee_steps: int = 6,
-    cost_pairs: int = 2,
+    cost_pairs: int = 4,
 ) -> dict[str, Any]:
     """Capacities first, then a row per (policy set, load) and per policy set for the burst."""
     from bench.rowexec import run_row
