@@ -199,6 +199,14 @@ def plot_plan(rows: list[Row], path: Path, quick: bool) -> None:
     back.set_ylabel("spout behind its schedule\nat the end, s")
     got.plot(offered, [r["achieved"] for r in rates], "o-", color="#4477aa", label="achieved")
     got.plot(offered, offered, ":", color="#999999", label="offered")
+    own = [(r["offered"], r["own_max_rate"]) for r in rates if r.get("own_max_rate")]
+    if own:
+        got.plot(
+            *zip(*own, strict=True),
+            "x",
+            color="#228833",
+            label="predicted max rate, calibration before that rate's runs",
+        )
     got.set_ylabel("readings / s")
     got.set_xlabel("offered readings / s")
     for ax in (lat, back, got):
@@ -379,9 +387,23 @@ def _plan_lines(summary: dict[str, Any]) -> list[str]:
     low_high = summary.get("ceiling")
     ceiling = "none" if not low_high else f"{low_high[0]:,.0f}-{low_high[1]:,.0f}/s (medians)"
     return [
-        f"Plan (issue 12): predicted max sustainable rate {rate(summary['max_rate'])}; "
-        f"measured knee (backlog bounded and alert p99 within {summary['deadline_ms']:g} ms) "
-        f"{rate(summary['knee'])}; highest rate with the backlog bounded "
+        f"Plan (issue 12): predicted max sustainable rate {rate(summary['max_rate'])}"
+        + (
+            f" (median of {len(summary['own_rates'])} calibrations, one before each rate's "
+            f"runs: {min(summary['own_rates']):,.0f}-{max(summary['own_rates']):,.0f}/s; the "
+            f"first, which placed the rates, {rate(summary.get('grid_rate'))})"
+            if summary.get("own_rates")
+            else ""
+        )
+        + "; "
+        f"measured knee (backlog bounded and alert p99 within {summary['deadline_ms']:g} ms, "
+        f"there and at every rate below) {rate(summary['knee'])}"
+        + (
+            f" (a higher rate passed too: {rate(summary['knee_any'])})"
+            if summary.get("knee_any") != summary["knee"]
+            else ""
+        )
+        + "; highest rate with the backlog bounded "
         f"{rate(summary['capacity_knee'])}; rate achieved at the rates that overloaded it "
         f"{ceiling}. The group took {summary['elapsed_s']:.0f} s; its plot is the `-plan.png` "
         "beside this file.",

@@ -31,6 +31,11 @@ from bench.plan_measure import (
 )
 
 MISS_SHARE = 0.01  # "meets its deadline": at most 1% of the alerts late
+# The knee target's tolerance (±20%). A rate predicted infeasible that lies within it above the
+# prediction is reported but not judged: a prediction 20% below the knee is allowed, and the
+# rates between it and the knee meet their deadline by definition of the knee. Judging them too
+# would ask the prediction to sit exactly on the knee, which moves by 10-15% between runs here.
+KNEE_TOLERANCE = 0.20
 
 CALIBRATION_OPTIONS = {
     "health.producers.rate.per.producer.hz": 0,
@@ -39,9 +44,13 @@ CALIBRATION_OPTIONS = {
 
 
 def calibration(
-    seconds: float, rates_x: list[float], progress: Progress | None = None
+    seconds: float,
+    rates_x: list[float],
+    progress: Progress | None = None,
+    offered: list[float] | None = None,
 ) -> dict[str, Any]:
-    """Calibrate once, then ``plan`` at each multiple of the predicted sustainable rate."""
+    """Calibrate once, then ``plan`` at each multiple of the predicted sustainable rate and at
+    each rate of ``offered`` (readings/s)."""
     from squall.engine.run_settings import RunSettings
     from squall.engine.runner import resolve_conf
     from squall.loading import load_topology
@@ -63,13 +72,14 @@ def calibration(
     # the plan's answer: the highest rate at which the deadline holds (at most the capacity)
     max_rate = meeting if meeting else capacity
     predictions = []
-    for x in rates_x:
-        result = at(x * max_rate)
+    wanted = [(x, x * max_rate) for x in rates_x] + [(r / max_rate, r) for r in offered or []]
+    for x, rate in wanted:
+        result = at(rate)
         response = result.responses_s[DEADLINE_COMPONENT]
         predictions.append(
             {
                 "x": x,
-                "offered": x * max_rate,
+                "offered": rate,
                 "holds": result.holds(DEADLINE_COMPONENT),
                 "response_ms": None if response is None else response * 1000,
                 "utilization": result.worker_utilization[0],
@@ -130,15 +140,27 @@ def summarize(offered: float, runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def verdicts(max_rate: float, rates: list[dict[str, Any]]) -> dict[str, Any]:
-    """The measured knees and issue 12's three targets, from the per-rate medians."""
+    """The measured knees and issue 12's three targets, from the per-rate medians.
+
+    The knee is the highest offered rate at which the backlog stays bounded and alert p99
+    stays within the deadline *and at every rate below it*: a rate that passes above one that
+    failed is the runs' noise, not a rate the topology sustains (seen: 1.3x failed with 2 of 3
+    runs' backlogs growing and 4.3% late, 1.6x then passed with p99 997 ms and 2.5% late).
+    The highest passing rate is kept beside it (``knee_any``) so that the difference shows."""
     ok = [r["offered"] for r in rates if r["bounded"] and r["p99_within"]]
-    knee = max(ok, default=None)
+    knee = None
+    for r in sorted(rates, key=lambda r: r["offered"]):
+        if not (r["bounded"] and r["p99_within"]):
+            break
+        knee = r["offered"]
     above = [r["offered"] for r in rates if knee is None or r["offered"] > knee]
     bounded = [r["offered"] for r in rates if r["bounded"]]
     overloaded = [r for r in rates if not r["bounded"]]
     ceiling = [r["achieved"] for r in overloaded]
     feasible = [r for r in rates if r["predicted_holds"]]
-    infeasible = [r for r in rates if not r["predicted_holds"]]
+    band = (1 + KNEE_TOLERANCE) * max_rate
+    infeasible = [r for r in rates if not r["predicted_holds"] and r["offered"] > band]
+    in_band = [r for r in rates if not r["predicted_holds"] and r["offered"] <= band]
 
     def misses(group: list[dict[str, Any]]) -> str:
         return ", ".join(f"{r['x']:g}x: {100 * (r['miss_share'] or 0):.1f}%" for r in group)
@@ -171,15 +193,23 @@ def verdicts(max_rate: float, rates: list[dict[str, Any]]) -> dict[str, Any]:
             bool(feasible) and all(r["on_time"] for r in feasible),
         )
     )
+    shown = misses(infeasible) or f"no rate predicted infeasible above {band:,.0f}/s"
+    if in_band:
+        shown += (
+            f"; not judged, within +{100 * KNEE_TOLERANCE:.0f}% of the prediction "
+            f"(up to {band:,.0f}/s): {misses(in_band)}"
+        )
     targets.append(
         (
-            "plan: every rate predicted infeasible misses its deadline",
-            misses(infeasible) or "no rate predicted infeasible",
+            "plan: every rate predicted infeasible misses its deadline (beyond the knee's "
+            f"±{100 * KNEE_TOLERANCE:.0f}%)",
+            shown,
             bool(infeasible) and not any(r["on_time"] for r in infeasible),
         )
     )
     return {
         "knee": knee,
+        "knee_any": max(ok, default=None),
         "capacity_knee": max(bounded, default=None),
         "ceiling": (min(ceiling), max(ceiling)) if ceiling else None,
         "targets": targets,
@@ -192,9 +222,17 @@ def plan_rows(
     seconds: float,
     repeats: int,
     progress: Progress | None = None,
+    recalibrate: bool = True,
 ) -> dict[str, Any]:
-    """Calibrate and predict once, then ``repeats`` paced runs per rate, each in a fresh
-    process (``bench.rowexec``); one row for the prediction and one per rate."""
+    """Calibrate and predict once to place the rates, then per rate (with ``recalibrate``) a
+    calibration of its own right before ``repeats`` paced runs, each in a fresh process
+    (``bench.rowexec``); one row for the prediction and one per rate.
+
+    Why per rate: the machine's speed for the same work swung ~1.5x between two groups minutes
+    apart (bench/README.md, 2026-12-03), so a prediction from one calibration could not be
+    judged against runs made minutes later. Each rate's verdict (feasible or not) comes from
+    the calibration beside its runs, and the predicted max sustainable rate judged against the
+    knee is the median of those calibrations' predictions."""
     from bench.rowexec import run_row
 
     started = time.monotonic()
@@ -211,8 +249,15 @@ def plan_rows(
         f"    plan: calibration {cal['seconds']:.1f} s, predicted max {max_rate:,.0f}/s",
         flush=True,
     )
-    measured = []
+    measured, own_rates = [], []
     for pred in cal["predictions"]:
+        if recalibrate:
+            own = _calibrate_for(pred, calibrate_s)
+            if "error" in own:
+                measured.append({**pred, "error": f"its calibration failed: {own['error']}"})
+                continue
+            own_rates.append(own["max_rate"])
+            pred = {**own["predictions"][0], "x": pred["x"], "own_max_rate": own["max_rate"]}
         runs, rss = [], []
         for k in range(repeats):
             label = f"plan: {pred['x']:g}x, {pred['offered']:,.0f}/s, run {k + 1}/{repeats}"
@@ -248,8 +293,12 @@ def plan_rows(
             predicted_response_ms=pred["response_ms"],
             peak_rss_mb=max(rss),
             runs=len(runs),
+            own_max_rate=pred.get("own_max_rate"),
         )
         measured.append(row)
+    grid_rate = max_rate
+    if own_rates:  # the prediction judged: the calibrations taken beside the runs
+        max_rate = statistics.median(own_rates)
     good = [r for r in measured if "error" not in r]
     summary = verdicts(max_rate, good) if good else {"targets": []}
     response = next(
@@ -262,7 +311,14 @@ def plan_rows(
             "records_per_s": max_rate,
             "peak_rss_mb": cal.get("peak_rss_mb"),
             "note": (
-                f"{cal['reading_ms']:.4f} ms CPU per reading (runner overhead "
+                (
+                    f"median of {len(own_rates)} calibrations, one before each rate's runs "
+                    f"({min(own_rates):,.0f}-{max(own_rates):,.0f}/s); the first one, which "
+                    f"placed the rates: {grid_rate:,.0f}/s, "
+                    if own_rates
+                    else ""
+                )
+                + f"{cal['reading_ms']:.4f} ms CPU per reading (runner overhead "
                 f"{cal['overhead_ms']:.4f} ms), bottleneck {cal['bottleneck']}; worst-case "
                 f"response to {DEADLINE_COMPONENT} below it {below} (batch {cal['batch']}, "
                 f"burst {cal['burst']}), deadline {DEADLINE_MS:g} ms"
@@ -270,6 +326,8 @@ def plan_rows(
             "extra": {
                 "plan": "calibration",
                 "max_rate": max_rate,
+                "grid_rate": grid_rate,
+                "own_rates": own_rates,
                 "deadline_ms": DEADLINE_MS,
                 "rates": good,
                 "elapsed_s": time.monotonic() - started,
@@ -286,6 +344,10 @@ def plan_rows(
             f"feasible (worst case {r['predicted_response_ms']:.1f} ms)"
             if r["predicted_holds"]
             else "infeasible"
+        ) + (
+            f" by its own calibration (max {r['own_max_rate']:,.0f}/s)"
+            if r.get("own_max_rate")
+            else ""
         )
         backlog = ("bounded" if r["bounded"] else "GROWING") + (
             f" (runs bounded: {r['bounded_runs']}/{r['runs']})" if r["runs"] > 1 else ""
@@ -311,3 +373,24 @@ def plan_rows(
             }
         )
     return {"rows": rows}
+
+
+def _calibrate_for(pred: dict[str, Any], calibrate_s: float) -> dict[str, Any]:
+    """A calibration of its own for one rate, in a fresh process, just before its runs."""
+    from bench.rowexec import run_row
+
+    label = f"plan: calibration for {pred['x']:g}x, {pred['offered']:,.0f}/s"
+    own = run_row(
+        "bench.rows_plan:calibration",
+        {"seconds": calibrate_s, "rates_x": [], "offered": [pred["offered"]]},
+        label,
+        120,
+    )
+    if "error" not in own:
+        print(
+            f"    {label}: {own['reading_ms']:.4f} ms per reading, predicted max "
+            f"{own['max_rate']:,.0f}/s, {pred['offered']:,.0f}/s "
+            + ("feasible" if own["predictions"][0]["holds"] else "infeasible"),
+            flush=True,
+        )
+    return own
