@@ -32,12 +32,12 @@ def run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     ]
     exe = Path(sys.executable).parent / "squall"
     return subprocess.run(
-        [str(exe), *argv[1:]], cwd=cwd, capture_output=True, text=True, timeout=120
+        [str(exe), *argv[1:]], cwd=cwd, capture_output=True, text=True, timeout=240
     )
 
 
 def test_the_page_has_the_commands_it_explains():
-    assert len(commands()) == 8
+    assert len(commands()) == 9
 
 
 @pytest.mark.parametrize("command", commands())
@@ -72,6 +72,16 @@ def test_each_command_runs_as_described(command, tmp_path):
         assert "admitted: edf_utilization (exact, edf) says schedulable" in out
         assert re.search(r"^rta\s+rm\s+exact\s+unschedulable", out, re.M)
     elif "--rate" in command:
+        if "--calibrations 3" in command:
+            low_high = re.search(
+                r"^costs from the median of 3 calibrations by the rate their plans sustain "
+                r"\(([\d,]+)-([\d,]+) readings/s\): calibration run: ",
+                out,
+                re.M,
+            )
+            assert low_high, out[:2000]
+            low, high = (int(v.replace(",", "")) for v in low_high.groups())
+            assert 0 < low <= high
         assert "sustainable up to" in out and "threshold: worst-case response" in out
         assert re.search(r"console: worst-case response [\d.]+ ms, deadline 1000 ms: holds", out)
         assert re.search(r"every deadline holds up to [\d,]+ readings/s", out)

@@ -53,6 +53,13 @@ def register(subparsers: Any) -> None:
         help=f"topology: calibration run length (default {DEFAULT_CALIBRATE_S:g}: windows fill)",
     )
     p.add_argument(
+        "--calibrations",
+        type=int,
+        default=1,
+        metavar="N",
+        help="topology: calibrate N times and plan from the median one (default 1)",
+    )
+    p.add_argument(
         "-o",
         "--option",
         action="append",
