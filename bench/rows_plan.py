@@ -1,9 +1,11 @@
 """Issue 12's validation: ``squall plan``'s predictions for the health topology against runs.
 
-**Predicted.** One unpaced calibration run of topologies/health.py, as docs/realtime.md's
+**Predicted.** An unpaced calibration run of topologies/health.py, as docs/realtime.md's
 command does it (``-o health.producers.rate.per.producer.hz=0 -o health.sinks.console=false``),
-gives the costs (``calibrate``); ``plan`` at each offered rate gives the sustainable rate and
-whether the alert deadline holds. The rates are multiples of that predicted rate.
+gives the costs (``calibrate``); ``plan`` at an offered rate gives the sustainable rate and
+whether the alert deadline holds. A first calibration places the rates (multiples of its
+predicted rate); each rate then gets a calibration of its own just before its runs, which
+decides its verdict, and the prediction judged against the knee is their median.
 
 **Measured.** bench/plan_measure.py: the same topology, paced at each offered rate, each run
 in a fresh process, with bench-only subclasses timing the alerts, the window evaluations and
@@ -11,7 +13,7 @@ the GC pauses; per run the achieved rate, whether the backlog stays bounded and 
 latency.
 
 Rows are the median of ``repeats`` runs per rate; the measured knee is the highest offered rate
-with a bounded backlog and alert p99 within the deadline.
+with a bounded backlog and alert p99 within the deadline, there and at every rate below.
 """
 
 from __future__ import annotations
