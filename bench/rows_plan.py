@@ -246,9 +246,9 @@ def plan_rows(
     )
     if "error" in cal:
         return {"rows": [{"name": "calibration", "error": cal["error"]}]}
-    max_rate = cal["max_rate"]
+    grid_rate = cal["max_rate"]  # places the rates; judged only when not recalibrating
     print(
-        f"    plan: calibration {cal['seconds']:.1f} s, predicted max {max_rate:,.0f}/s",
+        f"    plan: calibration {cal['seconds']:.1f} s, predicted max {grid_rate:,.0f}/s",
         flush=True,
     )
     measured, own_rates = [], []
@@ -298,9 +298,8 @@ def plan_rows(
             own_max_rate=pred.get("own_max_rate"),
         )
         measured.append(row)
-    grid_rate = max_rate
-    if own_rates:  # the prediction judged: the calibrations taken beside the runs
-        max_rate = statistics.median(own_rates)
+    # the prediction judged: the median of the calibrations taken beside the runs
+    max_rate = statistics.median(own_rates) if own_rates else grid_rate
     good = [r for r in measured if "error" not in r]
     summary = verdicts(max_rate, good) if good else {"targets": []}
     response = next(
