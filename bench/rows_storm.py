@@ -155,7 +155,6 @@ def _storm(
     serializer: str,
     progress: Progress | None,
 ) -> tuple[float | None, int, str]:
-    from bench.msgpack_storm import SERIALIZER_CLASS, overlay_home
     from squall.storm.home import StormHome
 
     home = StormHome.default()
@@ -171,10 +170,8 @@ def _storm(
             "topology.batch.flush.interval.millis": 1,
             "topology.shellbolt.max.pending": 1000,
         }
-    if serializer == "msgpack":
-        # pystorm speaks msgpack because config.json says so; the JVM side needs our class.
-        home = StormHome(overlay_home(home.path))
-        overrides = {**overrides, "topology.multilang.serializer": SERIALIZER_CLASS}
+    # msgpack: the project copy's config.json says so, which wires both sides (the product
+    # option, docs/storm.md "MessagePack multilang")
     env = {
         **os.environ,
         "LEIN_ROOT": "1",

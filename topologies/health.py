@@ -15,7 +15,7 @@ The jsonl sink writes only when ``sinks.jsonl_path`` is set.
 
 from pathlib import Path
 
-from streamparse import Grouping, Topology
+from streamparse import Grouping
 
 from bolts.bmi import BMIBolt
 from bolts.parse import ParseBolt
@@ -25,13 +25,14 @@ from bolts.trend import TrendBolt
 from health_core.config import load_config
 from health_core.panels import health_panels
 from spouts.synthetic import SyntheticHealthSpout
+from squall.storm import topology
 
 # $SQUALL_HEALTH_CONFIG if set, else this project's config.yaml
 CONFIG = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
 PAR = CONFIG.parallelism
 
 
-class HealthTopology(Topology):
+class HealthTopology(topology.Topology):
     config = CONFIG.to_storm_conf()
 
     synthetic = SyntheticHealthSpout.spec(par=1)

@@ -19,7 +19,7 @@ catch-up alerts to the trend feed only; docs/windows.md, "Trend windows across a
 
 from pathlib import Path
 
-from streamparse import Grouping, Topology
+from streamparse import Grouping
 
 from bolts.bmi import BMIBolt
 from bolts.kafka_parse import KafkaParseBolt
@@ -31,6 +31,7 @@ from bolts.trend import PaneTrendBolt
 from health_core.config import load_config
 from health_core.panels import health_panels
 from spouts.kafka_health import KafkaHealthSpout
+from squall.storm import topology
 
 # $SQUALL_HEALTH_CONFIG if set, else this project's config.yaml
 CONFIG = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
@@ -39,7 +40,7 @@ PAR = CONFIG.parallelism
 SINK_CONF = {"topology.tick.tuple.freq.secs": 1}
 
 
-class HealthKafkaTopology(Topology):
+class HealthKafkaTopology(topology.Topology):
     config = CONFIG.to_storm_conf()
 
     kafka = KafkaHealthSpout.spec(par=1)

@@ -24,7 +24,7 @@ e.g. ``squall run topologies/health_ward.py -o squall.realtime.routine.default.m
 
 from pathlib import Path
 
-from streamparse import Grouping, Topology
+from streamparse import Grouping
 
 from bolts.bmi import BMIBolt
 from bolts.kafka_trend_feed import TrendFeedBolt
@@ -35,6 +35,7 @@ from bolts.trend import PaneTrendBolt
 from health_core.config import load_config, storm_key
 from health_core.panels import health_panels
 from spouts.synthetic import WardSyntheticSpout
+from squall.storm import topology
 
 # $SQUALL_HEALTH_CONFIG if set, else this project's config.yaml
 CONFIG = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
@@ -42,7 +43,7 @@ PAR = CONFIG.parallelism
 CLASS_KEY = storm_key("producers", "reading_class")
 
 
-class HealthWardTopology(Topology):
+class HealthWardTopology(topology.Topology):
     config = CONFIG.to_storm_conf(ward=True)
 
     # One task each: all of a patient's readings are judged in one place, (m,k) by patient.

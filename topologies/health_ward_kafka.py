@@ -39,7 +39,7 @@ overridden as in the ward, e.g. ``-o squall.realtime.routine.default.policies=ra
 
 from pathlib import Path
 
-from streamparse import Grouping, Topology
+from streamparse import Grouping
 
 from bolts.bmi import BMIBolt
 from bolts.kafka_parse import KafkaParseBolt
@@ -51,6 +51,7 @@ from bolts.trend import PaneTrendBolt
 from health_core.config import load_config, storm_key
 from health_core.panels import health_panels
 from spouts.kafka_health import WardKafkaSpout
+from squall.storm import topology
 
 # $SQUALL_HEALTH_CONFIG if set, else this project's config.yaml
 CONFIG = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
@@ -64,7 +65,7 @@ CRITICAL_CONF = {
 }
 
 
-class HealthWardKafkaTopology(Topology):
+class HealthWardKafkaTopology(topology.Topology):
     config = CONFIG.to_storm_conf(ward=True)
 
     # One task each: a record's key is its patient, so a patient's readings are on one

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from squall.storm.errors import StormRuntimeError
 from squall.storm.home import FLUX_MAIN, StormHome
@@ -105,3 +106,21 @@ def test_bad_command_lines_name_the_bad_value(
 def test_unprovisioned_home_says_how_to_provision(tmp_path: Path) -> None:
     with pytest.raises(StormRuntimeError, match="make storm-runtime"):
         build_invocation(["version"], StormHome(tmp_path / "nothing"))
+
+
+def test_a_flux_file_whose_multilang_sides_disagree_is_refused(
+    home: StormHome, jar: str, tmp_path: Path
+) -> None:
+    # What `sparse run` passes: components given `-s msgpack` (config.json's "serializer")
+    # while the JVM side stays JSON would wait on each other silently (multilang_check).
+    key = "topology.multilang.serializer"
+    shell = {"constructorArgs": [["streamparse_run", "-s msgpack bolts.a.B"], ["x"]]}
+    flux = {"config": {}, "bolts": [{"id": "b", "className": "x.FluxShellBolt", **shell}]}
+    flux_file = tmp_path / "t.yaml"
+    flux_file.write_text(yaml.safe_dump(flux))
+    argv = ["jar", jar, FLUX_MAIN, "--local", "--sleep", "5", str(flux_file)]
+    with pytest.raises(StormRuntimeError, match="component 'b' speaks msgpack"):
+        build_invocation(argv, home)
+    flux["config"] = {key: "squall.storm.MsgpackSerializer"}
+    flux_file.write_text(yaml.safe_dump(flux))
+    assert "org.apache.storm.LocalCluster" in build_invocation(argv, home).argv

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -110,6 +111,13 @@ def test_sparse_run_listens_on_loopback_only(storm_home: StormHome, project_copy
         proc.wait(timeout=30)
 
 
+def _flux_file(sparse_output: str) -> Path:
+    """The Flux YAML `sparse run` wrote and ran (its path is in the command it prints)."""
+    found = re.search(r"org\.apache\.storm\.flux\.Flux .*?(\S+\.yaml)", sparse_output)
+    assert found, f"no Flux command in sparse's output: {sparse_output[-2000:]}"
+    return Path(found.group(1))
+
+
 def _health_records(path: Path) -> tuple[Counter[tuple], Counter[tuple]]:
     """(alerts, invalid records) of a JSON-lines sink file, without wall-clock fields."""
     alerts: Counter[tuple] = Counter()
@@ -125,18 +133,22 @@ def _health_records(path: Path) -> tuple[Counter[tuple], Counter[tuple]]:
     return alerts, invalid
 
 
+@pytest.mark.parametrize("serializer", ["json", "msgpack"])
 def test_sparse_run_health_topology_gives_the_embedded_runners_alerts(
-    storm_home: StormHome, tmp_path: Path
+    storm_home: StormHome, tmp_path: Path, serializer: str
 ) -> None:
     # HealthTopology (topologies/health.py, synthetic readings) in a copy of the project, under
     # its own name: sparse imports a topology file by its bare module name (`health`), which is
-    # why the domain package is called health_core.
+    # why the domain package is called health_core. msgpack: config.json's "serializer" alone
+    # (issue 13's product option) wires pystorm and the JVM side (squall.storm.topology).
     project = tmp_path / "project"
     project.mkdir()
     for name in ("src", "topologies"):
         shutil.copytree(ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("config.json", "project.clj"):
-        shutil.copy(ROOT / name, project / name)
+    shutil.copy(ROOT / "project.clj", project / "project.clj")
+    sparse_config = json.loads((ROOT / "config.json").read_text())
+    sparse_config["serializer"] = serializer
+    (project / "config.json").write_text(json.dumps(sparse_config, indent=2))
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     # A bounded, unpaced run: 4 producers x 50 seeded readings (the same in both runners).
     config["producers"] |= {"max_readings_per_producer": 50, "rate_per_producer_hz": 0}
@@ -161,6 +173,11 @@ def test_sparse_run_health_topology_gives_the_embedded_runners_alerts(
         storm_env(storm_home),
     )
     assert out.returncode == 0, out.stdout[-5000:]
+    # Which JVM serializer ran: the Flux file sparse wrote holds the topology's config.
+    flux = yaml.safe_load(_flux_file(out.stdout).read_text())
+    jvm_side = flux["config"].get("topology.multilang.serializer")
+    assert jvm_side == ("squall.storm.MsgpackSerializer" if serializer == "msgpack" else None)
+    assert all(f"-s {serializer} " in b["constructorArgs"][0][1] for b in flux["bolts"])
 
     spec = importlib.util.spec_from_file_location(
         "health_topology_copy", project / "topologies" / "health.py"
@@ -181,3 +198,21 @@ def test_sparse_run_health_topology_gives_the_embedded_runners_alerts(
     assert sum(embedded_alerts.values()) > 0 and sum(embedded_invalid.values()) > 0
     assert storm_alerts == embedded_alerts
     assert storm_invalid == embedded_invalid
+
+
+def test_sparse_run_refuses_msgpack_on_a_plain_streamparse_topology(
+    storm_home: StormHome, project_copy: Path
+) -> None:
+    # The fixture's topology derives from streamparse's Topology, which does not set the JVM
+    # side: without the launcher's check both sides would wait on each other, silently.
+    project = copy_project(FIXTURE_PROJECT, project_copy)
+    config_file = project / "config.json"
+    sparse_config = json.loads(config_file.read_text())
+    sparse_config["serializer"] = "msgpack"
+    config_file.write_text(json.dumps(sparse_config, indent=2))
+    out = run(
+        ["sparse", "run", "-e", "local", "-n", "squares", "-t", "5"], project, storm_env(storm_home)
+    )
+    assert out.returncode != 0
+    assert "speaks msgpack" in out.stdout and "squall.storm.topology.Topology" in out.stdout
+    assert "RUNNING LOCAL CLUSTER" not in out.stdout  # refused before any JVM started

@@ -41,6 +41,7 @@ from squall.services import HOST, java_command
 from squall.storm.bind_shim import ADDRESS_ENV, bind_env
 from squall.storm.errors import StormRuntimeError
 from squall.storm.home import FLUX_MAIN, StormHome
+from squall.storm.multilang_check import check_flux_serializers
 
 # LocalCluster sleeps ``ttl * 1000`` ms in a long multiplication: sparse's "forever"
 # (Long.MAX_VALUE) overflows it. 2**31 s is ~68 years, i.e. "until Ctrl-C".
@@ -200,6 +201,19 @@ def _flux_local_args(args: Sequence[str]) -> tuple[list[str], int] | None:
     return rest, ttl
 
 
+def _check_flux_file(args: Sequence[str]) -> None:
+    """Refuse a Flux file (the last argument) whose multilang halves disagree."""
+    flux_file = Path(args[-1]) if args and args[-1].endswith((".yaml", ".yml")) else None
+    if flux_file is None or not flux_file.is_file():
+        return  # Flux itself names a missing or unreadable file
+    try:
+        flux = yaml.safe_load(flux_file.read_text())
+    except yaml.YAMLError:
+        return  # Flux's own parse error says more
+    if isinstance(flux, dict):
+        check_flux_serializers(flux, str(flux_file))
+
+
 def _jar_path(text: str) -> str:
     path = Path(text)
     if not path.is_file():
@@ -264,6 +278,8 @@ def build_invocation(argv: Sequence[str], home: StormHome | None = None) -> Invo
         if command == "local":
             main_args, ttl = _split_local_args(main_args)
             return local_invocation(home, opts, jar, main, main_args, ttl)
+        if main == FLUX_MAIN:
+            _check_flux_file(main_args)
         flux_local = _flux_local_args(main_args) if main == FLUX_MAIN else None
         if flux_local is not None:
             return local_invocation(home, opts, jar, main, *flux_local)

@@ -1,16 +1,17 @@
 /*
- * The JVM side of Storm's multilang protocol in MessagePack, for pystorm's MsgpackSerializer
- * (`sparse run/submit` with "serializer": "msgpack" in config.json, plus
- * `-o topology.multilang.serializer=squall.bench.MsgpackSerializer`).
+ * The JVM side of Storm's multilang protocol in MessagePack, for pystorm's MsgpackSerializer.
+ * With "serializer": "msgpack" in config.json, `sparse run` and `sparse submit` start every
+ * Python component with `-s msgpack`, and a squall.storm.topology.Topology sets
+ * topology.multilang.serializer to this class (docs/storm.md, "MessagePack multilang").
+ * project.clj compiles it into the topology jar, with msgpack-core, so it reaches every worker.
  *
  * Storm ships only org.apache.storm.multilang.JsonSerializer (a MessagePack one, STORM-1565,
- * was closed "Won't Fix"), and no MessagePack serializer for Storm 2 is on Maven Central, so
- * the benchmark builds this one (bench/storm_msgpack/build.py) against msgpack-core from Maven
- * Central. Messages are one MessagePack map each, no "end" line: what pystorm reads and writes.
+ * was closed "Won't Fix"), and no MessagePack serializer for Storm 2 is on Maven Central.
+ * Messages are one MessagePack map each, no "end" line: what pystorm reads and writes.
  * It mirrors JsonSerializer field by field; the handshake's conf and context go through
  * JSON first, so the Python side sees exactly the maps the JSON protocol would give it.
  */
-package squall.bench;
+package squall.storm;
 
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;

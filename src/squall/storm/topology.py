@@ -1,0 +1,75 @@
+"""``Topology``: streamparse's Topology, plus the JVM half of the multilang serializer.
+
+streamparse reads ``"serializer"`` from config.json and starts every Python component with
+``streamparse_run -s <serializer>`` (the Python half), but Storm's ShellBolt and ShellSpout
+speak what ``topology.multilang.serializer`` names, JSON unless told otherwise: with
+``"serializer": "msgpack"`` alone, each side waits for the other's first message in a format
+it cannot read. A topology written against this class gets both halves from that one setting:
+after streamparse has given its components ``-s msgpack`` (``sparse run`` and ``sparse submit``
+both do that before they read the topology's config), the config it reads names
+``squall.storm.MsgpackSerializer``, which project.clj compiles into the topology jar. An
+explicit ``topology.multilang.serializer`` (the topology's own config, ``-o``) is kept.
+
+Import the module, not the class: ``from squall.storm import topology`` and
+``class HealthTopology(topology.Topology)``. ``sparse`` takes the first Topology class it finds
+in a topology module other than streamparse's own, and this base, imported by name, would be
+it; that case is a clear error (``config`` below) instead of Storm's "does not have any spout".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streamparse import Topology as StreamparseTopology
+from streamparse.dsl.topology import TopologyType
+
+from squall.storm.multilang_check import JVM_SERIALIZER_KEY, JVM_SIDE
+
+MSGPACK_JVM_SERIALIZER = JVM_SIDE["msgpack"][0]
+# what each Python component's script starts with once streamparse set the serializer
+_SCRIPT_PREFIX = "-s "
+
+
+def python_serializer(topology: Any) -> str | None:
+    """The serializer streamparse gave the topology's Python components (``"json"``,
+    ``"msgpack"``), None if it gave none. Components disagreeing is a ValueError naming them."""
+    found: dict[str, str] = {}
+    for name, bolt in topology.thrift_bolts.items():
+        shell = bolt.bolt_object.shell
+        if shell is not None and shell.script.startswith(_SCRIPT_PREFIX):
+            found[name] = shell.script.split()[1]
+    for name, spout in topology.thrift_spouts.items():
+        shell = spout.spout_object.shell
+        if shell is not None and shell.script.startswith(_SCRIPT_PREFIX):
+            found[name] = shell.script.split()[1]
+    kinds = set(found.values())
+    if len(kinds) > 1:
+        raise ValueError(
+            f"topology {topology.__name__}: its Python components were given different "
+            f"serializers ({', '.join(f'{n}: {k}' for n, k in sorted(found.items()))}); "
+            'config.json\'s "serializer" sets one for all'
+        )
+    return kinds.pop() if kinds else None
+
+
+class _SerializerAwareType(TopologyType):
+    """streamparse's metaclass; ``config`` also names the JVM side of the Python serializer."""
+
+    @property
+    def config(cls) -> dict[str, Any]:
+        if cls.__module__ == __name__:  # the base itself: what sparse picks if imported by name
+            raise TypeError(
+                "sparse took squall.storm.topology.Topology for the topology: import the "
+                "module in the topology file, `from squall.storm import topology`, and derive "
+                "from `topology.Topology` (sparse picks the first Topology class it sees)"
+            )
+        own: dict[str, Any] = next(
+            k.__dict__["config"] for k in cls.__mro__ if "config" in k.__dict__
+        )
+        if JVM_SERIALIZER_KEY in own or python_serializer(cls) != "msgpack":
+            return own
+        return {**own, JVM_SERIALIZER_KEY: MSGPACK_JVM_SERIALIZER}
+
+
+class Topology(StreamparseTopology, metaclass=_SerializerAwareType):
+    """A streamparse Topology whose ``config`` wires the JVM side of MessagePack multilang."""
