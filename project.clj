@@ -9,10 +9,10 @@
 ;;   dependency below excludes it everywhere. Java and multilang topologies do not use it.
 ;; - Debian's leiningen resolves its own nREPL tooling from Clojars; the Debian repository under
 ;;   /usr/share/maven-repo (installed with it) serves those jars instead.
-;; - The one Java class of squall, squall.storm.MsgpackSerializer (src/squall/storm/jvm), is
-;;   compiled into both jars with msgpack-core, the library it needs: with "serializer":
-;;   "msgpack" in config.json it is the JVM side of multilang (docs/storm.md), on every worker
-;;   the jar reaches. Storm's own lib/ has no msgpack-core.
+;; - squall's Java, squall.storm.MsgpackSerializer and its codec (src/squall/storm/jvm; no
+;;   library: `sparse submit` ships the plain jar, which holds no dependencies), is compiled
+;;   into both jars: with "serializer": "msgpack" in config.json it is the JVM side of
+;;   multilang (docs/storm.md), on every worker the jar reaches.
 ;; - Flux (what `sparse run` starts) is not bundled: its parent pom is missing on Maven Central,
 ;;   so the storm launcher adds $STORM_HOME/lib-flux to the classpath instead.
 (defproject squall "0.1.0"
@@ -24,10 +24,9 @@
   :managed-dependencies [[org.apache.storm/storm-clojure "2.8.3" :exclusions [org.clojars.bipinprasad/carbonite]]]
   :java-source-paths ["src/squall/storm/jvm"]
   :javac-options ["-nowarn" "--release" "11"]
-  :dependencies [[org.apache.storm/storm-core "2.8.3"]
-                 [org.msgpack/msgpack-core "0.9.8"]]
-  :jar-exclusions [#"^(?!resources/|squall/storm/MsgpackSerializer|org/msgpack/)"]
+  :dependencies [[org.apache.storm/storm-core "2.8.3"]]
+  :jar-exclusions [#"^(?!resources/|squall/storm/(Msgpack|Multilang))"]
   ;; Without this, lein merges every dependency's META-INF/services into the uberjar, and Storm
   ;; would load service classes (e.g. storm-clojure's) that are not on its classpath.
   :uberjar-merge-with ^:replace {}
-  :uberjar-exclusions [#"^(?!resources/|squall/storm/MsgpackSerializer|org/msgpack/)"])
+  :uberjar-exclusions [#"^(?!resources/|squall/storm/(Msgpack|Multilang))"])

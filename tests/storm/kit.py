@@ -4,6 +4,7 @@ tests.polling.eventually)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +185,42 @@ def health_project(
     project = copy_project(staging, target, nimbus_port, ui_port)
     shutil.rmtree(staging)
     return project
+
+
+def health_records(path: Path) -> tuple[Counter[tuple], Counter[tuple]]:
+    """(alerts, invalid records) of a JSON-lines sink file, without wall-clock fields."""
+    alerts: Counter[tuple] = Counter()
+    invalid: Counter[tuple] = Counter()
+    for line in read_jsonl(path):
+        if line["component"] == "threshold":
+            reading = line["reading"]
+            alerts[
+                (line["rule"], line["reading_id"], reading["weight_kg"], reading["height_cm"])
+            ] += 1
+        else:
+            invalid[(line["component"], line["stream"], line.get("reason", ""))] += 1
+    return alerts, invalid
+
+
+def embedded_health_records(project: Path, out_dir: Path) -> tuple[Counter[tuple], Counter[tuple]]:
+    """``health_records`` of the embedded runner running the HealthTopology of ``project`` (its
+    own config.yaml) until idle; both kinds non-empty, so a comparison means something."""
+    from squall import run_topology
+
+    spec = importlib.util.spec_from_file_location(
+        f"health_topology_{abs(hash(project))}", project / "topologies" / "health.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / "embedded.jsonl"
+    result = run_topology(
+        module.HealthTopology,
+        {"health.sinks.console": False, "health.sinks.jsonl.path": str(out)},
+        until_idle=True,
+    )
+    assert result.errors == []
+    alerts, invalid = health_records(out)
+    assert sum(alerts.values()) > 0 and sum(invalid.values()) > 0
+    return alerts, invalid

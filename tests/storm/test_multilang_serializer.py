@@ -41,9 +41,13 @@ def test_msgpack_in_config_json_names_the_jvm_serializer() -> None:
     assert scripts and all(s.startswith("-s msgpack ") for s in scripts)
 
 
-@pytest.mark.parametrize("serializer", ["json", None])
-def test_json_or_nothing_leaves_storms_default(serializer: str | None) -> None:
-    assert KEY not in _topology(serializer).config
+def test_json_leaves_storms_default() -> None:
+    assert KEY not in _topology("json").config
+
+
+def test_no_serializer_yet_lets_the_worker_decide() -> None:
+    # What `sparse submit` reads: the config before the components get their `-s`.
+    assert _topology(None).config[KEY] == "squall.storm.MultilangSerializer"
 
 
 def test_an_explicit_jvm_serializer_is_kept() -> None:
@@ -60,7 +64,7 @@ def test_the_topologys_own_config_is_kept_beside_the_jvm_serializer() -> None:
     health = load_topology("topologies/health.py")
     own = health.__dict__["config"]
     assert own and KEY not in own
-    assert health.config == own  # nothing added while the components have no -s msgpack
+    assert health.config == {**own, KEY: "squall.storm.MultilangSerializer"}
 
 
 def test_the_base_class_taken_for_the_topology_is_a_clear_error() -> None:

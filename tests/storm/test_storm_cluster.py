@@ -4,18 +4,24 @@ killed with SIGKILL, and a topology whose bolt fails every tuple."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+from pathlib import Path
 
 import psutil
 import pytest
 
 from squall.storm.cluster import StormCluster
+from squall.storm.nimbus import nimbus_client
 from tests.polling import eventually
 
 from .kit import (
     LOOPBACK,
     Sparse,
+    embedded_health_records,
+    health_project,
+    health_records,
     listening_sockets,
     read_jsonl,
     table_rows,
@@ -206,3 +212,47 @@ def test_a_bolt_failing_every_tuple_shows_failed_counts(sparse: Sparse) -> None:
     assert "fixture bolt rejects every tuple" in bolt["lastError"]
     errors = _component_errors(sparse.ui_port, topo_id, "reject")
     assert errors and all("fixture bolt rejects every tuple" in e for e in errors)
+
+
+def test_submit_with_msgpack_in_config_json_gives_the_embedded_runners_alerts(
+    storm_cluster: StormCluster, tmp_path: Path
+) -> None:
+    # Issue 13's product option on a cluster: sparse submit reads the topology's config before
+    # it gives the components `-s msgpack`, so the config names squall.storm.MultilangSerializer
+    # (in the jar), which speaks MessagePack to them on the worker; with the two sides apart the
+    # topology would stall. HealthTopology, bounded and unpaced, writes the embedded runner's
+    # alerts.
+    state = storm_cluster.state()
+    assert state is not None
+    project = health_project(
+        tmp_path / "project",
+        state.ports.nimbus,
+        state.ports.ui,
+        producers={"max_readings_per_producer": 50, "rate_per_producer_hz": 0},
+    )
+    config_file = project / "config.json"
+    sparse_config = json.loads(config_file.read_text())
+    sparse_config["serializer"] = "msgpack"
+    config_file.write_text(json.dumps(sparse_config, indent=2))
+    expected = embedded_health_records(project, tmp_path / "embedded")
+    storm_out = tmp_path / "storm.jsonl"
+    sparse = Sparse(storm_cluster, project)
+    sparse("submit", "-e", "local", "-n", "health", "-o", f"health.sinks.jsonl.path={storm_out}")
+    try:
+        topo_id = eventually(lambda: topology_id(sparse.ui_port, "health"), "the topology's id")
+        with nimbus_client("127.0.0.1", state.ports.nimbus) as nimbus:
+            conf = json.loads(nimbus.getTopologyConf(topo_id))
+        assert conf["topology.multilang.serializer"] == "squall.storm.MultilangSerializer"
+        wanted = sum(expected[0].values()) + sum(expected[1].values())
+        eventually(
+            lambda: storm_out.is_file() and len(read_jsonl(storm_out)) >= wanted,
+            "every alert and invalid record from the cluster",
+            timeout_s=180,
+        )
+        assert health_records(storm_out) == expected
+    finally:
+        sparse("kill", "-e", "local", "-n", "health", "--wait", "1")
+        eventually(
+            lambda: "No topologies found" in sparse("list", "-e", "local"),
+            "sparse list to show no topology",
+        )

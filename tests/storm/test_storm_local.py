@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import shutil
 import signal
 import subprocess
-from collections import Counter
 from pathlib import Path
 
 import psutil
 import pytest
 import yaml
 
-from squall import run_topology
 from squall.storm.home import STORM_VERSION, StormHome
 from tests.polling import eventually
 
@@ -24,6 +21,8 @@ from .kit import (
     FIXTURE_PROJECT,
     LOOPBACK,
     copy_project,
+    embedded_health_records,
+    health_records,
     listening_sockets,
     read_jsonl,
     run,
@@ -118,21 +117,6 @@ def _flux_file(sparse_output: str) -> Path:
     return Path(found.group(1))
 
 
-def _health_records(path: Path) -> tuple[Counter[tuple], Counter[tuple]]:
-    """(alerts, invalid records) of a JSON-lines sink file, without wall-clock fields."""
-    alerts: Counter[tuple] = Counter()
-    invalid: Counter[tuple] = Counter()
-    for line in read_jsonl(path):
-        if line["component"] == "threshold":
-            reading = line["reading"]
-            alerts[
-                (line["rule"], line["reading_id"], reading["weight_kg"], reading["height_cm"])
-            ] += 1
-        else:
-            invalid[(line["component"], line["stream"], line.get("reason", ""))] += 1
-    return alerts, invalid
-
-
 @pytest.mark.parametrize("serializer", ["json", "msgpack"])
 def test_sparse_run_health_topology_gives_the_embedded_runners_alerts(
     storm_home: StormHome, tmp_path: Path, serializer: str
@@ -179,25 +163,7 @@ def test_sparse_run_health_topology_gives_the_embedded_runners_alerts(
     assert jvm_side == ("squall.storm.MsgpackSerializer" if serializer == "msgpack" else None)
     assert all(f"-s {serializer} " in b["constructorArgs"][0][1] for b in flux["bolts"])
 
-    spec = importlib.util.spec_from_file_location(
-        "health_topology_copy", project / "topologies" / "health.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    embedded_out = tmp_path / "embedded.jsonl"
-    result = run_topology(
-        module.HealthTopology,
-        {"health.sinks.console": False, "health.sinks.jsonl.path": str(embedded_out)},
-        until_idle=True,
-    )
-    assert result.errors == []
-
-    storm_alerts, storm_invalid = _health_records(storm_out)
-    embedded_alerts, embedded_invalid = _health_records(embedded_out)
-    assert sum(embedded_alerts.values()) > 0 and sum(embedded_invalid.values()) > 0
-    assert storm_alerts == embedded_alerts
-    assert storm_invalid == embedded_invalid
+    assert health_records(storm_out) == embedded_health_records(project, tmp_path / "embedded")
 
 
 def test_sparse_run_refuses_msgpack_on_a_plain_streamparse_topology(

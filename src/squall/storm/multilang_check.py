@@ -16,9 +16,12 @@ from typing import Any
 from squall.storm.errors import StormRuntimeError
 
 JVM_SERIALIZER_KEY = "topology.multilang.serializer"
-# Python serializer -> the JVM classes that speak it (Storm's default speaks JSON)
+# the JVM side that picks each component's format from its shell command: JSON under Flux,
+# whose components are Java objects (src/squall/storm/jvm/MultilangSerializer.java)
+AUTO_SERIALIZER = "squall.storm.MultilangSerializer"
+# Python serializer -> the JVM classes that speak it under Flux (Storm's default speaks JSON)
 JVM_SIDE = {
-    "json": (None, "org.apache.storm.multilang.JsonSerializer"),
+    "json": (None, "org.apache.storm.multilang.JsonSerializer", AUTO_SERIALIZER),
     "msgpack": ("squall.storm.MsgpackSerializer",),
 }
 _SHELL_CLASSES = ("FluxShellBolt", "FluxShellSpout")

@@ -4,11 +4,16 @@ streamparse reads ``"serializer"`` from config.json and starts every Python comp
 ``streamparse_run -s <serializer>`` (the Python half), but Storm's ShellBolt and ShellSpout
 speak what ``topology.multilang.serializer`` names, JSON unless told otherwise: with
 ``"serializer": "msgpack"`` alone, each side waits for the other's first message in a format
-it cannot read. A topology written against this class gets both halves from that one setting:
-after streamparse has given its components ``-s msgpack`` (``sparse run`` and ``sparse submit``
-both do that before they read the topology's config), the config it reads names
-``squall.storm.MsgpackSerializer``, which project.clj compiles into the topology jar. An
-explicit ``topology.multilang.serializer`` (the topology's own config, ``-o``) is kept.
+it cannot read. A topology written against this class gets both halves from that one setting,
+through the JVM classes project.clj compiles into the topology jar (src/squall/storm/jvm):
+
+* ``sparse run`` gives the components ``-s msgpack`` before it reads the config, which then
+  names ``squall.storm.MsgpackSerializer`` (``-s json``: Storm's default is kept);
+* ``sparse submit`` reads the config first: it names ``squall.storm.MultilangSerializer``,
+  which picks each component's format on the worker from its command in the submitted
+  topology (``-s msgpack``: MessagePack, else JSON).
+
+An explicit ``topology.multilang.serializer`` (the topology's own config, ``-o``) is kept.
 
 Import the module, not the class: ``from squall.storm import topology`` and
 ``class HealthTopology(topology.Topology)``. ``sparse`` takes the first Topology class it finds
@@ -23,7 +28,7 @@ from typing import Any
 from streamparse import Topology as StreamparseTopology
 from streamparse.dsl.topology import TopologyType
 
-from squall.storm.multilang_check import JVM_SERIALIZER_KEY, JVM_SIDE
+from squall.storm.multilang_check import AUTO_SERIALIZER, JVM_SERIALIZER_KEY, JVM_SIDE
 
 MSGPACK_JVM_SERIALIZER = JVM_SIDE["msgpack"][0]
 # what each Python component's script starts with once streamparse set the serializer
@@ -66,9 +71,17 @@ class _SerializerAwareType(TopologyType):
         own: dict[str, Any] = next(
             k.__dict__["config"] for k in cls.__mro__ if "config" in k.__dict__
         )
-        if JVM_SERIALIZER_KEY in own or python_serializer(cls) != "msgpack":
+        if JVM_SERIALIZER_KEY in own:
             return own
-        return {**own, JVM_SERIALIZER_KEY: MSGPACK_JVM_SERIALIZER}
+        python_side = python_serializer(cls)
+        if python_side == "msgpack":
+            return {**own, JVM_SERIALIZER_KEY: MSGPACK_JVM_SERIALIZER}
+        if python_side is None:
+            # Not given yet: `sparse submit` reads the config before it gives the components
+            # their `-s`, so the worker decides from each component's command (JSON without
+            # one). The embedded runner ignores the key.
+            return {**own, JVM_SERIALIZER_KEY: AUTO_SERIALIZER}
+        return own
 
 
 class Topology(StreamparseTopology, metaclass=_SerializerAwareType):
