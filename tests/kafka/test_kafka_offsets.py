@@ -165,3 +165,32 @@ def test_resume_with_the_same_commit_point_commits_nothing_new() -> None:
     tracker.resume(P0, 10, committed=10)
     assert tracker.committable() == {}
     assert tracker.committed(P0) == 10
+
+
+def test_in_flight_counts_what_is_emitted_and_not_done_through_revokes_and_resumes() -> None:
+    # The count is kept as offsets change (not summed per call): a model of (partition,
+    # offset) pairs emitted and not yet acked, dropped on revoke/resume, is the oracle.
+    rng = random.Random(7)
+    t = OffsetTracker(max_attempts=3)
+    model: set[tuple[tuple[str, int], int]] = set()
+    next_offset = {P0: 0, P1: 0}
+    for _ in range(3000):
+        op = rng.random()
+        tp = rng.choice([P0, P1])
+        if op < 0.5:
+            offset = next_offset[tp]
+            next_offset[tp] += rng.choice([1, 1, 2])  # gaps too
+            assert t.emitted(tp, offset)
+            model.add((tp, offset))
+        elif op < 0.85 and model:
+            tp, offset = rng.choice(sorted(model))
+            assert t.acked(tp, offset)
+            model.discard((tp, offset))
+            assert not t.acked(tp, offset)  # a duplicate ack changes nothing
+        elif op < 0.93:
+            t.revoke({tp})
+            model = {(p, o) for p, o in model if p != tp}
+        else:
+            t.resume(tp, next_offset[tp])
+            model = {(p, o) for p, o in model if p != tp}
+        assert t.in_flight() == len(model)

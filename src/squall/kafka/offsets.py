@@ -77,6 +77,9 @@ class OffsetTracker:
             raise KafkaConfigError(f"max_attempts must be an integer >= 1, got {max_attempts!r}")
         self.max_attempts = max_attempts
         self._parts: dict[TopicPart, _Partition] = {}
+        # the sum of every partition's live offsets, kept as they change: the spout asks for
+        # it once per record emitted
+        self._live = 0
 
     # -- emission ---------------------------------------------------------------------------
 
@@ -89,6 +92,7 @@ class OffsetTracker:
             return False
         part.pending.append(offset)
         part.live.add(offset)
+        self._live += 1
         part.last_emitted = offset
         if part.next_commit is None:
             part.next_commit = offset
@@ -106,6 +110,7 @@ class OffsetTracker:
             return False
         part = self._parts[tp]
         part.live.discard(offset)
+        self._live -= 1
         part.done.add(offset)
         part.attempts.pop(offset, None)
         while part.pending and part.pending[0] in part.done:
@@ -164,6 +169,9 @@ class OffsetTracker:
         before the revoke but not yet committed is committed by the next ``committable``, even
         when no record follows (at the end of a partition nothing else would move its commit).
         """
+        old = self._parts.get(tp)
+        if old is not None:
+            self._live -= old.in_flight()
         self._parts[tp] = _Partition(
             next_commit=offset, committed=committed, last_emitted=offset - 1
         )
@@ -175,12 +183,13 @@ class OffsetTracker:
             part = self._parts.pop(tp, None)
             if part is not None:
                 dropped += part.in_flight()
+        self._live -= dropped
         return dropped
 
     # -- inspection -------------------------------------------------------------------------
 
     def in_flight(self) -> int:
-        return sum(part.in_flight() for part in self._parts.values())
+        return self._live
 
     def partitions(self) -> list[TopicPart]:
         return sorted(self._parts)
