@@ -27,6 +27,13 @@ JVM_SIDE = {
 _SHELL_CLASSES = ("FluxShellBolt", "FluxShellSpout")
 
 
+def script_serializer(script: str) -> str | None:
+    """The serializer a Python component's ``streamparse_run`` script names (``-s <name>
+    module.Class``, as ``sparse`` prefixes it), None when it names none."""
+    words = script.split()
+    return words[1] if len(words) > 1 and words[0] == "-s" else None
+
+
 def python_serializers(flux: Mapping[str, Any]) -> dict[str, str]:
     """Component id -> the ``-s`` serializer its ``streamparse_run`` was given (if any)."""
     found: dict[str, str] = {}
@@ -35,10 +42,9 @@ def python_serializers(flux: Mapping[str, Any]) -> dict[str, str]:
             continue
         args = entry.get("constructorArgs") or []
         command = args[0] if args and isinstance(args[0], list) else []
-        script = str(command[1]) if len(command) > 1 else ""
-        words = script.split()
-        if len(words) > 1 and words[0] == "-s":
-            found[str(entry.get("id"))] = words[1]
+        serializer = script_serializer(str(command[1]) if len(command) > 1 else "")
+        if serializer is not None:
+            found[str(entry.get("id"))] = serializer
     return found
 
 

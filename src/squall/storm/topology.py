@@ -28,33 +28,28 @@ from typing import Any
 from streamparse import Topology as StreamparseTopology
 from streamparse.dsl.topology import TopologyType
 
-from squall.storm.multilang_check import AUTO_SERIALIZER, JVM_SERIALIZER_KEY, JVM_SIDE
+from squall.storm.multilang_check import (
+    AUTO_SERIALIZER,
+    JVM_SERIALIZER_KEY,
+    JVM_SIDE,
+    script_serializer,
+)
 
 MSGPACK_JVM_SERIALIZER = JVM_SIDE["msgpack"][0]
-# what each Python component's script starts with once streamparse set the serializer
-_SCRIPT_PREFIX = "-s "
 
 
 def python_serializer(topology: Any) -> str | None:
     """The serializer streamparse gave the topology's Python components (``"json"``,
-    ``"msgpack"``), None if it gave none. Components disagreeing is a ValueError naming them."""
-    found: dict[str, str] = {}
-    for name, bolt in topology.thrift_bolts.items():
-        shell = bolt.bolt_object.shell
-        if shell is not None and shell.script.startswith(_SCRIPT_PREFIX):
-            found[name] = shell.script.split()[1]
-    for name, spout in topology.thrift_spouts.items():
-        shell = spout.spout_object.shell
-        if shell is not None and shell.script.startswith(_SCRIPT_PREFIX):
-            found[name] = shell.script.split()[1]
-    kinds = set(found.values())
-    if len(kinds) > 1:
-        raise ValueError(
-            f"topology {topology.__name__}: its Python components were given different "
-            f"serializers ({', '.join(f'{n}: {k}' for n, k in sorted(found.items()))}); "
-            'config.json\'s "serializer" sets one for all'
-        )
-    return kinds.pop() if kinds else None
+    ``"msgpack"``), None if it gave none yet. streamparse gives every component the same one
+    (``set_topology_serializer``), so the first found is the topology's."""
+    components = [b.bolt_object for b in topology.thrift_bolts.values()]
+    components += [s.spout_object for s in topology.thrift_spouts.values()]
+    for component in components:
+        if component.shell is not None:
+            serializer = script_serializer(component.shell.script)
+            if serializer is not None:
+                return serializer
+    return None
 
 
 class _SerializerAwareType(TopologyType):
