@@ -257,27 +257,28 @@ TARGETS: list[tuple[str, str, str, str, float]] = [
         "batch 1",
         1.0,
     ),
+    # bench.rows_storm.VARIANTS: stock multilang is JSON with one next_tuple per `next`
     (
         "7",
         "Storm path >= 2x stock JSON multilang (msgpack both sides)",
-        "Storm local mode, msgpack multilang",
-        "Storm local mode, json multilang",
+        "Storm local mode, msgpack, 1 next_tuple per next",
+        "Storm local mode, json, 1 next_tuple per next (stock)",
         2.0,
     ),
     (
         "7",
-        "Storm path >= 2x stock JSON multilang (msgpack + spout emitting 16 per next)",
-        "Storm local mode, msgpack+spout16 multilang",
-        "Storm local mode, json multilang",
+        "Storm path >= 2x stock JSON multilang (msgpack + spout batch 16)",
+        "Storm local mode, msgpack, spout batch 16 (default)",
+        "Storm local mode, json, 1 next_tuple per next (stock)",
         2.0,
     ),
-    # Issue 13, item 5: msgpack is the product option now (docs/storm.md); the spout emitting
-    # 16 per next_tuple exists only in the benchmark's project copy
+    # Issue 13, item 5: msgpack (one setting, docs/storm.md) with squall.spout.batch's default,
+    # both product options now (squall.storm.batched_spout)
     (
         "13",
-        "Storm path >= 5x stock JSON multilang (msgpack, the product option)",
-        "Storm local mode, msgpack multilang",
-        "Storm local mode, json multilang",
+        "Storm path >= 5x stock JSON multilang (msgpack + spout batch, the product options)",
+        "Storm local mode, msgpack, spout batch 16 (default)",
+        "Storm local mode, json, 1 next_tuple per next (stock)",
         5.0,
     ),
     (

@@ -33,24 +33,20 @@ Progress = Callable[[int], None]
 PRODUCERS = 4
 
 
-SPOUT_BATCH = 16
-# "+spout16": the synthetic spout's next_tuple emits up to 16 readings per call instead of 1.
-# Under Storm every next_tuple is a JVM <-> Python round trip (`next` ... `sync`), so this
-# amortises the round trip; under the embedded runner next_tuple is a plain call.
-BATCHED_SPOUT = f'''"""The benchmark's batched variant of SyntheticHealthSpout (bench/rows_storm.py)."""
-
-from spouts.synthetic import SyntheticHealthSpout
-
-
-class BatchedSyntheticSpout(SyntheticHealthSpout):
-    def next_tuple(self):
-        for _ in range({SPOUT_BATCH}):
-            super().next_tuple()
-'''
-SPOUT_IMPORT = "from spouts.synthetic import SyntheticHealthSpout"
+# The Storm rows: (config.json "serializer", squall.spout.batch; None: the product's default, 16)
+# by row label. One next_tuple per `next` is stock multilang; a larger batch answers one `next`
+# with up to that many next_tuple calls (squall.storm.batched_spout): a JVM <-> Python round
+# trip per batch instead of per reading.
+STOCK = "json, 1 next_tuple per next (stock)"
+VARIANTS: dict[str, tuple[str, int | None]] = {
+    STOCK: ("json", 1),
+    "msgpack, 1 next_tuple per next": ("msgpack", 1),
+    "json, spout batch 16 (default)": ("json", None),
+    "msgpack, spout batch 16 (default)": ("msgpack", None),
+}
 
 
-def _copy_project(target: Path, serializer: str, batched_spout: bool = False) -> Path:
+def _copy_project(target: Path, serializer: str) -> Path:
     target.mkdir(parents=True)
     for name in ("config.json", "project.clj", "config.yaml"):
         shutil.copy(ROOT / name, target / name)
@@ -59,13 +55,6 @@ def _copy_project(target: Path, serializer: str, batched_spout: bool = False) ->
         shutil.copytree(ROOT / name, target / name, ignore=ignore)
     (target / "topologies").mkdir()
     topology = (ROOT / "topologies" / "health.py").read_text()
-    if batched_spout:
-        if SPOUT_IMPORT not in topology:
-            raise RuntimeError(f"topologies/health.py no longer has {SPOUT_IMPORT!r}")
-        (target / "src" / "bench_spouts.py").write_text(BATCHED_SPOUT)
-        topology = topology.replace(
-            SPOUT_IMPORT, "from bench_spouts import BatchedSyntheticSpout as SyntheticHealthSpout"
-        )
     (target / "topologies" / "healthbench.py").write_text(topology)
     config = json.loads((target / "config.json").read_text())
     config["serializer"] = serializer
@@ -152,24 +141,11 @@ def _storm(
     overrides: dict[str, Any],
     jsonl: Path,
     seconds: int,
-    serializer: str,
     progress: Progress | None,
 ) -> tuple[float | None, int, str]:
     from squall.storm.home import StormHome
 
     home = StormHome.default()
-    serializer, _, tuning = serializer.partition("+")
-    if tuning == "batch":
-        # Storm 2's JVM-side batching (its performance-tuning guide): executors hand tuples
-        # over in batches of 100, flushed at least every millisecond; ShellBolts keep up to
-        # 1000 tuples queued for their subprocess instead of 100.
-        overrides = {
-            **overrides,
-            "topology.producer.batch.size": 100,
-            "topology.transfer.batch.size": 100,
-            "topology.batch.flush.interval.millis": 1,
-            "topology.shellbolt.max.pending": 1000,
-        }
     # msgpack: the project copy's config.json says so, which wires both sides (the product
     # option, docs/storm.md "MessagePack multilang")
     env = {
@@ -200,7 +176,7 @@ def _storm(
 def storm_rows(
     records: int,
     seconds: int,
-    serializers: list[str],
+    variants: list[str],
     repeats: int = 1,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -243,57 +219,50 @@ def storm_rows(
         )
         # Alternating runs, best of ``repeats`` each: the machine is shared, and a run's steady
         # state lasts ~10 s, so one run per serializer can be off by 2x either way.
-        results: dict[str, list[tuple[float, int]]] = {name: [] for name in serializers}
+        results: dict[str, list[tuple[float, int]]] = {name: [] for name in variants}
         errors: dict[str, str] = {}
         for attempt in range(repeats):
-            for serializer in serializers:
-                tag = f"storm-{serializer}-{attempt}"
-                project = _copy_project(
-                    work / tag,
-                    serializer.partition("+")[0],
-                    batched_spout=serializer.endswith("+spout16"),
-                )
+            for index, variant in enumerate(variants):
+                serializer, spout_batch = VARIANTS[variant]
+                tag = f"storm-{index}-{attempt}"
+                project = _copy_project(work / tag, serializer)
                 jsonl = work / f"{tag}.jsonl"
+                overrides = _overrides(per_producer, jsonl)
+                if spout_batch is not None:
+                    overrides["squall.spout.batch"] = spout_batch
                 print(
-                    f"    sparse run (Storm {STORM_VERSION} local mode, {serializer}, run "
+                    f"    sparse run (Storm {STORM_VERSION} local mode, {variant}, run "
                     f"{attempt + 1}/{repeats}) ...",
                     flush=True,
                 )
                 try:
-                    rate, got, _log = _storm(
-                        project,
-                        _overrides(per_producer, jsonl),
-                        jsonl,
-                        seconds,
-                        serializer,
-                        progress,
-                    )
+                    rate, got, _log = _storm(project, overrides, jsonl, seconds, progress)
                 except Exception as exc:  # noqa: BLE001 - a failing run keeps the other rows
-                    errors[serializer] = f"{type(exc).__name__}: {exc}"[:300]
+                    errors[variant] = f"{type(exc).__name__}: {exc}"[:300]
                     continue
                 if rate is not None:
-                    results[serializer].append((rate * per_line, got))
+                    results[variant].append((rate * per_line, got))
         expected = lines / 5
-        for serializer in serializers:
-            name = f"Storm local mode, {serializer} multilang"
-            baseline = base if serializer == "json" else "Storm local mode, json multilang"
-            if not results[serializer]:
+        for variant in variants:
+            name = f"Storm local mode, {variant}"
+            baseline = base if variant == STOCK else f"Storm local mode, {STOCK}"
+            if not results[variant]:
                 rows.append(
                     {
                         "name": name,
                         "baseline": baseline,
-                        "note": errors.get(serializer, "no steady state measured"),
+                        "note": errors.get(variant, "no steady state measured"),
                     }
                 )
                 continue
-            best, got = max(results[serializer])
-            low = min(g for _, g in results[serializer])
+            best, got = max(results[variant])
+            low = min(g for _, g in results[variant])
             complete = (
                 ""
                 if low >= 0.99 * expected
                 else f"; a run wrote only {low} of ~{expected:.0f} lines"
             )
-            runs = ", ".join(f"{r:,.0f}" for r, _ in results[serializer])
+            runs = ", ".join(f"{r:,.0f}" for r, _ in results[variant])
             rows.append(
                 {
                     "name": name,

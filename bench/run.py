@@ -142,6 +142,8 @@ def window_specs(records: int) -> list[Spec]:
 
 
 def storm_specs(quick: bool) -> list[Spec]:
+    from bench.rows_storm import VARIANTS
+
     records, seconds, repeats = (2_000, 30, 1) if quick else (20_000, 40, 2)
     return [
         Spec(
@@ -152,7 +154,7 @@ def storm_specs(quick: bool) -> list[Spec]:
                 "records": records,
                 "seconds": seconds,
                 "repeats": repeats,
-                "serializers": ["json", "msgpack", "msgpack+spout16"],
+                "variants": list(VARIANTS),
             },
             baseline=None,
             timeout_s=600,

@@ -47,20 +47,21 @@ import logging
 from collections import deque
 from typing import Any
 
-from streamparse import Spout, Stream
+from streamparse import Stream
 
 from health_core.config import HealthConfig, HealthConfigError, storm_key
 from health_core.parse import epoch_ms
 from health_core.synthetic import SyntheticSource, class_load
 from squall.realtime.context import realtime_of, set_release
 from squall.realtime.standalone import attach
+from squall.storm.batched_spout import BatchedSpout
 
 log = logging.getLogger(__name__)
 # New readings one next_tuple call looks at: it emits one of them at most, discards the rest.
 READINGS_PER_CALL = 256
 
 
-class SyntheticHealthSpout(Spout):
+class SyntheticHealthSpout(BatchedSpout):
     outputs = [Stream(fields=["payload"], name="default")]
     weighs = False  # emit stands_for (WardSyntheticSpout)
 

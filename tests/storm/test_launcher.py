@@ -124,3 +124,18 @@ def test_a_flux_file_whose_multilang_sides_disagree_is_refused(
     flux["config"] = {key: "squall.storm.MsgpackSerializer"}
     flux_file.write_text(yaml.safe_dump(flux))
     assert "org.apache.storm.LocalCluster" in build_invocation(argv, home).argv
+
+
+def test_a_flux_file_with_a_spout_batch_the_spouts_would_refuse_is_refused(
+    home: StormHome, jar: str, tmp_path: Path
+) -> None:
+    # `sparse run -o squall.spout.batch=0`: said before a JVM starts, not in a worker log
+    flux = {"config": {"squall.spout.batch": 0}, "bolts": []}
+    flux_file = tmp_path / "t.yaml"
+    flux_file.write_text(yaml.safe_dump(flux))
+    argv = ["jar", jar, FLUX_MAIN, "--local", "--sleep", "5", str(flux_file)]
+    with pytest.raises(StormRuntimeError, match=r"t\.yaml's config: squall\.spout\.batch must"):
+        build_invocation(argv, home)
+    flux["config"] = {"squall.spout.batch": 4}
+    flux_file.write_text(yaml.safe_dump(flux))
+    assert "org.apache.storm.LocalCluster" in build_invocation(argv, home).argv

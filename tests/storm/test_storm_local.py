@@ -117,14 +117,16 @@ def _flux_file(sparse_output: str) -> Path:
     return Path(found.group(1))
 
 
-@pytest.mark.parametrize("serializer", ["json", "msgpack"])
+@pytest.mark.parametrize(("serializer", "spout_batch"), [("json", 1), ("msgpack", None)])
 def test_sparse_run_health_topology_gives_the_embedded_runners_alerts(
-    storm_home: StormHome, tmp_path: Path, serializer: str
+    storm_home: StormHome, tmp_path: Path, serializer: str, spout_batch: int | None
 ) -> None:
     # HealthTopology (topologies/health.py, synthetic readings) in a copy of the project, under
     # its own name: sparse imports a topology file by its bare module name (`health`), which is
     # why the domain package is called health_core. msgpack: config.json's "serializer" alone
     # (issue 13's product option) wires pystorm and the JVM side (squall.storm.topology).
+    # squall.spout.batch: 1 is stock multilang (one next_tuple per `next`); unset, the spout
+    # answers a `next` with up to 16 (squall.storm.batched_spout).
     project = tmp_path / "project"
     project.mkdir()
     for name in ("src", "topologies"):
@@ -152,6 +154,7 @@ def test_sparse_run_health_topology_gives_the_embedded_runners_alerts(
             "25",
             "-o",
             f"health.sinks.jsonl.path={storm_out}",
+            *(["-o", f"squall.spout.batch={spout_batch}"] if spout_batch else []),
         ],
         project,
         storm_env(storm_home),
@@ -162,6 +165,7 @@ def test_sparse_run_health_topology_gives_the_embedded_runners_alerts(
     jvm_side = flux["config"].get("topology.multilang.serializer")
     assert jvm_side == ("squall.storm.MsgpackSerializer" if serializer == "msgpack" else None)
     assert all(f"-s {serializer} " in b["constructorArgs"][0][1] for b in flux["bolts"])
+    assert flux["config"].get("squall.spout.batch") == spout_batch
 
     assert health_records(storm_out) == embedded_health_records(project, tmp_path / "embedded")
 

@@ -108,7 +108,11 @@ RUN_SCHEMA = register(
                 "instead of queueing it (README, Operator chaining)",
             ),
             Setting(
-                "squall.spout.batch", integer(1), 16, "next_tuple calls per spout task per turn"
+                "squall.spout.batch",
+                integer(1),
+                16,
+                "next_tuple calls per spout task per turn (under Storm: per `next` command, "
+                "docs/storm.md)",
             ),
             Setting(
                 "squall.drain.secs", duration(0), 5.0, "longest a stop waits for in-flight trees"

@@ -23,8 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from streamparse import Spout
-
 from squall.errors import ConfigError
 from squall.kafka.catch_up import first_task_catch_up
 from squall.kafka.clients import new_consumer, new_producer
@@ -43,6 +41,7 @@ from squall.kafka.settings import SPOUT_SETTINGS, KafkaSpoutSettings, kafka_clie
 from squall.kafka.start import start_offsets
 from squall.realtime.context import realtime_of, set_release
 from squall.realtime.standalone import attach
+from squall.storm.batched_spout import BatchedSpout
 
 DRAINED_PAUSE_S = 0.001  # no poll this long after one that returned fewer records than asked
 
@@ -56,7 +55,7 @@ class _InFlight:
     released_s: float | None = None  # the record's timestamp: its release, also when replayed
 
 
-class ReliableKafkaSpout(DeadLetters, Spout):
+class ReliableKafkaSpout(DeadLetters, BatchedSpout):
     """Base class: subclasses say where the settings come from and what a record emits."""
 
     # Subclasses set ``outputs`` and implement ``settings_from_conf`` and ``to_values``.

@@ -36,8 +36,9 @@ from urllib.parse import quote_plus
 
 import yaml
 
-from squall.errors import ServiceError
+from squall.errors import ConfigError, ServiceError
 from squall.services import HOST, java_command
+from squall.storm.batched_spout import storm_spout_batch
 from squall.storm.bind_shim import ADDRESS_ENV, bind_env
 from squall.storm.errors import StormRuntimeError
 from squall.storm.home import FLUX_MAIN, StormHome
@@ -202,7 +203,8 @@ def _flux_local_args(args: Sequence[str]) -> tuple[list[str], int] | None:
 
 
 def _check_flux_file(args: Sequence[str]) -> None:
-    """Refuse a Flux file (the last argument) whose multilang halves disagree."""
+    """Refuse a Flux file (the last argument) whose multilang halves disagree or whose
+    ``squall.spout.batch`` the spouts would refuse, before a JVM starts."""
     flux_file = Path(args[-1]) if args and args[-1].endswith((".yaml", ".yml")) else None
     if flux_file is None or not flux_file.is_file():
         return  # Flux itself names a missing or unreadable file
@@ -212,6 +214,10 @@ def _check_flux_file(args: Sequence[str]) -> None:
         return  # Flux's own parse error says more
     if isinstance(flux, dict):
         check_flux_serializers(flux, str(flux_file))
+        try:
+            storm_spout_batch(flux.get("config") or {}, f"{flux_file}'s config")
+        except ConfigError as exc:
+            raise StormRuntimeError(str(exc)) from None
 
 
 def _jar_path(text: str) -> str:
@@ -278,12 +284,12 @@ def build_invocation(argv: Sequence[str], home: StormHome | None = None) -> Invo
         if command == "local":
             main_args, ttl = _split_local_args(main_args)
             return local_invocation(home, opts, jar, main, main_args, ttl)
+        classpath = [*home.jars("lib-worker", "extlib"), jar, str(home.conf_dir)]
         if main == FLUX_MAIN:
             _check_flux_file(main_args)
-        flux_local = _flux_local_args(main_args) if main == FLUX_MAIN else None
-        if flux_local is not None:
-            return local_invocation(home, opts, jar, main, *flux_local)
-        classpath = [*home.jars("lib-worker", "extlib"), jar, str(home.conf_dir)]
+            flux_local = _flux_local_args(main_args)
+            if flux_local is not None:
+                return local_invocation(home, opts, jar, main, *flux_local)
         if main == FLUX_MAIN:
             classpath[0:0] = home.jars("lib-flux")
         return Invocation(
