@@ -16,12 +16,14 @@ Only the Storm side changes: the embedded runner hosts the spout without pystorm
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from streamparse import Spout
 
 from squall.engine.run_settings import RUN_SCHEMA
 from squall.errors import ConfigError
+from squall.settings import Setting
 
 BATCH_KEY = "squall.spout.batch"
 _BATCH = RUN_SCHEMA.settings[BATCH_KEY]
@@ -31,71 +33,66 @@ _PENDING = RUN_SCHEMA.settings["topology.max.spout.pending"]
 def storm_spout_batch(storm_conf: dict[str, Any], where: str) -> tuple[int, int | None]:
     """(``squall.spout.batch``, ``topology.max.spout.pending``) from a Storm config, checked as
     the embedded runner checks them; ``where`` names the config in an error."""
-    values = []
-    for setting in (_BATCH, _PENDING):
+
+    def read(setting: Setting) -> Any:
         value = storm_conf.get(setting.key)
-        values.append(
+        return (
             setting.default if value is None else setting.reader(value, f"{where}: {setting.key}")
         )
-    return values[0], values[1]
+
+    return read(_BATCH), read(_PENDING)
 
 
 class BatchedSpout(Spout):
-    """A streamparse Spout that answers Storm's ``next`` with a batch (module docstring)."""
+    """A streamparse Spout that answers Storm's ``next`` with a batch (module docstring).
 
-    _batch = 1
-    _max_pending: int | None = None
-    _emitted = 0
-    _in_flight = 0
+    pystorm's own ``_run`` reads the commands; ``_setup_component``, which only pystorm calls,
+    wraps this instance's ``next_tuple`` (the batch), ``emit`` (counting) and ``ack``/``fail``
+    (making room). The class keeps pystorm's methods: the embedded runner takes its fast emit
+    path only for a class whose ``emit`` is pystorm's.
+    """
 
     def _setup_component(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         super()._setup_component(storm_conf, context)
         component = context.get("componentid", "?") if isinstance(context, dict) else "?"
         try:
-            self._batch, self._max_pending = storm_spout_batch(
+            batch, max_pending = storm_spout_batch(
                 storm_conf, f"the Storm config of spout {component!r}"
             )
         except ConfigError as exc:
             # pystorm logs it to the worker log and the spout does not start: a bad batch size
             # must not turn into a silent default
             raise ConfigError(f"{exc} (squall.storm.batched_spout)") from None
-        # Counting wraps this instance's emit, not the class's: the embedded runner takes its
-        # fast path only for a class that keeps pystorm's emit (and never calls this method).
-        emit = super().emit
+        _batch_next(self, batch, max_pending)
 
-        def counting_emit(tup: Any, tup_id: Any = None, *args: Any, **kwargs: Any) -> Any:
-            self._emitted += 1
-            if tup_id is not None:
-                self._in_flight += 1
-            return emit(tup, tup_id, *args, **kwargs)
 
-        self.emit = counting_emit
+def _batch_next(spout: Any, batch: int, max_pending: int | None) -> None:
+    """Wrap ``spout``'s own methods (the class's stay pystorm's; see BatchedSpout)."""
+    counts = {"emitted": 0, "in_flight": 0}
+    emit, next_tuple, ack, fail = spout.emit, spout.next_tuple, spout.ack, spout.fail
 
-    def _next_batch(self) -> None:
-        for _ in range(self._batch):
-            if self._max_pending is not None and self._in_flight >= self._max_pending:
+    def counting_emit(tup: Any, tup_id: Any = None, *args: Any, **kwargs: Any) -> Any:
+        counts["emitted"] += 1
+        if tup_id is not None:
+            counts["in_flight"] += 1
+        return emit(tup, tup_id, *args, **kwargs)
+
+    def next_batch() -> None:
+        for _ in range(batch):
+            if max_pending is not None and counts["in_flight"] >= max_pending:
                 return
-            before = self._emitted
-            self.next_tuple()
-            if self._emitted == before:
+            before = counts["emitted"]
+            next_tuple()
+            if counts["emitted"] == before:
                 return  # nothing more to emit now: let Storm ask again later
 
-    def _run(self) -> None:
-        # pystorm's Spout._run with ``next`` batched (pystorm 3.1.4: the same commands)
-        cmd = self.read_command()
-        command = cmd["command"]
-        if command == "next":
-            self._next_batch()
-        elif command == "ack":
-            self._in_flight = max(self._in_flight - 1, 0)
-            self.ack(cmd["id"])
-        elif command == "fail":
-            self._in_flight = max(self._in_flight - 1, 0)
-            self.fail(cmd["id"])
-        elif command == "activate":
-            self.activate()
-        elif command == "deactivate":
-            self.deactivate()
-        else:
-            self.logger.error("Received invalid command from Storm: %r", cmd)
-        self.send_message({"command": "sync"})
+    def done(tell: Callable[[Any], None]) -> Callable[[Any], None]:
+        def told(tup_id: Any) -> None:
+            counts["in_flight"] = max(counts["in_flight"] - 1, 0)
+            tell(tup_id)
+
+        return told
+
+    spout.emit = counting_emit
+    spout.next_tuple = next_batch
+    spout.ack, spout.fail = done(ack), done(fail)

@@ -290,7 +290,6 @@ def build_invocation(argv: Sequence[str], home: StormHome | None = None) -> Invo
             flux_local = _flux_local_args(main_args)
             if flux_local is not None:
                 return local_invocation(home, opts, jar, main, *flux_local)
-        if main == FLUX_MAIN:
             classpath[0:0] = home.jars("lib-flux")
         return Invocation(
             _java(home, opts, classpath, main, main_args, jvm_opts=[f"-Dstorm.jar={jar}"]),
