@@ -9,7 +9,8 @@
 ;;   dependency below excludes it everywhere. Java and multilang topologies do not use it.
 ;; - Debian's leiningen resolves its own nREPL tooling from Clojars; the Debian repository under
 ;;   /usr/share/maven-repo (installed with it) serves those jars instead.
-;; - squall's Java, squall.storm.MsgpackSerializer and its codec (src/squall/storm/jvm; no
+;; - squall's Java, squall.storm.MsgpackSerializer and its codec, and the fused bolts' names
+;;   (FusedNames, FusedJsonSerializer; src/squall/storm/jvm; no
 ;;   library: `sparse submit` ships the plain jar, which holds no dependencies), is compiled
 ;;   into both jars: with "serializer": "msgpack" in config.json it is the JVM side of
 ;;   multilang (docs/storm.md), on every worker the jar reaches.
@@ -25,8 +26,8 @@
   :java-source-paths ["src/squall/storm/jvm"]
   :javac-options ["-nowarn" "--release" "11"]
   :dependencies [[org.apache.storm/storm-core "2.8.3"]]
-  :jar-exclusions [#"^(?!resources/|squall/storm/(Msgpack|Multilang))"]
+  :jar-exclusions [#"^(?!resources/|squall/storm/(Msgpack|Multilang|Fused))"]
   ;; Without this, lein merges every dependency's META-INF/services into the uberjar, and Storm
   ;; would load service classes (e.g. storm-clojure's) that are not on its classpath.
   :uberjar-merge-with ^:replace {}
-  :uberjar-exclusions [#"^(?!resources/|squall/storm/(Msgpack|Multilang))"])
+  :uberjar-exclusions [#"^(?!resources/|squall/storm/(Msgpack|Multilang|Fused))"])

@@ -257,28 +257,30 @@ TARGETS: list[tuple[str, str, str, str, float]] = [
         "batch 1",
         1.0,
     ),
-    # bench.rows_storm.VARIANTS: stock multilang is JSON with one next_tuple per `next`
+    # bench.rows_storm.VARIANTS: stock multilang is JSON, one next_tuple per `next`, one
+    # process per bolt
     (
         "7",
         "Storm path >= 2x stock JSON multilang (msgpack both sides)",
-        "Storm local mode, msgpack, 1 next_tuple per next",
-        "Storm local mode, json, 1 next_tuple per next (stock)",
+        "Storm local mode, msgpack, 1 next_tuple per next, unfused",
+        "Storm local mode, json, 1 next_tuple per next, unfused (stock)",
         2.0,
     ),
-    (
-        "7",
-        "Storm path >= 2x stock JSON multilang (msgpack + spout batch 16)",
-        "Storm local mode, msgpack, spout batch 16 (default)",
-        "Storm local mode, json, 1 next_tuple per next (stock)",
-        2.0,
-    ),
-    # Issue 13, item 5: msgpack (one setting, docs/storm.md) with squall.spout.batch's default,
-    # both product options now (squall.storm.batched_spout)
+    # Issue 13, item 5: the product's defaults under Storm: msgpack (one setting,
+    # docs/storm.md), squall.spout.batch 16 (squall.storm.batched_spout) and fused Python bolts
+    # (squall.storm.fusion)
     (
         "13",
-        "Storm path >= 5x stock JSON multilang (msgpack + spout batch, the product options)",
-        "Storm local mode, msgpack, spout batch 16 (default)",
-        "Storm local mode, json, 1 next_tuple per next (stock)",
+        "Storm path >= 5x stock JSON multilang (msgpack + spout batch + fused bolts)",
+        "Storm local mode, msgpack, spout batch 16, bmi+threshold fused (the defaults)",
+        "Storm local mode, json, 1 next_tuple per next, unfused (stock)",
+        5.0,
+    ),
+    (
+        "13",
+        "Storm path >= 5x stock JSON multilang, parse at parallelism 1 (all three fused)",
+        "Storm local mode, msgpack, spout batch 16, parse 1: parse+bmi+threshold fused",
+        "Storm local mode, json, 1 next_tuple per next, unfused (stock)",
         5.0,
     ),
     (

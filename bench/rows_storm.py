@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,23 +35,42 @@ Progress = Callable[[int], None]
 PRODUCERS = 4
 
 
-# The Storm rows: (config.json "serializer", squall.spout.batch; None: the product's default, 16)
-# by row label. One next_tuple per `next` is stock multilang; a larger batch answers one `next`
-# with up to that many next_tuple calls (squall.storm.batched_spout): a JVM <-> Python round
-# trip per batch instead of per reading.
-STOCK = "json, 1 next_tuple per next (stock)"
-VARIANTS: dict[str, tuple[str, int | None]] = {
-    STOCK: ("json", 1),
-    "msgpack, 1 next_tuple per next": ("msgpack", 1),
-    "json, spout batch 16 (default)": ("json", None),
-    "msgpack, spout batch 16 (default)": ("msgpack", None),
+# The Storm rows by label: config.json's "serializer"; squall.spout.batch (None: the product's
+# default, 16); squall.chaining (False: every Python bolt its own process; None: the default, on,
+# which fuses bmi and threshold, squall.storm.fusion); parse's parallelism (None: config.yaml's
+# 2; 1 lets parse join the fused chain). One next_tuple per `next`, unfused, JSON is stock
+# multilang.
+@dataclass(frozen=True)
+class Variant:
+    serializer: str
+    spout_batch: int | None = None
+    chaining: bool | None = None
+    parse_par: int | None = None
+
+
+STOCK = "json, 1 next_tuple per next, unfused (stock)"
+DEFAULT = "msgpack, spout batch 16, bmi+threshold fused (the defaults)"
+VARIANTS: dict[str, Variant] = {
+    STOCK: Variant("json", 1, False),
+    "msgpack, 1 next_tuple per next, unfused": Variant("msgpack", 1, False),
+    "msgpack, spout batch 16, unfused": Variant("msgpack", None, False),
+    DEFAULT: Variant("msgpack"),
+    "msgpack, spout batch 16, parse 1: parse+bmi+threshold fused": Variant("msgpack", parse_par=1),
 }
 
 
-def _copy_project(target: Path, serializer: str) -> Path:
+def _copy_project(target: Path, serializer: str, parse_par: int | None = None) -> Path:
     target.mkdir(parents=True)
     for name in ("config.json", "project.clj", "config.yaml"):
         shutil.copy(ROOT / name, target / name)
+    if parse_par is not None:  # the topology reads it from config.yaml when it is imported
+        text = (target / "config.yaml").read_text()
+        if "\nparallelism:\n  parse: " not in text:
+            raise RuntimeError("config.yaml's parallelism.parse moved: the bench cannot set it")
+        text = re.sub(
+            r"\nparallelism:\n  parse: \d+", f"\nparallelism:\n  parse: {parse_par}", text
+        )
+        (target / "config.yaml").write_text(text)
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
     for name in ("src", "virtualenvs"):
         shutil.copytree(ROOT / name, target / name, ignore=ignore)
@@ -223,13 +244,15 @@ def storm_rows(
         errors: dict[str, str] = {}
         for attempt in range(repeats):
             for index, variant in enumerate(variants):
-                serializer, spout_batch = VARIANTS[variant]
+                spec = VARIANTS[variant]
                 tag = f"storm-{index}-{attempt}"
-                project = _copy_project(work / tag, serializer)
+                project = _copy_project(work / tag, spec.serializer, spec.parse_par)
                 jsonl = work / f"{tag}.jsonl"
                 overrides = _overrides(per_producer, jsonl)
-                if spout_batch is not None:
-                    overrides["squall.spout.batch"] = spout_batch
+                if spec.spout_batch is not None:
+                    overrides["squall.spout.batch"] = spec.spout_batch
+                if spec.chaining is not None:
+                    overrides["squall.chaining"] = spec.chaining
                 print(
                     f"    sparse run (Storm {STORM_VERSION} local mode, {variant}, run "
                     f"{attempt + 1}/{repeats}) ...",

@@ -15,6 +15,7 @@ from health_core.config import HealthConfig
 from health_core.synthetic import generate
 from spouts.synthetic import SyntheticHealthSpout
 from squall import run_topology
+from squall.storm.fusion import settle_flux
 from squall.testing import ManualClock, TopologyDriver
 from topologies.health import HealthTopology
 
@@ -151,7 +152,17 @@ def test_trend_windows_match_an_independent_computation(monkeypatch: pytest.Monk
 
 
 def test_flux_dict_wires_every_component() -> None:
-    flux = HealthTopology.to_flux_dict("health")
+    fused = HealthTopology.to_flux_dict("health")
+    # bmi and threshold run as one Storm component (squall.storm.fusion; parse's parallelism
+    # differs); bmi's invalid stream leaves it as "bmi~invalid"
+    assert {b["id"] for b in fused["bolts"]} == {"parse", "threshold", "trend", "console", "jsonl"}
+    fused_streams = {(s["from"], s["to"], s["grouping"]["streamId"]) for s in fused["streams"]}
+    assert {("parse", "threshold", "default"), ("threshold", "console", "bmi~invalid")} <= (
+        fused_streams
+    )
+    # what `sparse run -o squall.chaining=false` gives Flux (the launcher settles the file)
+    flux = {**fused, "config": {"squall.chaining": False}}
+    assert settle_flux(flux)
     assert flux["name"] == "health"
     assert [s["id"] for s in flux["spouts"]] == ["synthetic"]
     bolts = {b["id"]: b for b in flux["bolts"]}
@@ -181,7 +192,10 @@ def test_thrift_topology_serialises_and_reads_back() -> None:
     topology = StormTopology()
     topology.read(TBinaryProtocol(TMemoryBuffer(buffer.getvalue())))
     assert set(topology.spouts) == {"synthetic"}
-    assert {"parse", "bmi", "threshold", "console"} <= set(topology.bolts)
+    assert {"parse", "threshold", "console"} <= set(topology.bolts)
+    assert "bmi" not in topology.bolts  # fused into threshold's component (squall.storm.fusion)
+    fused_streams = topology.bolts["threshold"].common.streams
+    assert fused_streams["bmi~invalid"].output_fields == ["raw", "reason", "ts"]
     parse_streams = topology.bolts["parse"].common.streams
     assert parse_streams["invalid"].output_fields == ["raw", "reason", "ts"]
     assert topology.bolts["threshold"].common.streams["default"].output_fields == [

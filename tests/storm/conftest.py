@@ -5,6 +5,7 @@ prunes old ones), stopped by pid and removed at the end."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -23,6 +24,16 @@ from .kit import FIXTURE_PROJECT, Sparse, copy_project, run, topology_id, ui_get
 
 def _say(message: str) -> None:
     print(message, flush=True)
+
+
+@pytest.fixture
+def root_log_handlers_kept() -> Iterator[None]:
+    """For components set up as Storm would (pystorm's _setup_component adds a StormHandler to
+    the root logger): the root logger's handlers as they were, afterwards."""
+    root = logging.getLogger()
+    before = list(root.handlers)
+    yield
+    root.handlers[:] = before
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 from io import BytesIO
 from typing import Any
 
@@ -18,6 +16,9 @@ from spouts.synthetic import SyntheticHealthSpout
 from squall.errors import ConfigError
 from squall.kafka.spout import ReliableKafkaSpout
 from squall.storm.batched_spout import BatchedSpout
+
+# pystorm adds a StormHandler to the root logger of each component it sets up
+pytestmark = pytest.mark.usefixtures("root_log_handlers_kept")
 
 
 class CountingSpout(BatchedSpout):
@@ -43,15 +44,6 @@ class CountingSpout(BatchedSpout):
 
     def fail(self, tup_id: Any) -> None:
         self.failed.append(tup_id)
-
-
-@pytest.fixture(autouse=True)
-def _keep_root_handlers() -> Iterator[None]:
-    # pystorm's _setup_component adds a StormHandler to the root logger: take it off again
-    root = logging.getLogger()
-    before = list(root.handlers)
-    yield
-    root.handlers[:] = before
 
 
 def _spout(conf: dict[str, Any], cls: type[CountingSpout] = CountingSpout) -> Any:

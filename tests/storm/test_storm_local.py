@@ -117,16 +117,25 @@ def _flux_file(sparse_output: str) -> Path:
     return Path(found.group(1))
 
 
-@pytest.mark.parametrize(("serializer", "spout_batch"), [("json", 1), ("msgpack", None)])
+@pytest.mark.parametrize(
+    ("serializer", "spout_batch", "chaining"),
+    [("json", 1, False), ("json", None, None), ("msgpack", None, None)],
+)
 def test_sparse_run_health_topology_gives_the_embedded_runners_alerts(
-    storm_home: StormHome, tmp_path: Path, serializer: str, spout_batch: int | None
+    storm_home: StormHome,
+    tmp_path: Path,
+    serializer: str,
+    spout_batch: int | None,
+    chaining: bool | None,
 ) -> None:
     # HealthTopology (topologies/health.py, synthetic readings) in a copy of the project, under
     # its own name: sparse imports a topology file by its bare module name (`health`), which is
     # why the domain package is called health_core. msgpack: config.json's "serializer" alone
     # (issue 13's product option) wires pystorm and the JVM side (squall.storm.topology).
     # squall.spout.batch: 1 is stock multilang (one next_tuple per `next`); unset, the spout
-    # answers a `next` with up to 16 (squall.storm.batched_spout).
+    # answers a `next` with up to 16 (squall.storm.batched_spout). squall.chaining unset: bmi and
+    # threshold run fused (squall.storm.fusion; parse's parallelism 2 keeps it apart), and the
+    # sinks must still see bmi's invalid records as bmi's; false: stock, one process per bolt.
     project = tmp_path / "project"
     project.mkdir()
     for name in ("src", "topologies"):
@@ -155,6 +164,7 @@ def test_sparse_run_health_topology_gives_the_embedded_runners_alerts(
             "-o",
             f"health.sinks.jsonl.path={storm_out}",
             *(["-o", f"squall.spout.batch={spout_batch}"] if spout_batch else []),
+            *(["-o", f"squall.chaining={str(chaining).lower()}"] if chaining is not None else []),
         ],
         project,
         storm_env(storm_home),
@@ -163,9 +173,22 @@ def test_sparse_run_health_topology_gives_the_embedded_runners_alerts(
     # Which JVM serializer ran: the Flux file sparse wrote holds the topology's config.
     flux = yaml.safe_load(_flux_file(out.stdout).read_text())
     jvm_side = flux["config"].get("topology.multilang.serializer")
-    assert jvm_side == ("squall.storm.MsgpackSerializer" if serializer == "msgpack" else None)
-    assert all(f"-s {serializer} " in b["constructorArgs"][0][1] for b in flux["bolts"])
+    bolts = {b["id"]: b["constructorArgs"][0][1] for b in flux["bolts"]}
+    assert all(f"-s {serializer} " in script for script in bolts.values())
     assert flux["config"].get("squall.spout.batch") == spout_batch
+    assert "squall.unfused" not in flux  # the launcher settled it before Flux read the file
+    if chaining is False:
+        assert set(bolts) == {"parse", "bmi", "threshold", "trend", "console", "jsonl"}
+        assert bolts["threshold"].endswith("bolts.threshold.ThresholdBolt")
+    else:
+        assert set(bolts) == {"parse", "threshold", "trend", "console", "jsonl"}
+        assert bolts["threshold"].endswith("squall.storm.fused_bolt.FusedBolt")
+    # JSON keeps Storm's JsonSerializer unless bolts are fused: then squall's picks per reader
+    expected_jvm = {
+        "msgpack": "squall.storm.MsgpackSerializer",
+        "json": "squall.storm.MultilangSerializer",
+    }[serializer]
+    assert jvm_side == expected_jvm, flux["config"]
 
     assert health_records(storm_out) == embedded_health_records(project, tmp_path / "embedded")
 

@@ -41,8 +41,9 @@ from squall.services import HOST, java_command
 from squall.storm.batched_spout import storm_spout_batch
 from squall.storm.bind_shim import ADDRESS_ENV, bind_env
 from squall.storm.errors import StormRuntimeError
+from squall.storm.fusion import settle_flux
 from squall.storm.home import FLUX_MAIN, StormHome
-from squall.storm.multilang_check import check_flux_serializers
+from squall.storm.multilang_check import check_flux_serializers, check_fused_serializer
 
 # LocalCluster sleeps ``ttl * 1000`` ms in a long multiplication: sparse's "forever"
 # (Long.MAX_VALUE) overflows it. 2**31 s is ~68 years, i.e. "until Ctrl-C".
@@ -204,7 +205,9 @@ def _flux_local_args(args: Sequence[str]) -> tuple[list[str], int] | None:
 
 def _check_flux_file(args: Sequence[str]) -> None:
     """Refuse a Flux file (the last argument) whose multilang halves disagree or whose
-    ``squall.spout.batch`` the spouts would refuse, before a JVM starts."""
+    ``squall.spout.batch`` the spouts would refuse, before a JVM starts; settle its fused
+    bolts (``squall.storm.fusion.settle_flux``: unfused if its config says
+    ``squall.chaining: false``) in place."""
     flux_file = Path(args[-1]) if args and args[-1].endswith((".yaml", ".yml")) else None
     if flux_file is None or not flux_file.is_file():
         return  # Flux itself names a missing or unreadable file
@@ -213,7 +216,10 @@ def _check_flux_file(args: Sequence[str]) -> None:
     except yaml.YAMLError:
         return  # Flux's own parse error says more
     if isinstance(flux, dict):
+        if settle_flux(flux):
+            flux_file.write_text(yaml.safe_dump(flux, default_flow_style=False))
         check_flux_serializers(flux, str(flux_file))
+        check_fused_serializer(flux, str(flux_file))
         try:
             storm_spout_batch(flux.get("config") or {}, f"{flux_file}'s config")
         except ConfigError as exc:

@@ -65,3 +65,25 @@ def check_flux_serializers(flux: Mapping[str, Any], where: str) -> None:
             f"it from that one setting, or pass -o {JVM_SERIALIZER_KEY}={speaks[0] or 'null'} "
             f'(docs/storm.md, "MessagePack multilang")'
         )
+
+
+FUSED_BOLT_SCRIPT = "squall.storm.fused_bolt.FusedBolt"
+
+
+def check_fused_serializer(flux: Mapping[str, Any], where: str) -> None:
+    """StormRuntimeError if the Flux topology has fused Python bolts (``squall.storm.fusion``)
+    but a JVM serializer that would not give their receivers the members' names back."""
+    jvm = (flux.get("config") or {}).get(JVM_SERIALIZER_KEY)
+    fused = [
+        str(entry.get("id"))
+        for entry in flux.get("bolts") or []
+        if FUSED_BOLT_SCRIPT in str((entry.get("constructorArgs") or [[]])[0])
+    ]
+    if fused and jvm not in (AUTO_SERIALIZER, *JVM_SIDE["msgpack"]):
+        jvm_text = jvm or "Storm's default, JSON"
+        raise StormRuntimeError(
+            f"{where}: component(s) {fused} run fused Python bolts, but {JVM_SERIALIZER_KEY} is "
+            f"{jvm_text}, which would show their receivers the fused names "
+            f"(member~stream): leave {JVM_SERIALIZER_KEY} unset (squall picks its own) or run "
+            f'with -o squall.chaining=false (docs/storm.md, "Fused Python bolts")'
+        )

@@ -28,6 +28,8 @@ from typing import Any
 from streamparse import Topology as StreamparseTopology
 from streamparse.dsl.topology import TopologyType
 
+from squall.storm.fused_bolt import CHAINING_KEY
+from squall.storm.fusion import fused_flux_dict, fused_thrift_topology, fusion_plan
 from squall.storm.multilang_check import (
     AUTO_SERIALIZER,
     JVM_SERIALIZER_KEY,
@@ -63,21 +65,51 @@ class _SerializerAwareType(TopologyType):
                 "module in the topology file, `from squall.storm import topology`, and derive "
                 "from `topology.Topology` (sparse picks the first Topology class it sees)"
             )
-        own: dict[str, Any] = next(
-            k.__dict__["config"] for k in cls.__mro__ if "config" in k.__dict__
-        )
+        own = _own_config(cls)
         if JVM_SERIALIZER_KEY in own:
             return own
         python_side = python_serializer(cls)
         if python_side == "msgpack":
             return {**own, JVM_SERIALIZER_KEY: MSGPACK_JVM_SERIALIZER}
-        if python_side is None:
+        if python_side is None or _fuses(cls, own):
+            # JSON with fused bolts: MultilangSerializer gives their receivers the members'
+            # own names back (FusedJsonSerializer); everything else keeps Storm's JsonSerializer.
             # Not given yet: `sparse submit` reads the config before it gives the components
             # their `-s`, so the worker decides from each component's command (JSON without
             # one). The embedded runner ignores the key.
             return {**own, JVM_SERIALIZER_KEY: AUTO_SERIALIZER}
         return own
 
+    @property
+    def thrift_topology(cls) -> Any:
+        """What ``sparse submit`` sends: streamparse's, with consecutive Python bolts fused
+        (``squall.storm.fusion``) unless the topology's config says ``squall.chaining: false``."""
+        unfused = cls.__dict__["thrift_topology"]
+        if cls.__module__ == __name__ or not _fuses(cls, _own_config(cls)):
+            return unfused
+        return fused_thrift_topology(cls.specs, unfused)
+
+
+def _own_config(cls: Any) -> dict[str, Any]:
+    return next(k.__dict__["config"] for k in cls.__mro__ if "config" in k.__dict__)
+
+
+def _fuses(cls: Any, own: dict[str, Any]) -> bool:
+    """Whether Storm gets ``cls`` with fused bolts (its own config's ``squall.chaining``)."""
+    if own.get(CHAINING_KEY, True) in (False, "false"):
+        return False
+    return bool(fusion_plan(cls.specs).chains)
+
 
 class Topology(StreamparseTopology, metaclass=_SerializerAwareType):
-    """A streamparse Topology whose ``config`` wires the JVM side of MessagePack multilang."""
+    """A streamparse Topology whose ``config`` wires the JVM side of MessagePack multilang, and
+    whose Storm forms (Flux, thrift) fuse consecutive Python bolts (``squall.storm.fusion``)."""
+
+    @classmethod
+    def to_flux_dict(cls, name: str) -> dict[str, Any]:
+        """What ``sparse run`` gives Flux: streamparse's, fused where the topology allows (the
+        launcher picks the unfused form if the run's config says ``squall.chaining: false``)."""
+        flux: dict[str, Any] = super().to_flux_dict(name)
+        if not _fuses(cls, _own_config(cls)):
+            return flux
+        return fused_flux_dict(cls.specs, flux, cls._spec_to_flux_dict)

@@ -55,7 +55,7 @@ public class MsgpackSerializer implements ISerializer {
         setup.put("conf", conf);
         setup.put("context", context);
         // Through JSON: the Storm config and the context become plain maps, lists and scalars.
-        write(JSONValue.parse(JSONValue.toJSONString(setup)));
+        write(FusedNames.restoreSetup(JSONValue.parse(JSONValue.toJSONString(setup))));
         Object reply = read();
         if (!(reply instanceof Map)) {
             throw new IOException("multilang handshake: expected a map with \"pid\", got " + reply);
@@ -65,6 +65,7 @@ public class MsgpackSerializer implements ISerializer {
 
     @Override
     public void writeBoltMsg(BoltMsg msg) throws IOException {
+        FusedNames.restore(msg);
         Map<String, Object> map = new HashMap<>(10);
         map.put("id", msg.getId());
         map.put("comp", msg.getComp());
@@ -124,12 +125,12 @@ public class MsgpackSerializer implements ISerializer {
 
     // ------------------------------------------------------------------------------------
 
-    private void write(Object value) throws IOException {
+    protected void write(Object value) throws IOException {
         MsgpackCodec.write(out, value);
         out.flush();
     }
 
-    private Object read() throws IOException, NoOutputException {
+    protected Object read() throws IOException, NoOutputException {
         try {
             return MsgpackCodec.read(in);
         } catch (EOFException e) {

@@ -5,7 +5,8 @@
  * squall.storm.topology.Topology names it when it cannot see the components' serializer yet:
  * `sparse submit` reads a topology's config before it gives the components config.json's
  * `-s <serializer>`, so the format is decided here, on the worker, from the submitted topology
- * (a shell component's script). Under Flux (`sparse run`) the components are Java objects,
+ * (a shell component's script). A JSON component that reads a fused chain's streams gets
+ * FusedJsonSerializer, which gives it the members' own names (FusedNames). Under Flux (`sparse run`) the components are Java objects,
  * not shell components: the topology's config then names MsgpackSerializer itself, since
  * `sparse run` gives the `-s` first; this class falls back to JSON there.
  */
@@ -43,7 +44,13 @@ public class MultilangSerializer implements ISerializer {
     @Override
     public Number connect(Map<String, Object> conf, TopologyContext context)
         throws IOException, NoOutputException {
-        delegate = speaksMsgpack(context) ? new MsgpackSerializer() : new JsonSerializer();
+        if (speaksMsgpack(context)) {
+            delegate = new MsgpackSerializer();
+        } else if (FusedNames.readsFusedStreams(context)) {
+            delegate = new FusedJsonSerializer();  // gives the fused members' names back
+        } else {
+            delegate = new JsonSerializer();
+        }
         delegate.initialize(processIn, processOut);
         return delegate.connect(conf, context);
     }
