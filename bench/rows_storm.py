@@ -37,9 +37,9 @@ PRODUCERS = 4
 
 # The Storm rows by label: config.json's "serializer"; squall.spout.batch (None: the product's
 # default, 16); squall.chaining (False: every Python bolt its own process; None: the default, on,
-# which fuses bmi and threshold, squall.storm.fusion); parse's parallelism (None: config.yaml's
-# 2; 1 lets parse join the fused chain). One next_tuple per `next`, unfused, JSON is stock
-# multilang.
+# which fuses parse, bmi and threshold, squall.storm.fusion); parse's parallelism (None:
+# config.yaml's, 1 since 2026-12-04; at 2, parse stays out of the fused chain). One next_tuple
+# per `next`, unfused, JSON is stock multilang.
 @dataclass(frozen=True)
 class Variant:
     serializer: str
@@ -49,13 +49,14 @@ class Variant:
 
 
 STOCK = "json, 1 next_tuple per next, unfused (stock)"
-DEFAULT = "msgpack, spout batch 16, bmi+threshold fused (the defaults)"
+STOCK_PARSE_2 = "json, 1 next_tuple per next, unfused, parse 2 (stock, the topology before 12-04)"
+DEFAULT = "msgpack, spout batch 16, parse+bmi+threshold fused (the defaults)"
 VARIANTS: dict[str, Variant] = {
     STOCK: Variant("json", 1, False),
-    "msgpack, 1 next_tuple per next, unfused": Variant("msgpack", 1, False),
+    STOCK_PARSE_2: Variant("json", 1, False, parse_par=2),
     "msgpack, spout batch 16, unfused": Variant("msgpack", None, False),
     DEFAULT: Variant("msgpack"),
-    "msgpack, spout batch 16, parse 1: parse+bmi+threshold fused": Variant("msgpack", parse_par=1),
+    "msgpack, spout batch 16, parse 2: bmi+threshold fused": Variant("msgpack", parse_par=2),
 }
 
 

@@ -143,7 +143,7 @@ class WindowSettings:
 
 @dataclass(frozen=True, slots=True)
 class Parallelism:
-    parse: int = 2
+    parse: int = 1
     bmi: int = 1
     threshold: int = 1
     trend: int = 1

@@ -153,13 +153,16 @@ def test_trend_windows_match_an_independent_computation(monkeypatch: pytest.Monk
 
 def test_flux_dict_wires_every_component() -> None:
     fused = HealthTopology.to_flux_dict("health")
-    # bmi and threshold run as one Storm component (squall.storm.fusion; parse's parallelism
-    # differs); bmi's invalid stream leaves it as "bmi~invalid"
-    assert {b["id"] for b in fused["bolts"]} == {"parse", "threshold", "trend", "console", "jsonl"}
+    # parse, bmi and threshold run as one Storm component (squall.storm.fusion: one shuffle
+    # input each, one task each); their invalid streams leave it as "parse~invalid" and
+    # "bmi~invalid"
+    assert {b["id"] for b in fused["bolts"]} == {"threshold", "trend", "console", "jsonl"}
     fused_streams = {(s["from"], s["to"], s["grouping"]["streamId"]) for s in fused["streams"]}
-    assert {("parse", "threshold", "default"), ("threshold", "console", "bmi~invalid")} <= (
-        fused_streams
-    )
+    assert {
+        ("synthetic", "threshold", "default"),
+        ("threshold", "console", "parse~invalid"),
+        ("threshold", "console", "bmi~invalid"),
+    } <= fused_streams
     # what `sparse run -o squall.chaining=false` gives Flux (the launcher settles the file)
     flux = {**fused, "config": {"squall.chaining": False}}
     assert settle_flux(flux)
@@ -192,12 +195,12 @@ def test_thrift_topology_serialises_and_reads_back() -> None:
     topology = StormTopology()
     topology.read(TBinaryProtocol(TMemoryBuffer(buffer.getvalue())))
     assert set(topology.spouts) == {"synthetic"}
-    assert {"parse", "threshold", "console"} <= set(topology.bolts)
-    assert "bmi" not in topology.bolts  # fused into threshold's component (squall.storm.fusion)
+    assert {"threshold", "console"} <= set(topology.bolts)
+    # fused into threshold's component (squall.storm.fusion)
+    assert not {"parse", "bmi"} & set(topology.bolts)
     fused_streams = topology.bolts["threshold"].common.streams
     assert fused_streams["bmi~invalid"].output_fields == ["raw", "reason", "ts"]
-    parse_streams = topology.bolts["parse"].common.streams
-    assert parse_streams["invalid"].output_fields == ["raw", "reason", "ts"]
+    assert fused_streams["parse~invalid"].output_fields == ["raw", "reason", "ts"]
     assert topology.bolts["threshold"].common.streams["default"].output_fields == [
         "rule",
         "reading_id",

@@ -82,13 +82,25 @@ class Unchained(topology.Topology):
     add = Add.spec(inputs=[split], par=1)
 
 
-def test_the_health_topology_fuses_bmi_into_threshold_and_says_why_not_the_rest() -> None:
+class Uneven(topology.Topology):
+    config: dict[str, Any] = {}
+    numbers = Numbers.spec(par=1)
+    split = Split.spec(inputs=[numbers], par=2)
+    add = Add.spec(inputs=[split], par=1)
+
+
+def test_the_health_topology_fuses_parse_bmi_and_threshold_and_says_why_not_the_rest() -> None:
     plan = fusion_plan(HealthTopology.specs)
-    assert [[m.name for m in c.members] for c in plan.chains] == [["bmi", "threshold"]]
-    assert "parallelism 1 differs from 'parse''s 2" in plan.reasons["bmi"]
-    assert "not a Python bolt" in plan.reasons["parse"]  # its source is the spout
+    assert [[m.name for m in c.members] for c in plan.chains] == [["parse", "bmi", "threshold"]]
     assert "windows" in plan.reasons["trend"]
     assert "reads 5 streams" in plan.reasons["console"]
+
+
+def test_bolts_of_different_parallelism_stay_apart() -> None:
+    plan = fusion_plan(Uneven.specs)
+    assert plan.chains == []
+    assert "parallelism 1 differs from 'split''s 2" in plan.reasons["add"]
+    assert "not a Python bolt" in plan.reasons["split"]  # its source is the spout
 
 
 def test_a_chain_stops_at_a_grouping_a_window_or_a_second_input() -> None:
