@@ -108,9 +108,14 @@ class TrendBolt(WindowedBolt):
 
     def add_to_windows(self, tup: Tuple, ts: int) -> None:
         values = tup.values
-        admission = self.sampler.admit(
-            str(values[_RULE]), _source(values), ts, sampled=self._update_mode()
-        )
+        source = _source(values)
+        sampled = self._update_mode()
+        if source is None and not sampled:
+            # counted exactly, no replay to recognise: the sampler would record nothing
+            # (TrendSampler.admit gives weight 1, record keeps no state for it)
+            self.windows.add(tup, ts)
+            return
+        admission = self.sampler.admit(str(values[_RULE]), source, ts, sampled=sampled)
         if admission.store:
             self.windows.add(tup, ts)  # may refuse it (buffer full): then nothing is recorded
         self.sampler.record(admission, tup)
@@ -134,14 +139,19 @@ class TrendBolt(WindowedBolt):
         # A replayed reading's alerts are counted once (at-least-once delivery upstream); a
         # sampled alert counts for the alerts of its pane that were not stored.
         sampler = self.sampler
-        counts = weighted_count_by_rule(
-            (
-                rule := str(t.values[_RULE]),
-                _source(t.values),
-                sampler.weight(rule, t.values[_TS], t),
+        if sampler.weighs_any():
+            counts = weighted_count_by_rule(
+                (
+                    rule := str(t.values[_RULE]),
+                    _source(t.values),
+                    sampler.weight(rule, t.values[_TS], t),
+                )
+                for t in window.current
             )
-            for t in window.current
-        )
+        else:  # every stored alert weighs 1 (nothing sampled in a live pane)
+            counts = weighted_count_by_rule(
+                (str(t.values[_RULE]), _source(t.values), 1) for t in window.current
+            )
         accuracy = sampler.accuracy(window.start, window.end)
         self._report(counts, window.start, window.end, accuracy)
 

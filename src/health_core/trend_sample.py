@@ -128,6 +128,10 @@ class TrendSampler:
         if a.store and a.weight != 1:
             state.weights[id(item)] = (item, a.weight)
 
+    def weighs_any(self) -> bool:
+        """False when every stored alert of the live panes weighs 1 (``weight`` would say 1)."""
+        return any(state.weights for rules in self._panes.values() for state in rules.values())
+
     def weight(self, rule: str, ts: int, item: object) -> int:
         """The weight of a stored alert in window estimates (1 unless admitted otherwise)."""
         state = self._panes.get(self.pane_of(ts), {}).get(rule)
