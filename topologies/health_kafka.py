@@ -41,7 +41,11 @@ SINK_CONF = {"topology.tick.tuple.freq.secs": 1}
 
 
 class HealthKafkaTopology(topology.Topology):
-    config = CONFIG.to_storm_conf()
+    # The embedded runner queues this topology's tuples instead of chaining them: drained
+    # from a backlog it ran 1.27x and 1.42x as fast queued (kafka-python; confluent-kafka
+    # 1.25x and 1.49x), each call of the path 20-50% slower inside a chain (bench/README.md,
+    # "Chaining on the Kafka topology"). Storm still fuses parse, bmi and threshold.
+    config = {**CONFIG.to_storm_conf(), "squall.runner.chaining": False}
 
     kafka = KafkaHealthSpout.spec(par=1)
     parse = KafkaParseBolt.spec(inputs=[kafka], par=PAR.parse)

@@ -173,6 +173,11 @@ def test_which_bolts_chain_and_why_not():
     assert _reasons({}) == {"first": None, "second": None, "holder": None}
     off = _reasons({"squall.chaining": False})
     assert set(off.values()) == {"squall.chaining is false"}
+    # the runner's own switch: queued here, while Storm's fusion still reads squall.chaining
+    runner_off = _reasons({"squall.runner.chaining": False})
+    assert set(runner_off.values()) == {"squall.runner.chaining is false"}
+    both_off = _reasons({"squall.chaining": False, "squall.runner.chaining": False})
+    assert set(both_off.values()) == {"squall.chaining is false"}
     # under a deadline scheduler a reading is a job: what reads a spout stays queued, and the
     # chain below it is one scheduling unit
     assert _reasons({"squall.scheduler": "edf"}) == {

@@ -96,6 +96,18 @@ def test_the_health_topology_fuses_parse_bmi_and_threshold_and_says_why_not_the_
     assert "reads 5 streams" in plan.reasons["console"]
 
 
+class RunnerQueued(topology.Topology):
+    config: dict[str, Any] = {"squall.runner.chaining": False}
+    numbers = Numbers.spec(par=1)
+    split = Split.spec(inputs=[numbers], par=1)
+    add = Add.spec(inputs=[split], par=1)
+
+
+def test_the_runner_s_own_switch_leaves_storm_fused() -> None:
+    assert set(RunnerQueued.thrift_topology.bolts) == {"add"}
+    assert set(Unchained.thrift_topology.bolts) == {"split", "add"}
+
+
 def test_bolts_of_different_parallelism_stay_apart() -> None:
     plan = fusion_plan(Uneven.specs)
     assert plan.chains == []

@@ -15,7 +15,9 @@ edges because a chain runs in one thread; squall's worker is one thread already.
 
 A task is chained when all of these hold (``chainable`` says which one failed):
 
-- chaining is on (``squall.chaining``, default true; per topology in its ``config``, or ``-o``);
+- chaining is on (``squall.chaining``, default true; per topology in its ``config``, or ``-o``),
+  and so is ``squall.runner.chaining`` (default true: false turns the runner's chaining off
+  and leaves ``squall.chaining`` on for Storm's fused Python bolts, ``squall.storm.fusion``);
 - under a scheduler (``squall.scheduler``: ``edf``, ``llf``, ``dm``, ``rm``), it reads no spout: a
   spout's tuple (a reading) is a job, and the scheduler picks which reading runs next across
   the worker; the chain below it is one scheduling unit (issue 11), run to its end once picked
@@ -60,7 +62,7 @@ def chainable(
     """Why component ``name``'s tasks in a worker holding ``local`` tasks are not chained
     (None: they are)."""
     if not settings.chaining:
-        return "squall.chaining is false"
+        return f"{settings.chaining_off_by or 'squall.chaining'} is false"
     comp = model.components[name]
     if comp.is_spout:
         return "a spout is never delivered to"

@@ -108,6 +108,13 @@ RUN_SCHEMA = register(
                 "instead of queueing it (README, Operator chaining)",
             ),
             Setting(
+                "squall.runner.chaining",
+                boolean,
+                True,
+                "false: the embedded runner queues every tuple while squall.chaining stays on "
+                "for Storm's fused Python bolts (README, Operator chaining)",
+            ),
+            Setting(
                 "squall.spout.batch",
                 integer(1),
                 16,
@@ -161,6 +168,8 @@ class RunSettings:
     overload_hold_s: float = 2.0
     overload_force: bool = False
     chaining: bool = True
+    # the key that turned chaining off, for the run's summary (None while it is on)
+    chaining_off_by: str | None = None
 
     @classmethod
     def from_conf(cls, conf: Mapping[str, Any]) -> RunSettings:
@@ -180,7 +189,14 @@ class RunSettings:
             overload_hold_s=v["squall.overload.hold.secs"],
             overload_force=v["squall.overload.force"],
             batch=v["squall.batch"],
-            chaining=v["squall.chaining"],
+            chaining=v["squall.chaining"] and v["squall.runner.chaining"],
+            chaining_off_by=(
+                "squall.chaining"
+                if not v["squall.chaining"]
+                else None
+                if v["squall.runner.chaining"]
+                else "squall.runner.chaining"
+            ),
             spout_batch=v["squall.spout.batch"],
             drain_s=v["squall.drain.secs"],
             drain_idle_s=v["squall.drain.idle.secs"],
