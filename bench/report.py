@@ -270,7 +270,7 @@ TARGETS: list[tuple[str, str, str, str, float]] = [
     # Issue 13, item 5: the product's defaults under Storm: msgpack (one setting,
     # docs/storm.md), squall.spout.batch 16 (squall.storm.batched_spout) and fused Python bolts
     # (squall.storm.fusion), against stock multilang on the same topology (one parse task) and
-    # on the topology as it was before 2026-12-04 (two parse tasks), whichever is the harder
+    # on the topology as it was before 2026-12-04 (two parse tasks): one row each
     (
         "13",
         "Storm path >= 5x stock JSON multilang (msgpack + spout batch + fused bolts)",

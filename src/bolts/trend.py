@@ -139,19 +139,16 @@ class TrendBolt(WindowedBolt):
         # A replayed reading's alerts are counted once (at-least-once delivery upstream); a
         # sampled alert counts for the alerts of its pane that were not stored.
         sampler = self.sampler
-        if sampler.weighs_any():
-            counts = weighted_count_by_rule(
-                (
-                    rule := str(t.values[_RULE]),
-                    _source(t.values),
-                    sampler.weight(rule, t.values[_TS], t),
-                )
-                for t in window.current
+        # no lookup per alert while every stored alert weighs 1 (nothing sampled in a live pane)
+        weight = sampler.weight if sampler.weighs_any() else None
+        counts = weighted_count_by_rule(
+            (
+                rule := str(t.values[_RULE]),
+                _source(t.values),
+                1 if weight is None else weight(rule, t.values[_TS], t),
             )
-        else:  # every stored alert weighs 1 (nothing sampled in a live pane)
-            counts = weighted_count_by_rule(
-                (str(t.values[_RULE]), _source(t.values), 1) for t in window.current
-            )
+            for t in window.current
+        )
         accuracy = sampler.accuracy(window.start, window.end)
         self._report(counts, window.start, window.end, accuracy)
 

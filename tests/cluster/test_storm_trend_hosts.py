@@ -60,6 +60,7 @@ from tests.cluster.storm_kit import (
     topology_id,
     worker_pids,
 )
+from tests.kafka.kit import one_parse_task
 from tests.polling import eventually
 
 pytestmark = [pytest.mark.storm, pytest.mark.kafka, pytest.mark.cluster, pytest.mark.slow]
@@ -263,11 +264,7 @@ def test_trend_counts_after_losing_the_worker_host_equal_an_uninterrupted_run(
     # squall run refuses one), so both runs read this copy: B as the project's, A through
     # $SQUALL_HEALTH_CONFIG.
     config = project / "config.yaml"
-    text, found = re.subn(
-        r"\nparallelism:\n  parse: \d+\n", "\nparallelism:\n  parse: 1\n", config.read_text()
-    )
-    assert found == 1, "config.yaml's parallelism.parse moved"
-    config.write_text(text)
+    config.write_text(one_parse_task(config))
     stop_file = tmp_path / "stop-producing"
     started = time.monotonic()
     marks: dict[str, float] = {}

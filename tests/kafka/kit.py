@@ -11,6 +11,7 @@ the test.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import uuid
@@ -259,3 +260,12 @@ def remove_orphans(prefix: str) -> None:
         owner = home.name.removeprefix(prefix)
         if owner.isdigit() and not Path(f"/proc/{owner}").exists():
             Broker(home.name).remove()
+
+
+def one_parse_task(config: Path) -> str:
+    """``config``'s text with one parse task, whatever the project's default."""
+    text, found = re.subn(
+        r"\nparallelism:\n  parse: \d+\n", "\nparallelism:\n  parse: 1\n", config.read_text()
+    )
+    assert found == 1, "config.yaml's parallelism.parse moved"
+    return text

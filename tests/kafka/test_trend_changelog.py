@@ -41,7 +41,7 @@ from squall.kafka.admin import ensure_topics
 from squall.kafka.catch_up_read import MergedRead
 from squall.kafka.changelog import ensure_changelog, plan_catch_up, read_latest
 from squall.kafka.errors import KafkaConfigError
-from tests.kafka.kit import read_topic
+from tests.kafka.kit import one_parse_task, read_topic
 from tests.polling import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -74,15 +74,6 @@ def _produce_paced(bootstrap: str, topic: str) -> None:
             time.sleep(ahead)
     producer.flush(timeout=60)
     producer.close()
-
-
-def one_parse_task(config: Path) -> str:
-    """``config``'s text with one parse task, whatever the project's default."""
-    text, found = re.subn(
-        r"\nparallelism:\n  parse: \d+\n", "\nparallelism:\n  parse: 1\n", config.read_text()
-    )
-    assert found == 1, "config.yaml's parallelism.parse moved"
-    return text
 
 
 class Run:

@@ -61,8 +61,8 @@ def chainable(
 ) -> str | None:
     """Why component ``name``'s tasks in a worker holding ``local`` tasks are not chained
     (None: they are)."""
-    if not settings.chaining:
-        return f"{settings.chaining_off_by or 'squall.chaining'} is false"
+    if settings.chaining_off_by is not None:
+        return f"{settings.chaining_off_by} is false"
     comp = model.components[name]
     if comp.is_spout:
         return "a spout is never delivered to"

@@ -167,9 +167,12 @@ class RunSettings:
     overload_exit_utilization: float = 0.7
     overload_hold_s: float = 2.0
     overload_force: bool = False
-    chaining: bool = True
-    # the key that turned chaining off, for the run's summary (None while it is on)
+    # the key that turned chaining off, for the run's summary (None: chaining is on)
     chaining_off_by: str | None = None
+
+    @property
+    def chaining(self) -> bool:
+        return self.chaining_off_by is None
 
     @classmethod
     def from_conf(cls, conf: Mapping[str, Any]) -> RunSettings:
@@ -189,13 +192,8 @@ class RunSettings:
             overload_hold_s=v["squall.overload.hold.secs"],
             overload_force=v["squall.overload.force"],
             batch=v["squall.batch"],
-            chaining=v["squall.chaining"] and v["squall.runner.chaining"],
-            chaining_off_by=(
-                "squall.chaining"
-                if not v["squall.chaining"]
-                else None
-                if v["squall.runner.chaining"]
-                else "squall.runner.chaining"
+            chaining_off_by=next(
+                (k for k in ("squall.chaining", "squall.runner.chaining") if not v[k]), None
             ),
             spout_batch=v["squall.spout.batch"],
             drain_s=v["squall.drain.secs"],
