@@ -287,7 +287,8 @@ def test_a_broker_host_dies_while_the_producer_writes_and_none_is_lost(
     count = 1000  # 10 s at 100/s; the host dies ~2 s in
     argv = [*SQUALL, "produce", "--bootstrap", secured.bootstrap, "--topic", topic]
     argv += ["--count", str(count), "--producers", "1", "--rate", "100", "--unique-ids"]
-    argv += ["--id-base", "7", "--quiet", *secured.as_user("producer")]
+    # Not --quiet: the live progress line (stderr) says where a slow run was if it times out.
+    argv += ["--id-base", "7", *secured.as_user("producer")]
     producer = secured.hosts.popen(
         CLIENT, argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -296,10 +297,18 @@ def test_a_broker_host_dies_while_the_producer_writes_and_none_is_lost(
         assert producer.poll() is None, "the producer ended before the fault"
         victim = "k2"  # not the first of the bootstrap list, which the CLI checks access with
         assert secured.quorum.kill(victim) >= 1
-        # The producer's own bounds, not a guess: a send may wait max.block.ms (60 s) for
-        # metadata and a batch delivery.timeout.ms (120 s, squall produce) while the partitions
-        # of the dead host move; 120 s here once cut a run that was still within them (CI).
-        out, err = producer.communicate(timeout=240)
+        # The producer's own bounds: a send may wait max.block.ms (60 s) for metadata and a
+        # batch delivery.timeout.ms (120 s, squall produce) while the partitions of the dead
+        # host move. 240 s here cut two CI runs at a load average of 14 (the quorum's three
+        # JVMs and the suite on 2 cores), so the wait is twice that, and a run cut anyway
+        # fails with what the producer had printed.
+        try:
+            out, err = producer.communicate(timeout=480)
+        except subprocess.TimeoutExpired:
+            producer.kill()
+            out, err = producer.communicate()
+            progress = err.rsplit("\r", 1)[-1]
+            pytest.fail(f"squall produce still running after 480 s; last progress: {progress}")
     finally:
         if producer.poll() is None:
             producer.kill()

@@ -396,7 +396,7 @@ def test_kill_9_of_the_topology_process_and_restart_loses_nothing(
 
 
 def test_a_rebalance_mid_stream_loses_nothing(
-    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture, client: str
+    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture, client: str, tmp_path: Path
 ) -> None:
     """A second group member (`squall run` in another process) works a while, then leaves.
 
@@ -412,11 +412,12 @@ def test_a_rebalance_mid_stream_loses_nothing(
     produce_readings(topics, 5_000)
     root = Path(__file__).resolve().parents[2]
     command = [sys.executable, "-m", "squall.cli", "run", "topologies/health_kafka.py", "--quiet"]
+    other_log = tmp_path / "other.log"  # its log, shown if it does not leave in time
     other = subprocess.Popen(
         [*command, *topics.cli_options(**{CLIENT: client})],
         cwd=root,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=other_log.open("w"),
     )
     stopped: list[int] = []
     paced: subprocess.Popen[bytes] | None = None
@@ -445,7 +446,16 @@ def test_a_rebalance_mid_stream_loses_nothing(
         )
         assert paced.wait() == 0
         assert stopped, "this run never had tuples in flight while the other was a member"
-        assert other.wait(120) == 0
+        # Ctrl-C: it drains, commits and leaves the group. 120 s once ran out in CI at a load
+        # average of 14 (not reproduced alone, nor under 5 CPU burners on the 2 cores).
+        try:
+            code = other.wait(300)
+        except subprocess.TimeoutExpired:
+            pytest.fail(
+                "the other member did not leave within 300 s of Ctrl-C; its log ends:\n"
+                + "\n".join(other_log.read_text().splitlines()[-30:])
+            )
+        assert code == 0, other_log.read_text()[-3000:]
     finally:
         for proc in (other, paced):
             if proc is not None and proc.poll() is None:
