@@ -269,19 +269,20 @@ TARGETS: list[tuple[str, str, str, str, float]] = [
     ),
     # Issue 13, item 5: the product's defaults under Storm: msgpack (one setting,
     # docs/storm.md), squall.spout.batch 16 (squall.storm.batched_spout) and fused Python bolts
-    # (squall.storm.fusion), against stock multilang on the same topology (one parse task) and
+    # (squall.storm.fusion: every bolt of the health topology in one process since 12-04
+    # evening), against stock multilang on the same topology (one parse task) and
     # on the topology as it was before 2026-12-04 (two parse tasks): one row each
     (
         "13",
         "Storm path >= 5x stock JSON multilang (msgpack + spout batch + fused bolts)",
-        "Storm local mode, msgpack, spout batch 16, parse+bmi+threshold fused (the defaults)",
+        "Storm local mode, msgpack, spout batch 16, every bolt fused (the defaults)",
         "Storm local mode, json, 1 next_tuple per next, unfused (stock)",
         5.0,
     ),
     (
         "13",
         "Storm path >= 5x stock JSON multilang with two parse tasks (the topology before 12-04)",
-        "Storm local mode, msgpack, spout batch 16, parse+bmi+threshold fused (the defaults)",
+        "Storm local mode, msgpack, spout batch 16, every bolt fused (the defaults)",
         "Storm local mode, json, 1 next_tuple per next, unfused, parse 2 (stock, the topology "
         "before 12-04)",
         5.0,

@@ -37,30 +37,47 @@ PRODUCERS = 4
 
 # The Storm rows by label: config.json's "serializer"; squall.spout.batch (None: the product's
 # default, 16); squall.chaining (False: every Python bolt its own process; None: the default, on,
-# which fuses parse, bmi and threshold, squall.storm.fusion); parse's parallelism (None:
-# config.yaml's, 1 since 2026-12-04; at 2, parse stays out of the fused chain). One next_tuple
-# per `next`, unfused, JSON is stock multilang.
+# which fuses every bolt of the health topology into one process, squall.storm.fusion); parse's
+# parallelism (None: config.yaml's, 1 since 2026-12-04; at 2, parse stays out of the group);
+# bolts kept apart with ``squall.fuse: false`` (the defaults of 12-04 morning fused only
+# parse, bmi and threshold). One next_tuple per `next`, unfused, JSON is stock multilang.
 @dataclass(frozen=True)
 class Variant:
     serializer: str
     spout_batch: int | None = None
     chaining: bool | None = None
     parse_par: int | None = None
+    apart: tuple[str, ...] = ()
 
 
 STOCK = "json, 1 next_tuple per next, unfused (stock)"
 STOCK_PARSE_2 = "json, 1 next_tuple per next, unfused, parse 2 (stock, the topology before 12-04)"
-DEFAULT = "msgpack, spout batch 16, parse+bmi+threshold fused (the defaults)"
+DEFAULT = "msgpack, spout batch 16, every bolt fused (the defaults)"
+CHAIN_ONLY = "msgpack, spout batch 16, parse+bmi+threshold fused (the defaults of 12-04 morning)"
 VARIANTS: dict[str, Variant] = {
     STOCK: Variant("json", 1, False),
     STOCK_PARSE_2: Variant("json", 1, False, parse_par=2),
     "msgpack, spout batch 16, unfused": Variant("msgpack", None, False),
+    CHAIN_ONLY: Variant("msgpack", apart=("trend", "console", "jsonl")),
     DEFAULT: Variant("msgpack"),
-    "msgpack, spout batch 16, parse 2: bmi+threshold fused": Variant("msgpack", parse_par=2),
+    "msgpack, spout batch 16, parse 2: bmi to jsonl fused": Variant("msgpack", parse_par=2),
 }
 
+# Appended to the bench's copy of topologies/health.py for Variant.apart: the bolts' own config
+# gets squall.fuse: false (their other keys, trend's tick frequency, kept).
+_APART = """
+import json as _json
+for _spec in HealthTopology.specs:
+    if _spec.name in {names!r}:
+        _config = _spec.config or {{}}
+        _config = _json.loads(_config) if isinstance(_config, str) else dict(_config)
+        _spec.config = {{**_config, "squall.fuse": False}}
+"""
 
-def _copy_project(target: Path, serializer: str, parse_par: int | None = None) -> Path:
+
+def _copy_project(
+    target: Path, serializer: str, parse_par: int | None = None, apart: tuple[str, ...] = ()
+) -> Path:
     target.mkdir(parents=True)
     for name in ("config.json", "project.clj", "config.yaml"):
         shutil.copy(ROOT / name, target / name)
@@ -77,6 +94,8 @@ def _copy_project(target: Path, serializer: str, parse_par: int | None = None) -
         shutil.copytree(ROOT / name, target / name, ignore=ignore)
     (target / "topologies").mkdir()
     topology = (ROOT / "topologies" / "health.py").read_text()
+    if apart:
+        topology += _APART.format(names=set(apart))
     (target / "topologies" / "healthbench.py").write_text(topology)
     config = json.loads((target / "config.json").read_text())
     config["serializer"] = serializer
@@ -247,7 +266,7 @@ def storm_rows(
             for index, variant in enumerate(variants):
                 spec = VARIANTS[variant]
                 tag = f"storm-{index}-{attempt}"
-                project = _copy_project(work / tag, spec.serializer, spec.parse_par)
+                project = _copy_project(work / tag, spec.serializer, spec.parse_par, spec.apart)
                 jsonl = work / f"{tag}.jsonl"
                 overrides = _overrides(per_producer, jsonl)
                 if spec.spout_batch is not None:

@@ -157,7 +157,7 @@ def storm_specs(quick: bool) -> list[Spec]:
                 "variants": list(VARIANTS),
             },
             baseline=None,
-            timeout_s=900,
+            timeout_s=1500,
         )
     ]
 

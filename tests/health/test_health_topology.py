@@ -11,6 +11,7 @@ from thriftpy2.protocol import TBinaryProtocol
 from thriftpy2.transport import TMemoryBuffer
 
 from bolts.parse import ParseBolt
+from bolts.trend import TrendBolt
 from health_core.config import HealthConfig
 from health_core.synthetic import generate
 from spouts.synthetic import SyntheticHealthSpout
@@ -153,16 +154,13 @@ def test_trend_windows_match_an_independent_computation(monkeypatch: pytest.Monk
 
 def test_flux_dict_wires_every_component() -> None:
     fused = HealthTopology.to_flux_dict("health")
-    # parse, bmi and threshold run as one Storm component (squall.storm.fusion: one shuffle
-    # input each, one task each); their invalid streams leave it as "parse~invalid" and
-    # "bmi~invalid"
-    assert {b["id"] for b in fused["bolts"]} == {"threshold", "trend", "console", "jsonl"}
+    # every bolt has one task, so all six run as one Storm component (squall.storm.fusion), named
+    # after the last of them; nothing outside it reads their streams
+    assert {b["id"] for b in fused["bolts"]} == {"jsonl"}
     fused_streams = {(s["from"], s["to"], s["grouping"]["streamId"]) for s in fused["streams"]}
-    assert {
-        ("synthetic", "threshold", "default"),
-        ("threshold", "console", "parse~invalid"),
-        ("threshold", "console", "bmi~invalid"),
-    } <= fused_streams
+    assert fused_streams == {("synthetic", "jsonl", "default")}
+    (jsonl,) = fused["bolts"]
+    assert jsonl["constructorArgs"][0][-1].endswith("squall.storm.fused_bolt.FusedBolt")
     # what `sparse run -o squall.chaining=false` gives Flux (the launcher settles the file)
     flux = {**fused, "config": {"squall.chaining": False}}
     assert settle_flux(flux)
@@ -195,18 +193,26 @@ def test_thrift_topology_serialises_and_reads_back() -> None:
     topology = StormTopology()
     topology.read(TBinaryProtocol(TMemoryBuffer(buffer.getvalue())))
     assert set(topology.spouts) == {"synthetic"}
-    assert {"threshold", "console"} <= set(topology.bolts)
-    # fused into threshold's component (squall.storm.fusion)
-    assert not {"parse", "bmi"} & set(topology.bolts)
-    fused_streams = topology.bolts["threshold"].common.streams
-    assert fused_streams["bmi~invalid"].output_fields == ["raw", "reason", "ts"]
-    assert fused_streams["parse~invalid"].output_fields == ["raw", "reason", "ts"]
-    assert topology.bolts["threshold"].common.streams["default"].output_fields == [
-        "rule",
-        "reading_id",
-        "ts",
-        "reading",
+    # the six bolts run fused in one component (squall.storm.fusion), which reads the spout and
+    # ticks as often as trend asks; trend's window and the sinks are inside it
+    assert set(topology.bolts) == {"jsonl"}
+    fused = topology.bolts["jsonl"].common
+    assert {(s.componentId, s.streamId) for s in fused.inputs} == {("synthetic", "default")}
+    conf = json.loads(fused.json_conf)
+    assert (
+        conf["topology.tick.tuple.freq.secs"] == TrendBolt.config["topology.tick.tuple.freq.secs"]
+    )
+    members = json.loads(conf["squall.fused.members"])
+    assert [m["name"] for m in members] == [
+        "parse",
+        "bmi",
+        "threshold",
+        "trend",
+        "console",
+        "jsonl",
     ]
+    threshold = next(m for m in members if m["name"] == "threshold")
+    assert threshold["outputs"]["default"] == ["rule", "reading_id", "ts", "reading"]
 
 
 def test_storm_config_carries_the_settings_components_need() -> None:

@@ -300,9 +300,11 @@ def test_only_the_ward_topology_declares_deadlines() -> None:
     for topology in (HealthTopology, HealthKafkaTopology):
         assert not [k for k in topology.config if k.startswith("squall.realtime")]
         assert "squall.scheduler" not in topology.config
-    # the Kafka topology's one squall key: queued in the embedded runner (README, chaining)
+    # the Kafka topology's squall keys: queued in the embedded runner (README, chaining), and
+    # only chains fused under Storm (docs/storm.md)
     assert {k for k in HealthKafkaTopology.config if k.startswith("squall.")} == {
-        "squall.runner.chaining"
+        "squall.runner.chaining",
+        "squall.storm.fusion",
     }
     assert HealthConfig.from_storm_conf(HealthWardTopology.config) == HealthConfig.load(
         Path(__file__).resolve().parents[2] / "config.yaml"

@@ -1,6 +1,6 @@
-"""Fusing consecutive Python bolts for Storm (squall.storm.fusion) and the process that runs a
-fused chain (squall.storm.fused_bolt.FusedBolt, through pystorm's real multilang framing), no
-JVM. test_fused_storm and test_storm_local run fused topologies under a real Storm."""
+"""Fusing Python bolts for Storm (squall.storm.fusion) and the process that runs a fused group
+(squall.storm.fused_bolt.FusedBolt, through pystorm's real multilang framing), no JVM.
+test_fused_storm and test_storm_local run fused topologies under a real Storm."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from squall.storm.fusion import fused_spec, fusion_plan, settle_flux
 from squall.storm.multilang_check import check_fused_serializer
 from squall.windowed_bolt import WindowedBolt
 from topologies.health import HealthTopology
+from topologies.health_kafka import HealthKafkaTopology
 
 # pystorm adds a StormHandler to the root logger of each component it sets up
 pytestmark = pytest.mark.usefixtures("root_log_handlers_kept")
@@ -60,19 +61,63 @@ class Add(Bolt):
 class Record(Bolt):
     outputs: list[Any] = []
 
+    def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
+        self.seen: list[Any] = []
+
+    def process(self, tup: Any) -> None:
+        self.seen.append((tup.component, tup.stream, list(tup.values)))
+
+
+class Holder(Bolt):
+    """Holds what it reads until a tick, then acks it all (as a window, or a Kafka sink waiting
+    for the broker, lets its tuples go later)."""
+
+    outputs: list[Any] = []
+    auto_ack = False
+
+    def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
+        self.held: list[Any] = []
+        self.seen_context = context
+
+    def process(self, tup: Any) -> None:
+        self.held.append(tup)
+
+    def process_tick(self, tup: Any) -> None:
+        for held in self.held:
+            self.ack(held)
+        self.held = []
+
 
 class Windowed(WindowedBolt):
     outputs = ["count"]
 
 
 class Chain(topology.Topology):
+    """Several tasks: a group is a line of shuffled bolts that read one stream each."""
+
     config: dict[str, Any] = {}
     numbers = Numbers.spec(par=1)
     split = Split.spec(inputs=[numbers], par=2)
     add = Add.spec(inputs=[split], par=2)
     by_key = Record.spec(inputs={add: Grouping.fields("n")}, par=2)  # not one to one
-    record = Record.spec(inputs={split["odd"]: Grouping.SHUFFLE, add: Grouping.SHUFFLE}, par=1)
-    window = Windowed.spec(inputs=[add], par=2)
+    record = Record.spec(inputs={split["odd"]: Grouping.SHUFFLE, add: Grouping.SHUFFLE}, par=2)
+    window = Windowed.spec(inputs=[add], par=1)
+
+
+class Fan(topology.Topology):
+    """One task each: any grouping but direct joins, fan-out and several inputs included."""
+
+    config: dict[str, Any] = {}
+    numbers = Numbers.spec(par=1)
+    split = Split.spec(inputs=[numbers], par=1)
+    add = Add.spec(inputs=[split], par=1)
+    record = Record.spec(inputs={split["odd"]: Grouping.SHUFFLE, add: Grouping.fields("n")}, par=1)
+    holder = Holder.spec(
+        inputs={numbers: Grouping.SHUFFLE, add: Grouping.fields("n")},
+        par=1,
+        config={"topology.tick.tuple.freq.secs": 2},
+    )
+    outside = Record.spec(inputs=[add], par=2)  # parallelism differs: stays a component
 
 
 class Unchained(topology.Topology):
@@ -89,11 +134,37 @@ class Uneven(topology.Topology):
     add = Add.spec(inputs=[split], par=1)
 
 
-def test_the_health_topology_fuses_parse_bmi_and_threshold_and_says_why_not_the_rest() -> None:
-    plan = fusion_plan(HealthTopology.specs)
-    assert [[m.name for m in c.members] for c in plan.chains] == [["parse", "bmi", "threshold"]]
-    assert "windows" in plan.reasons["trend"]
-    assert "reads 5 streams" in plan.reasons["console"]
+def _groups(specs: list[Any]) -> list[list[str]]:
+    return [[m.name for m in g.members] for g in fusion_plan(specs).groups]
+
+
+def test_the_health_topologies_run_their_bolts_in_one_process_each() -> None:
+    # every bolt has one task (config.yaml): the windows and the multi-input sinks join too
+    assert _groups(HealthTopology.specs) == [
+        ["parse", "bmi", "threshold", "trend", "console", "jsonl"]
+    ]
+    assert fusion_plan(HealthTopology.specs).reasons == {}
+    # the Kafka topology asks for chains only (its config): its sinks and trend stay apart
+    assert HealthKafkaTopology.config["squall.storm.fusion"] == "chains"
+    assert {b["id"] for b in HealthKafkaTopology.to_flux_dict("k")["bolts"]} == {
+        "threshold", "alerts", "trend_feed", "trend", "trends", "dead_letter", "console"
+    }  # fmt: skip
+    chains = fusion_plan(HealthKafkaTopology.specs, "chains")
+    assert "windows or ticks" in chains.reasons["trend"]
+    assert "windows or ticks" in chains.reasons["alerts"]  # it acks on the broker's ticks
+
+
+def test_an_unknown_fusion_mode_is_refused_naming_the_valid_ones() -> None:
+    class Odd(topology.Topology):
+        config: dict[str, Any] = {"squall.storm.fusion": "all"}
+        numbers = Numbers.spec(par=1)
+        split = Split.spec(inputs=[numbers], par=1)
+        add = Add.spec(inputs=[split], par=1)
+
+    with pytest.raises(
+        ConfigError, match=r"topology Odd: squall.storm.fusion is 'all'; valid: groups, chains"
+    ):
+        Odd.to_flux_dict("odd")
 
 
 class RunnerQueued(topology.Topology):
@@ -110,17 +181,53 @@ def test_the_runner_s_own_switch_leaves_storm_fused() -> None:
 
 def test_bolts_of_different_parallelism_stay_apart() -> None:
     plan = fusion_plan(Uneven.specs)
-    assert plan.chains == []
+    assert plan.groups == []
     assert "parallelism 1 differs from 'split''s 2" in plan.reasons["add"]
     assert "not a Python bolt" in plan.reasons["split"]  # its source is the spout
 
 
-def test_a_chain_stops_at_a_grouping_a_window_or_a_second_input() -> None:
+def test_with_several_tasks_a_group_stops_at_a_grouping_or_a_second_input() -> None:
     plan = fusion_plan(Chain.specs)
-    assert [[m.name for m in c.members] for c in plan.chains] == [["split", "add"]]
-    assert "grouped by more than shuffle" in plan.reasons["by_key"]
-    assert "own loop or ticks" in plan.reasons["window"]
-    assert "reads 2 streams" in plan.reasons["record"]
+    assert _groups(Chain.specs) == [["split", "add"]]
+    assert "grouped by more than shuffle, with 2 tasks" in plan.reasons["by_key"]
+    assert "reads 2 streams, with 2 tasks" in plan.reasons["record"]
+    assert "parallelism 1 differs from 'add''s 2" in plan.reasons["window"]
+
+
+def test_with_one_task_a_group_takes_fan_out_fields_groupings_and_ticks() -> None:
+    plan = fusion_plan(Fan.specs)
+    assert _groups(Fan.specs) == [["split", "add", "record", "holder"]]
+    assert "parallelism 2 differs from 'add''s 1" in plan.reasons["outside"]
+    flux = Fan.to_flux_dict("fan")
+    assert {b["id"] for b in flux["bolts"]} == {"holder", "outside"}
+    streams = {(s["from"], s["to"], s["grouping"]["streamId"]) for s in flux["streams"]}
+    # the spout feeds split and holder: one subscription, handed to both inside
+    assert streams == {("numbers", "holder", "default"), ("holder", "outside", "add~default")}
+    config = json.loads(fused_spec(plan.groups[0], Fan.specs).config)
+    assert config["topology.tick.tuple.freq.secs"] == 2
+
+
+def test_a_direct_grouping_a_batching_loop_or_its_own_config_keeps_a_bolt_apart() -> None:
+    from streamparse import BatchingBolt
+
+    class Batches(BatchingBolt):
+        outputs: list[Any] = []
+
+    class Direct(topology.Topology):
+        config: dict[str, Any] = {}
+        numbers = Numbers.spec(par=1)
+        split = Split.spec(inputs=[numbers], par=1)
+        direct = Record.spec(inputs={split: Grouping.DIRECT}, par=1)
+        batches = Batches.spec(inputs=[split["odd"]], par=1)
+        apart = Record.spec(inputs=[split], par=1, config={"squall.fuse": False})
+        configured = Record.spec(inputs=[split], par=1, config={"topology.debug": True})
+
+    plan = fusion_plan(Direct.specs)
+    assert plan.groups == []
+    assert "grouped direct" in plan.reasons["direct"]
+    assert "runs its own loop (batching)" in plan.reasons["batches"]
+    assert "its config says squall.fuse: false" in plan.reasons["apart"]
+    assert "its own component config (topology.debug)" in plan.reasons["configured"]
 
 
 def test_storm_gets_the_fused_chain_and_the_embedded_runner_the_bolts() -> None:
@@ -148,6 +255,15 @@ def test_storm_gets_the_fused_chain_and_the_embedded_runner_the_bolts() -> None:
     assert members[0]["exported"] == {"odd": "split~odd"}  # its default only feeds add
     # the specs (what squall run hosts) are untouched
     assert [s.name for s in Chain.specs if s.name in ("split", "add")] == ["split", "add"]
+    # thrift (sparse submit) wires the group like Flux (sparse run)
+    fan = Fan.thrift_topology
+    assert set(fan.bolts) == {"holder", "outside"}
+    assert {(s.componentId, s.streamId) for s in fan.bolts["holder"].common.inputs} == {
+        ("numbers", "default")
+    }
+    assert {(s.componentId, s.streamId) for s in fan.bolts["outside"].common.inputs} == {
+        ("holder", "add~default")
+    }
 
 
 def test_chaining_false_in_the_topologys_config_fuses_nothing() -> None:
@@ -194,13 +310,17 @@ def test_fused_bolts_need_squalls_serializer(jvm: str | None, refused: bool) -> 
 # -- FusedBolt through pystorm's framing ------------------------------------------------------
 
 
-def _fused_bolt() -> Any:
-    chain = fusion_plan(Chain.specs).chains[0]
-    conf = {"topology.name": "chain", **json.loads(fused_spec(chain, Chain.specs).config)}
+def _fused_bolt(topology_cls: Any = Chain) -> Any:
+    plan = fusion_plan(topology_cls.specs)
+    group = plan.groups[0]
+    conf = {"topology.name": "t", **json.loads(fused_spec(group, topology_cls.specs).config)}
     context = {
-        "componentid": "add",
+        "componentid": group.name,
         "taskid": 4,
         "source->stream->fields": {"numbers": {"default": ["n"]}},
+        # Storm's, of the fused component; each member gets its own
+        "source->stream->grouping": {"numbers": {"default": {"shuffle": []}}},
+        "stream->outputfields": {},
     }
     bolt = FusedBolt(input_stream=BytesIO(), output_stream=BytesIO(), rdb_signal=None)
     bolt._setup_component(conf, context)
@@ -208,11 +328,18 @@ def _fused_bolt() -> Any:
     return bolt
 
 
-def _exchange(bolt: Any, *values: int) -> list[list[dict[str, Any]]]:
-    """Storm writes one tuple of ``numbers`` per value; per tuple, what the bolt wrote back."""
+def _member(bolt: Any, name: str) -> Any:
+    return next(m.component for m in bolt.members if m.name == name)
+
+
+def _exchange(bolt: Any, *values: int | str) -> list[list[dict[str, Any]]]:
+    """Storm writes one tuple of ``numbers`` per value ("tick": a tick tuple); per tuple, what
+    the bolt wrote back."""
     serializer = bolt.serializer
     commands = [
-        {"id": f"t{n}", "comp": "numbers", "stream": "default", "task": 1, "tuple": [n]}
+        {"id": "tick", "comp": "__system", "stream": "__tick", "task": -1, "tuple": [2]}
+        if n == "tick"
+        else {"id": f"t{n}", "comp": "numbers", "stream": "default", "task": 1, "tuple": [n]}
         for n in values
     ]
     text = "".join(json.dumps(c) + "\nend\n" for c in commands)
@@ -252,12 +379,58 @@ def test_a_tuple_crosses_the_chain_as_calls_and_leaves_anchored_to_its_input() -
         },
         {"command": "ack", "id": "t5"},
     ]
-    add = bolt.members[1].component
+    add = _member(bolt, "add")
     # add read a tuple of split's, typed by split's fields, as Storm would have given it
     assert (add.last_input.component, add.last_input.stream) == ("split", "default")
     assert add.last_input.values._fields == ("n", "half")
     assert add.seen_context["componentid"] == "add"
     assert add.seen_context["source->stream->fields"] == {"split": {"default": ["n", "half"]}}
+
+
+def test_an_input_is_acked_once_every_member_let_go_of_what_came_from_it() -> None:
+    bolt = _fused_bolt(Fan)
+    four, five, tick = _exchange(bolt, 4, 5, "tick")
+    # 4: split -> add -> (record, holder, and `outside` through Storm); holder keeps the
+    # spout's tuple and add's, so t4 waits; 5: split's odd -> record; holder keeps t5
+    assert four == [
+        {
+            "command": "emit",
+            "tuple": [4, 2, 6],
+            "anchors": ["t4"],
+            "stream": "add~default",
+            "need_task_ids": False,
+        }
+    ]
+    assert five == []
+    # the tick lets holder ack what it held: t4 (both its tuples), t5, then the tick itself
+    assert tick == [
+        {"command": "ack", "id": "t4"},
+        {"command": "ack", "id": "t5"},
+        {"command": "ack", "id": "tick"},
+    ]
+    record, holder = _member(bolt, "record"), _member(bolt, "holder")
+    assert record.seen == [
+        ("add", "default", [4, 2, 6]),
+        ("split", "odd", [5, "odd"]),
+    ]
+    assert _member(bolt, "add").seen_context["stream->outputfields"] == {
+        "default": ["n", "half", "total"]
+    }
+    # a window's watermark follows the streams its context says it reads (windowed_bolt)
+    assert holder.seen_context["source->stream->grouping"].keys() == {"numbers", "add"}
+    assert holder.seen_context["source->stream->fields"] == {
+        "numbers": {"default": ["n"]},
+        "add": {"default": ["n", "half", "total"]},
+    }
+    assert bolt._roots == {} and bolt._open == {} and bolt._inputs == {}
+
+
+def test_a_members_fail_fails_the_input_at_once_and_a_later_ack_does_not_ack_it() -> None:
+    bolt = _fused_bolt(Fan)
+    seven, tick = _exchange(bolt, 7, "tick")
+    assert seven == [{"command": "fail", "id": "t7"}]  # holder still holds its copy
+    assert tick == [{"command": "ack", "id": "tick"}]
+    assert bolt._roots == {} and bolt._open == {} and bolt._inputs == {}
 
 
 def test_a_members_fail_fails_the_input_and_its_exception_ends_the_process_like_an_unfused_bolt() -> (
@@ -278,6 +451,6 @@ def test_a_fused_component_without_its_members_is_a_clear_error() -> None:
         bolt.initialize({MEMBERS_KEY: "[]"}, {"componentid": "add", "taskid": 1})
     with pytest.raises(ConfigError, match=r"cannot load member class 'no.such.Bolt'"):
         members = [
-            {"name": "a", "class": "no.such.Bolt", "outputs": {}, "next": None, "exported": {}}
+            {"name": "a", "class": "no.such.Bolt", "outputs": {}, "reads": {}, "exported": {}}
         ] * 2
         bolt.initialize({MEMBERS_KEY: json.dumps(members)}, {"componentid": "add", "taskid": 1})

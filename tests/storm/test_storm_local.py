@@ -133,9 +133,10 @@ def test_sparse_run_health_topology_gives_the_embedded_runners_alerts(
     # why the domain package is called health_core. msgpack: config.json's "serializer" alone
     # (issue 13's product option) wires pystorm and the JVM side (squall.storm.topology).
     # squall.spout.batch: 1 is stock multilang (one next_tuple per `next`); unset, the spout
-    # answers a `next` with up to 16 (squall.storm.batched_spout). squall.chaining unset: bmi and
-    # threshold run fused (squall.storm.fusion; parse's parallelism 2 keeps it apart), and the
-    # sinks must still see bmi's invalid records as bmi's; false: stock, one process per bolt.
+    # answers a `next` with up to 16 (squall.storm.batched_spout). squall.chaining unset: every
+    # bolt runs in one process (squall.storm.fusion: one task each), trend's windows and both
+    # sinks included, and the sinks must still see bmi's invalid records as bmi's; false:
+    # stock, one process per bolt.
     project = tmp_path / "project"
     project.mkdir()
     for name in ("src", "topologies"):
@@ -181,8 +182,8 @@ def test_sparse_run_health_topology_gives_the_embedded_runners_alerts(
         assert set(bolts) == {"parse", "bmi", "threshold", "trend", "console", "jsonl"}
         assert bolts["threshold"].endswith("bolts.threshold.ThresholdBolt")
     else:
-        assert set(bolts) == {"threshold", "trend", "console", "jsonl"}  # parse+bmi+threshold
-        assert bolts["threshold"].endswith("squall.storm.fused_bolt.FusedBolt")
+        assert set(bolts) == {"jsonl"}  # all six bolts in one process, named after the last
+        assert bolts["jsonl"].endswith("squall.storm.fused_bolt.FusedBolt")
     # JSON keeps Storm's JsonSerializer unless bolts are fused: then squall's picks per reader
     expected_jvm = {
         "msgpack": "squall.storm.MsgpackSerializer",

@@ -115,6 +115,14 @@ RUN_SCHEMA = register(
                 "for Storm's fused Python bolts (README, Operator chaining)",
             ),
             Setting(
+                "squall.storm.fusion",
+                choice("groups", "chains"),
+                "groups",
+                "which Python bolts Storm runs in one process: groups (every grouping at one "
+                "task each) or chains (lines of plain bolts); the topology's config "
+                "(docs/storm.md, Fused Python bolts)",
+            ),
+            Setting(
                 "squall.spout.batch",
                 integer(1),
                 16,

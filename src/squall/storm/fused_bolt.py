@@ -1,12 +1,20 @@
-"""FusedBolt: a chain of Python bolts in one multilang process (``squall.storm.fusion``).
+"""FusedBolt: a group of Python bolts in one multilang process (``squall.storm.fusion``).
 
-Storm writes each input tuple to the chain's first member; what a member emits on the stream
-the next member reads is handed to that member as a call (a ``Tuple`` like the one Storm would
-have written, from the member's own component and stream), and what it emits on a stream that
-another component reads leaves through Storm, anchored to the input Storm gave. The input is
-acked once the chain has returned, or failed if any member failed it; a member's exception
-fails it as it would have failed the member's own input (pystorm reports it and the process
-ends, as an unfused bolt's would). A tick reaches every member's ``process_tick``.
+Storm writes each input tuple once; FusedBolt hands it to every member that reads its source
+and stream, as a call. What a member emits reaches the members that read that stream the same
+way (depth first, a ``Tuple`` like the one Storm would have written: the member's own
+component, stream and fields), and leaves through Storm when a component outside reads it.
+
+Acking follows Storm's tree: every tuple handed to a member is tracked to the Storm inputs it
+derives from (its *roots*: the input itself, or every input its anchors came from), and a Storm
+input is acked once it has been processed and every tuple derived from it was acked by the
+member that got it; pystorm's ``auto_ack`` members are acked when ``process`` returns, as
+pystorm's own loop does, and a member that holds its tuples (a window, a Kafka sink waiting
+for the broker) acks them when it lets them go, which then acks the reading. A member's
+``fail`` fails the roots at once; an emit that leaves through Storm is anchored to its
+roots. A member's exception fails the input Storm gave and ends the process (pystorm reports
+it), as an unfused bolt's would; what other members held is replayed by the spouts once Storm
+times it out. A tick reaches every member's ``process_tick``.
 
 Members are hosted as the embedded runner hosts components (``squall.engine.hosting``): each
 runs its own ``initialize`` and ``process`` unchanged, with Storm's config and a context that
@@ -54,19 +62,22 @@ def read_members(conf: dict[str, Any], where: str) -> list[dict[str, Any]]:
 
 
 class _Hosted:
-    """One member: its component, where its emits go, and the tuple types it reads."""
+    """One member: its component and where its streams go (exported, or members that read)."""
 
     def __init__(self, spec: dict[str, Any], component: Any) -> None:
         self.name: str = spec["name"]
-        self.next_stream: str | None = spec["next"]
         self.exported: dict[str, str] = spec["exported"]
         self.outputs: dict[str, list[str]] = spec["outputs"]
+        self.reads: dict[str, dict[str, list[str]]] = spec["reads"]
         self.component = component
+
+
+Roots = tuple[str, ...]  # the Storm input ids a tuple inside the process derives from
 
 
 class FusedBolt(Bolt):
     outputs: list[Any] = []  # declared by its spec: the members' exported streams
-    auto_ack = False  # the chain's input is acked (or failed) once every member is done
+    auto_ack = False  # an input is acked once its tree inside the process is (module docstring)
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         where = f"fused component {context.get('componentid')!r}"
@@ -80,12 +91,21 @@ class FusedBolt(Bolt):
             )
         self.members: list[_Hosted] = []
         for i, spec in enumerate(specs):
-            member_context = dict(context, componentid=spec["name"])
-            if i > 0:
-                previous = specs[i - 1]
-                member_context["source->stream->fields"] = {
-                    previous["name"]: {previous["next"]: previous["outputs"][previous["next"]]}
-                }
+            # Storm's context describes the fused component: each member gets its own name,
+            # what it reads (a window's watermark follows those streams) and the streams it
+            # declares (a window checks its late stream).
+            member_context = dict(
+                context,
+                componentid=spec["name"],
+                **{
+                    "source->stream->fields": spec["reads"],
+                    "source->stream->grouping": {
+                        source: {stream: {"fused": []} for stream in streams}
+                        for source, streams in spec["reads"].items()
+                    },
+                    "stream->outputfields": spec["outputs"],
+                },
+            )
             cls = _load_class(spec["class"], where)
             hosted = _Hosted(spec, None)
             component = build_component(
@@ -94,16 +114,19 @@ class FusedBolt(Bolt):
             component.read_task_ids = self._read_task_ids
             hosted.component = component
             self.members.append(hosted)
-        # One values type per handed-over stream, as pystorm would build from the context.
-        self._types = [
-            values_type(m.name, m.next_stream, tuple(m.outputs[m.next_stream]))
-            if m.next_stream is not None
-            else None
-            for m in self.members
-        ]
+        # (source, stream) -> the members that read it, and the values type they get
+        self._readers: dict[tuple[str, str], tuple[list[_Hosted], Any]] = {}
+        for member in self.members:
+            for source, streams in member.reads.items():
+                for stream, fields in streams.items():
+                    readers, _ = self._readers.setdefault(
+                        (source, stream), ([], values_type(source, stream, tuple(fields)))
+                    )
+                    readers.append(member)
         self._ids = count()
-        self._input: Any = None
-        self._failed = False
+        self._roots: dict[str, Roots] = {}  # tuple handed to a member, not yet acked -> roots
+        self._open: dict[str, int] = {}  # Storm input id -> its tuples not yet acked (+1)
+        self._inputs: dict[str, Any] = {}  # Storm input id -> the Storm tuple
         self._task_ids: list[int] | None = None
         for member in self.members:  # after all are built: an initialize may emit
             member.component.initialize(storm_conf, member.component.context)
@@ -113,65 +136,106 @@ class FusedBolt(Bolt):
 
     def _sender(self, index: int) -> Any:
         def send(msg: dict[str, Any]) -> None:
-            self._member_message(index, msg)
+            command = msg.get("command")
+            if command == "emit":
+                self._member_emit(self.members[index], msg)
+            elif command == "ack":
+                self._settle(msg.get("id"), failed=False)
+            elif command == "fail":
+                self._settle(msg.get("id"), failed=True)
+            else:
+                self.send_message(msg)  # log, error, metrics, ...
 
         return send
 
-    def _member_message(self, index: int, msg: dict[str, Any]) -> None:
-        command = msg.get("command")
-        if command == "emit":
-            self._member_emit(index, msg)
-        elif command == "fail":
-            self._failed = True
-        elif command != "ack":  # acks: the chain's input is acked once, at its end
-            self.send_message(msg)  # log, error, metrics, ...
+    # -- the tree inside the process --------------------------------------------------------
 
-    def _member_emit(self, index: int, msg: dict[str, Any]) -> None:
-        member = self.members[index]
+    def _hand(self, key: tuple[str, str], task: int, values: Any, roots: Roots) -> None:
+        """Give every member reading ``key`` (source, stream) the tuple, tracked to ``roots``."""
+        found = self._readers.get(key)
+        if found is None:
+            return
+        readers, vtype = found
+        source, stream = key
+        typed = vtype(*values) if vtype is not None else tuple(values)
+        open_ = self._open
+        for member in readers:
+            tup_id = f"fused-{next(self._ids)}"
+            if roots:
+                self._roots[tup_id] = roots
+                for root in roots:
+                    if root in open_:
+                        open_[root] += 1
+            tup = Tuple(tup_id, source, stream, task, typed)
+            component = member.component
+            outer = component._current_tups
+            component._current_tups = [tup]
+            component.process(tup)
+            component._current_tups = outer
+            if component.auto_ack:
+                self._settle(tup_id, failed=False)
+
+    def _settle(self, tup_id: Any, failed: bool) -> None:
+        """A member acked (or failed) a tuple it was handed: release (or fail) its roots."""
+        roots = self._roots.pop(tup_id, None)
+        if roots is not None:
+            self._release(roots, failed)
+
+    def _release(self, roots: Roots, failed: bool = False) -> None:
+        open_ = self._open
+        for root in roots:
+            left = open_.get(root)
+            if left is None:
+                continue  # failed already
+            if left > 1 and not failed:
+                open_[root] = left - 1
+                continue
+            del open_[root]
+            tup = self._inputs.pop(root)
+            if failed:
+                Bolt.fail(self, tup)
+            else:
+                Bolt.ack(self, tup)
+
+    def _roots_of(self, anchors: list[Any]) -> Roots:
+        if len(anchors) == 1:
+            return self._roots.get(anchors[0], ())
+        seen: dict[str, None] = {}
+        for anchor in anchors:
+            for root in self._roots.get(anchor, ()):
+                seen[root] = None
+        return tuple(seen)
+
+    def _member_emit(self, member: _Hosted, msg: dict[str, Any]) -> None:
         stream = msg.get("stream") or "default"
         values = msg["tuple"]
+        roots = self._roots_of(msg.get("anchors") or [])
         exported = member.exported.get(stream)
         self._task_ids = None
         if exported is not None:
-            anchors = [self._input.id] if self._input is not None else []
             self._task_ids = Bolt.emit(
                 self,
                 values,
                 stream=exported,
-                anchors=anchors,
+                anchors=list(roots),
                 direct_task=msg.get("task"),
                 need_task_ids=msg.get("need_task_ids", True),
             )
-        if stream == member.next_stream:
-            vtype = self._types[index]
-            tup = Tuple(
-                f"fused-{next(self._ids)}",
-                member.name,
-                stream,
-                self.task_id,
-                vtype(*values) if vtype is not None else tuple(values),
-            )
-            self._run_member(index + 1, tup)
+        self._hand((member.name, stream), self.task_id, values, roots)
 
-    def _run_member(self, index: int, tup: Any) -> None:
-        component = self.members[index].component
-        outer = component._current_tups
-        component._current_tups = [tup]
-        component.process(tup)
-        component._current_tups = outer
+    # -- what Storm writes -------------------------------------------------------------------
 
     def process(self, tup: Any) -> None:
-        self._input, self._failed = tup, False
-        self._run_member(0, tup)
-        if self._failed:
-            self.fail(tup)
-        else:
-            self.ack(tup)
-        self._input = None
+        root = tup.id
+        self._inputs[root] = tup
+        self._open[root] = 1  # held while the members run, so an early ack cannot ack it
+        self._hand((tup.component, tup.stream), tup.task, tup.values, (root,))
+        self._release((root,))
 
     def process_tick(self, tup: Any) -> None:
         for member in self.members:
-            member.component._current_tups = [tup]
-            member.component.process_tick(tup)
-            member.component._current_tups = []
+            component = member.component
+            component._current_tups = [tup]
+            component.process_tick(tup)
+            component._current_tups = []
         self.ack(tup)

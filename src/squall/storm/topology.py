@@ -29,7 +29,12 @@ from streamparse import Topology as StreamparseTopology
 from streamparse.dsl.topology import TopologyType
 
 from squall.storm.fused_bolt import CHAINING_KEY
-from squall.storm.fusion import fused_flux_dict, fused_thrift_topology, fusion_plan
+from squall.storm.fusion import (
+    fused_flux_dict,
+    fused_thrift_topology,
+    fusion_mode,
+    fusion_plan,
+)
 from squall.storm.multilang_check import (
     AUTO_SERIALIZER,
     JVM_SERIALIZER_KEY,
@@ -87,7 +92,7 @@ class _SerializerAwareType(TopologyType):
         unfused = cls.__dict__["thrift_topology"]
         if cls.__module__ == __name__ or not _fuses(cls, _own_config(cls)):
             return unfused
-        return fused_thrift_topology(cls.specs, unfused)
+        return fused_thrift_topology(cls.specs, unfused, _mode(cls))
 
 
 def _own_config(cls: Any) -> dict[str, Any]:
@@ -98,7 +103,11 @@ def _fuses(cls: Any, own: dict[str, Any]) -> bool:
     """Whether Storm gets ``cls`` with fused bolts (its own config's ``squall.chaining``)."""
     if own.get(CHAINING_KEY, True) in (False, "false"):
         return False
-    return bool(fusion_plan(cls.specs).chains)
+    return bool(fusion_plan(cls.specs, _mode(cls)).groups)
+
+
+def _mode(cls: Any) -> str:
+    return fusion_mode(_own_config(cls), f"topology {cls.__name__}")
 
 
 class Topology(StreamparseTopology, metaclass=_SerializerAwareType):
@@ -112,4 +121,4 @@ class Topology(StreamparseTopology, metaclass=_SerializerAwareType):
         flux: dict[str, Any] = super().to_flux_dict(name)
         if not _fuses(cls, _own_config(cls)):
             return flux
-        return fused_flux_dict(cls.specs, flux, cls._spec_to_flux_dict)
+        return fused_flux_dict(cls.specs, flux, cls._spec_to_flux_dict, _mode(cls))
