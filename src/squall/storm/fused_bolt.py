@@ -67,7 +67,6 @@ class _Hosted:
     def __init__(self, spec: dict[str, Any], component: Any) -> None:
         self.name: str = spec["name"]
         self.exported: dict[str, str] = spec["exported"]
-        self.outputs: dict[str, list[str]] = spec["outputs"]
         self.reads: dict[str, dict[str, list[str]]] = spec["reads"]
         self.component = component
 

@@ -10,9 +10,9 @@ worker, ``squall.engine.chaining``); only what Storm is given changes: ``Topolog
 
 A *fusable* bolt is a Python bolt started by ``streamparse_run`` whose class runs pystorm's
 ``Bolt`` loop or squall's ``WindowedBolt`` loop (no batching loop of its own), with no
-component config but a tick frequency (and ``squall.fuse: false`` in it keeps a bolt apart). An input edge from fusable bolt ``a`` to fusable bolt
-``b`` fuses them into one group when both have the same parallelism and either (``fusion_plan``
-records why not):
+component config but a tick frequency (``squall.fuse: false`` in it keeps a bolt apart). An
+input edge from fusable bolt ``a`` to fusable bolt ``b`` fuses them into one group when both
+have the same parallelism and either (``fusion_plan`` records why not):
 
 - both have **one task**: any grouping but direct sends every tuple to that task, so the one
   in ``a``'s process will do, whatever ``b`` reads and from how many streams; or
@@ -281,9 +281,8 @@ def fused_spec(group: Group, specs: list[Any], plan: FusionPlan | None = None) -
         for stream, exported in member.exported.items()
     ]
     config: dict[str, Any] = {MEMBERS_KEY: json.dumps([m.to_json() for m in members])}
-    ticks = [
-        _component_config(m)[TICK_KEY] for m in group.members if TICK_KEY in _component_config(m)
-    ]
+    configs = [_component_config(m) for m in group.members]
+    ticks = [c[TICK_KEY] for c in configs if TICK_KEY in c]
     if ticks:
         config[TICK_KEY] = min(ticks)  # every member gets every tick
     return ShellBoltSpec(
