@@ -46,8 +46,8 @@ class HealthKafkaTopology(topology.Topology):
     # 1.25x and 1.49x), each call of the path 20-50% slower inside a chain (bench/README.md,
     # "Chaining on the Kafka topology"). Storm still fuses parse, bmi and threshold, and only
     # them ("chains"): its Kafka sinks and checkpointing trend are what the cluster fault tests
-    # (worker kill, host loss, a refused login) watch as components of their own, and they
-    # have not been run with those inside the chain's process (docs/storm.md).
+    # (host loss, a refused login) watch as components of their own; the worker-kill test
+    # also runs this topology with "groups", all bolts in one process (docs/storm.md).
     config = {
         **CONFIG.to_storm_conf(),
         "squall.runner.chaining": False,

@@ -29,6 +29,7 @@ from squall.kafka.broker import Broker
 from squall.kafka.producer import ProduceSpec, produce
 from squall.storm.cluster import StormCluster
 from squall.storm.home import StormHome
+from squall.storm.nimbus import nimbus_client
 from tests.kafka.kit import (
     HealthTopics,
     check_delivery,
@@ -257,8 +258,37 @@ def _tail(path: Path, lines: int = 60) -> str:
     return "\n".join(text[-lines:])
 
 
+def with_fusion(project: Path, mode: str) -> None:
+    """Set HealthKafkaTopology's ``squall.storm.fusion`` in the project copy to ``mode``."""
+    path = project / "topologies" / "health_kafka.py"
+    shipped = '"squall.storm.fusion": "chains"'
+    text = path.read_text()
+    assert shipped in text, f"{path}: no {shipped} line to change"
+    path.write_text(text.replace(shipped, f'"squall.storm.fusion": "{mode}"'))
+
+
+def storm_bolts(cluster: StormCluster, name: str) -> set[str]:
+    """The bolts of the running topology ``name`` as Nimbus has them (after fusion)."""
+    state = cluster.state()
+    assert state is not None
+    with nimbus_client("127.0.0.1", state.ports.nimbus) as nimbus:
+        [topology_id] = [t.id for t in nimbus.getClusterInfo().topologies if t.name == name]
+        bolts = nimbus.getTopology(topology_id).bolts
+    return {name for name in bolts if not name.startswith("__")}  # Storm's own: __acker...
+
+
+# "chains" as shipped: parse, bmi and threshold in one process, sinks and trend apart. "groups":
+# every bolt in one process, so a kill -9 also takes Kafka sinks holding unacknowledged alerts
+# and the trend window with it (squall.storm.fused_bolt tracks them back to the readings).
+FUSION_BOLTS = {
+    "chains": {"threshold", "alerts", "trend_feed", "trend", "trends", "dead_letter", "console"},
+    "groups": {"console"},
+}
+
+
+@pytest.mark.parametrize("fusion", sorted(FUSION_BOLTS))
 def test_sparse_submit_worker_killed_mid_stream_loses_nothing(
-    bootstrap: str, storm_cluster: StormCluster, tmp_path: Path
+    bootstrap: str, storm_cluster: StormCluster, tmp_path: Path, fusion: str
 ) -> None:
     state = storm_cluster.state()
     assert state is not None
@@ -267,6 +297,7 @@ def test_sparse_submit_worker_killed_mid_stream_loses_nothing(
     readings = produce_readings(topics, 2_500)  # 4 producers: 10,000 readings
     bad = produce_malformed(topics)
     project = health_project(tmp_path / "project", nimbus_port=state.ports.nimbus)
+    with_fusion(project, fusion)
     env = storm_env(storm_cluster.home)
 
     out = run(
@@ -276,6 +307,7 @@ def test_sparse_submit_worker_killed_mid_stream_loses_nothing(
     )
     assert out.returncode == 0, out.stdout[-5000:]
     try:
+        assert storm_bolts(storm_cluster, "health_kafka") == FUSION_BOLTS[fusion]
 
         def under_way() -> bool:
             done, total = progress_of(bootstrap, topics)
