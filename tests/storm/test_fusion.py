@@ -162,7 +162,8 @@ def test_an_unknown_fusion_mode_is_refused_naming_the_valid_ones() -> None:
         add = Add.spec(inputs=[split], par=1)
 
     with pytest.raises(
-        ConfigError, match=r"topology Odd: squall.storm.fusion is 'all'; valid: groups, chains"
+        ConfigError,
+        match=r"topology Odd: squall.storm.fusion must be one of 'groups', 'chains'; got 'all'",
     ):
         Odd.to_flux_dict("odd")
 

@@ -41,7 +41,7 @@ from streamparse.dsl.stream import Stream
 from streamparse.thrift import Bolt as ThriftBolt
 from streamparse.thrift import ComponentCommon, GlobalStreamId, StormTopology
 
-from squall.errors import ConfigError
+from squall.settings import choice
 from squall.storm.fused_bolt import CHAINING_KEY, MEMBERS_KEY, FusedBolt
 from squall.storm.multilang_check import FUSED_BOLT_SCRIPT
 from squall.windowed_bolt import WindowedBolt
@@ -103,10 +103,7 @@ class FusionPlan:
 
 def fusion_mode(config: dict[str, Any], where: str) -> str:
     """The topology config's ``squall.storm.fusion``: ``groups`` (the default) or ``chains``."""
-    mode = config.get(MODE_KEY, "groups")
-    if mode not in MODES:
-        raise ConfigError(f"{where}: {MODE_KEY} is {mode!r}; valid: {', '.join(MODES)}")
-    return str(mode)
+    return str(choice(*MODES)(config.get(MODE_KEY, "groups"), f"{where}: {MODE_KEY}"))
 
 
 def _fusable(spec: Any, mode: str = "groups") -> str | None:
