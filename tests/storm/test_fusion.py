@@ -204,7 +204,7 @@ def test_with_one_task_a_group_takes_fan_out_fields_groupings_and_ticks() -> Non
     streams = {(s["from"], s["to"], s["grouping"]["streamId"]) for s in flux["streams"]}
     # the spout feeds split and holder: one subscription, handed to both inside
     assert streams == {("numbers", "holder", "default"), ("holder", "outside", "add~default")}
-    config = json.loads(fused_spec(plan.groups[0], Fan.specs).config)
+    config = json.loads(fused_spec(plan.groups[0], Fan.specs, plan).config)
     assert config["topology.tick.tuple.freq.secs"] == 2
 
 
@@ -314,7 +314,7 @@ def test_fused_bolts_need_squalls_serializer(jvm: str | None, refused: bool) -> 
 def _fused_bolt(topology_cls: Any = Chain) -> Any:
     plan = fusion_plan(topology_cls.specs)
     group = plan.groups[0]
-    conf = {"topology.name": "t", **json.loads(fused_spec(group, topology_cls.specs).config)}
+    conf = {"topology.name": "t", **json.loads(fused_spec(group, topology_cls.specs, plan).config)}
     context = {
         "componentid": group.name,
         "taskid": 4,

@@ -41,7 +41,7 @@ from streamparse.dsl.stream import Stream
 from streamparse.thrift import Bolt as ThriftBolt
 from streamparse.thrift import ComponentCommon, GlobalStreamId, StormTopology
 
-from squall.settings import choice
+from squall.engine.run_settings import RUN_SCHEMA
 from squall.storm.fused_bolt import CHAINING_KEY, MEMBERS_KEY, FusedBolt
 from squall.storm.multilang_check import FUSED_BOLT_SCRIPT
 from squall.windowed_bolt import WindowedBolt
@@ -52,7 +52,7 @@ UNFUSED_KEY = "squall.unfused"  # in a fused Flux dict: the unfused bolts and st
 TICK_KEY = "topology.tick.tuple.freq.secs"
 FUSE_KEY = "squall.fuse"  # a bolt's own config: false keeps it a Storm component of its own
 MODE_KEY = "squall.storm.fusion"  # a topology's own config: "groups" (default) or "chains"
-MODES = ("groups", "chains")
+_MODE = RUN_SCHEMA.settings[MODE_KEY]  # its reader and default, as the embedded runner's
 _LOOPS = (PystormBolt._run, WindowedBolt._run)  # loops FusedBolt knows how to stand in for
 
 
@@ -103,7 +103,8 @@ class FusionPlan:
 
 def fusion_mode(config: dict[str, Any], where: str) -> str:
     """The topology config's ``squall.storm.fusion``: ``groups`` (the default) or ``chains``."""
-    return str(choice(*MODES)(config.get(MODE_KEY, "groups"), f"{where}: {MODE_KEY}"))
+    value = config.get(MODE_KEY)
+    return str(_MODE.default if value is None else _MODE.reader(value, f"{where}: {MODE_KEY}"))
 
 
 def _fusable(spec: Any, mode: str = "groups") -> str | None:
@@ -266,9 +267,9 @@ def _outside_inputs(plan: FusionPlan, group: Group) -> dict[GlobalStreamId, Any]
     return inputs
 
 
-def fused_spec(group: Group, specs: list[Any], plan: FusionPlan | None = None) -> ShellBoltSpec:
-    """The one Storm component that runs ``group``: FusedBolt with the members in its config."""
-    plan = plan or fusion_plan(specs)
+def fused_spec(group: Group, specs: list[Any], plan: FusionPlan) -> ShellBoltSpec:
+    """The one Storm component that runs ``group`` of ``plan``: FusedBolt with the members in
+    its config."""
     members = group_members(group, specs)
     words = group.members[-1].component_object.shell.script.split()
     prefix = " ".join(words[:-1])  # "-s msgpack" once sparse gave the components one
