@@ -106,13 +106,11 @@ class FusedBolt(Bolt):
                 },
             )
             cls = _load_class(spec["class"], where)
-            hosted = _Hosted(spec, None)
             component = build_component(
                 cls, storm_conf, member_context, self._sender(i), initialize=False
             )
             component.read_task_ids = self._read_task_ids
-            hosted.component = component
-            self.members.append(hosted)
+            self.members.append(_Hosted(spec, component))
         # (source, stream) -> the members that read it, and the values type they get
         self._readers: dict[tuple[str, str], tuple[list[_Hosted], Any]] = {}
         for member in self.members:
