@@ -120,18 +120,18 @@ class Fan(topology.Topology):
     outside = Record.spec(inputs=[add], par=2)  # parallelism differs: stays a component
 
 
-class Unchained(topology.Topology):
-    config: dict[str, Any] = {"squall.chaining": False}
+def split_add(name: str, config: dict[str, Any], split_par: int = 1) -> Any:
+    """numbers -> split -> add, one task each but split's, with ``config`` as the topology's."""
     numbers = Numbers.spec(par=1)
-    split = Split.spec(inputs=[numbers], par=1)
+    split = Split.spec(inputs=[numbers], par=split_par)
     add = Add.spec(inputs=[split], par=1)
+    body = {"config": config, "numbers": numbers, "split": split, "add": add}
+    return type(topology.Topology)(name, (topology.Topology,), body)
 
 
-class Uneven(topology.Topology):
-    config: dict[str, Any] = {}
-    numbers = Numbers.spec(par=1)
-    split = Split.spec(inputs=[numbers], par=2)
-    add = Add.spec(inputs=[split], par=1)
+Unchained = split_add("Unchained", {"squall.chaining": False})
+Uneven = split_add("Uneven", {}, split_par=2)
+RunnerQueued = split_add("RunnerQueued", {"squall.runner.chaining": False})
 
 
 def _groups(specs: list[Any]) -> list[list[str]]:
@@ -155,24 +155,12 @@ def test_the_health_topologies_run_their_bolts_in_one_process_each() -> None:
 
 
 def test_an_unknown_fusion_mode_is_refused_naming_the_valid_ones() -> None:
-    class Odd(topology.Topology):
-        config: dict[str, Any] = {"squall.storm.fusion": "all"}
-        numbers = Numbers.spec(par=1)
-        split = Split.spec(inputs=[numbers], par=1)
-        add = Add.spec(inputs=[split], par=1)
-
+    odd = split_add("Odd", {"squall.storm.fusion": "all"})
     with pytest.raises(
         ConfigError,
         match=r"topology Odd: squall.storm.fusion must be one of 'groups', 'chains'; got 'all'",
     ):
-        Odd.to_flux_dict("odd")
-
-
-class RunnerQueued(topology.Topology):
-    config: dict[str, Any] = {"squall.runner.chaining": False}
-    numbers = Numbers.spec(par=1)
-    split = Split.spec(inputs=[numbers], par=1)
-    add = Add.spec(inputs=[split], par=1)
+        odd.to_flux_dict("odd")
 
 
 def test_the_runner_s_own_switch_leaves_storm_fused() -> None:
